@@ -1,0 +1,51 @@
+# twincast: the two commands are `make demo` and `make test`; the rest are their parts.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install kafka-jars kafka-up kafka-down kafka-status topics demo test lint typecheck unit clean
+
+# The virtualenv is rebuilt whenever pyproject.toml changes.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --progress-bar off -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+kafka-jars: $(STAMP)
+	$(BIN)/twincast kafka fetch
+
+kafka-up: $(STAMP)
+	$(BIN)/twincast kafka up
+
+# Safe on a machine that never installed anything: nothing can be running there.
+kafka-down:
+	@if [ -x $(BIN)/twincast ]; then $(BIN)/twincast kafka down; else echo "Kafka was not running"; fi
+
+kafka-status: $(STAMP)
+	$(BIN)/twincast kafka status
+
+topics: $(STAMP)
+	$(BIN)/twincast topics
+
+demo: $(STAMP)
+	$(BIN)/twincast demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+test: $(STAMP) kafka-jars lint typecheck
+	$(BIN)/pytest
+
+clean: kafka-down
+	rm -rf $(VENV) .kafka .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -1,0 +1,103 @@
+"""The model artifact's manifest: everything needed to rebuild and trust a set of weights.
+
+The weights themselves travel as plain numeric arrays beside the manifest (never pickle, never a
+Keras file). Array names and shapes follow from the architecture, see ``expected_arrays``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from schemas.common import FiniteFloat, UtcDatetime, WireModel
+
+ArrayDtype = Literal["float32", "float64"]
+
+
+class Architecture(WireModel):
+    """Stacked LSTM layers of equal width, then Dense(outputs). Gate order is Keras' i, f, c, o."""
+
+    features: int = Field(ge=1, le=4096)
+    units: int = Field(ge=1, le=4096)
+    layers: int = Field(ge=1, le=16)
+    outputs: int = Field(1, ge=1, le=4096)
+
+    def expected_arrays(self) -> dict[str, tuple[int, ...]]:
+        """Name -> shape of every array an artifact of this architecture must carry."""
+        shapes: dict[str, tuple[int, ...]] = {}
+        for layer in range(self.layers):
+            inputs = self.features if layer == 0 else self.units
+            shapes[f"lstm_{layer}/kernel"] = (inputs, 4 * self.units)
+            shapes[f"lstm_{layer}/recurrent_kernel"] = (self.units, 4 * self.units)
+            shapes[f"lstm_{layer}/bias"] = (4 * self.units,)
+        shapes["dense/kernel"] = (self.units, self.outputs)
+        shapes["dense/bias"] = (self.outputs,)
+        return shapes
+
+
+class Scaler(WireModel):
+    """Per-feature standardisation: ``scaled = (x - mean) / scale``; outputs use feature 0."""
+
+    kind: Literal["standard"] = "standard"
+    mean: list[FiniteFloat]
+    scale: list[FiniteFloat]
+
+    @model_validator(mode="after")
+    def _positive_scale(self) -> Scaler:
+        if len(self.mean) != len(self.scale):
+            raise ValueError("mean and scale must have one entry per feature")
+        if any(s <= 0 for s in self.scale):
+            raise ValueError("every scale must be positive")
+        return self
+
+
+class TrainingFacts(WireModel):
+    batch_size: int = Field(ge=1, description="N, the number of parallel streams per batch.")
+    epochs: int = Field(ge=1)
+    tbptt: int = Field(ge=1, description="Truncated BPTT chunk length k.")
+    n_series: int = Field(ge=0)
+    n_points: int = Field(ge=0)
+    offsets: dict[int, int] = Field(
+        default_factory=dict, description="Events partition -> next offset covered by training."
+    )
+    train_loss: FiniteFloat | None = None
+
+
+class Validation(WireModel):
+    """Held-out tail MAE (original units) of the candidate and its baselines."""
+
+    model_mae: FiniteFloat
+    persistence_mae: FiniteFloat
+    previous_model_mae: FiniteFloat | None = None
+    points: int = Field(ge=0)
+
+
+class ArrayInfo(WireModel):
+    name: str
+    shape: list[int]
+    dtype: ArrayDtype
+
+
+class ModelManifest(WireModel):
+    """The JSON manifest of one published model version on ``twincast.weights``."""
+
+    model_name: str = Field(min_length=1)
+    version: int = Field(ge=1, description="Strictly increasing across trainer restarts.")
+    created_at: UtcDatetime
+    architecture: Architecture
+    training: TrainingFacts
+    validation: Validation
+    scaler: Scaler
+    arrays: list[ArrayInfo]
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the arrays.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelManifest:
+        expected = self.architecture.expected_arrays()
+        declared = {a.name: tuple(a.shape) for a in self.arrays}
+        if declared != expected:
+            raise ValueError(f"arrays {declared} do not match the architecture {expected}")
+        if len(self.scaler.mean) != self.architecture.features:
+            raise ValueError("the scaler must have one entry per feature")
+        return self

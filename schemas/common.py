@@ -1,0 +1,68 @@
+"""Pieces shared by the wire contracts: the base model, timestamps and finite numbers."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator
+
+SCHEMA_VERSION = 1
+
+
+def _utc(value: datetime) -> datetime:
+    # A timestamp without a zone is taken as UTC, so all arithmetic on ts is unambiguous.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NOT_FINITE_MESSAGE = "must be a finite number (NaN and infinity are not allowed)"
+
+
+def _finite(value: object, where: str = "") -> float:
+    # bool is an int in Python but never a measurement; strings are not numbers on the wire.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{where}must be a number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"{where}{NOT_FINITE_MESSAGE}")
+    return float(value)
+
+
+def _finite_or_list(value: object) -> float | list[float]:
+    if isinstance(value, list):
+        if not value:
+            raise ValueError("must not be an empty list")
+        return [_finite(v, f"item {i} ") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        raise ValueError("must be a number or a list of numbers, got an object")
+    return _finite(value)
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty or only whitespace")
+    return value
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+"""ISO-8601 string or epoch number (seconds; milliseconds when above 2e10), normalised to UTC."""
+
+FiniteFloat = Annotated[float, PlainValidator(_finite)]
+"""A JSON number that is finite; strings and booleans are not numbers here."""
+
+FiniteValue = Annotated[float | list[float], PlainValidator(_finite_or_list)]
+"""A finite number, or a non-empty list of finite numbers (one per feature)."""
+
+SeriesId = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_not_blank)]
+
+
+class WireModel(BaseModel):
+    """Base of every contract: immutable; ``schema_version`` lets contracts evolve."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: int = Field(SCHEMA_VERSION, description="Version of this contract.")
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,1 @@
+"""twincast trainer service."""

@@ -1,0 +1,5 @@
+import sys
+
+from twincast.cli import main
+
+sys.exit(main())

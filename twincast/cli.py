@@ -1,0 +1,115 @@
+"""The umbrella ``twincast`` command: local broker, topics, and (growing) user tools."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from pydantic import ValidationError
+
+from twincast.errors import TwincastError
+from twincast.localkafka import LocalKafka, LocalKafkaSettings
+from twincast.localkafka.jars import ensure_jars
+from twincast.settings import TopicSettings
+from twincast.topics import ensure_topics, topic_specs
+
+log = logging.getLogger(__name__)
+
+
+def _kafka_up(args: argparse.Namespace) -> int:
+    broker = LocalKafka(LocalKafkaSettings())
+    info = broker.up()
+    state = "already running" if info.already_running else f"started in {info.start_seconds:.1f}s"
+    print(f"Kafka {state} (pid {info.pid}); bootstrap servers: {info.bootstrap}")
+    return 0
+
+
+def _kafka_fetch(args: argparse.Namespace) -> int:
+    settings = LocalKafkaSettings()
+    jars = ensure_jars(settings.kafka_jars_dir, settings.kafka_version)
+    print(f"Kafka {settings.kafka_version} jars ready in {jars}")
+    return 0
+
+
+def _kafka_down(args: argparse.Namespace) -> int:
+    stopped = LocalKafka(LocalKafkaSettings()).down()
+    print("Kafka stopped" if stopped else "Kafka was not running")
+    return 0
+
+
+def _kafka_status(args: argparse.Namespace) -> int:
+    broker = LocalKafka(LocalKafkaSettings())
+    pid = broker.running_pid()
+    print(f"Kafka running (pid {pid}) at {broker.bootstrap}" if pid else "Kafka not running")
+    return 0 if pid else 1
+
+
+def _topics(args: argparse.Namespace) -> int:
+    settings = TopicSettings()
+    if args.dry_run:
+        for spec in topic_specs(settings):
+            print(
+                f"{spec.name}  partitions={spec.partitions}  rf={spec.replication_factor}  "
+                f"{spec.configs}"
+            )
+        return 0
+    for report in ensure_topics(settings):
+        action = (
+            "created"
+            if report.created
+            else (
+                f"updated {', '.join(report.configs_updated)}" if report.configs_updated else "ok"
+            )
+        )
+        print(f"{report.name:<24} partitions={report.partitions:<3} {action}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """For now: the broker and the topics. Trainer, worker and producer join in later issues."""
+    _kafka_up(args)
+    _topics(argparse.Namespace(dry_run=False))
+    print("Ready: broker and topics are up. `make kafka-down` stops the broker.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="twincast", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    kafka = sub.add_parser("kafka", help="the local development broker").add_subparsers(
+        dest="action", required=True
+    )
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {
+        "fetch": _kafka_fetch,
+        "up": _kafka_up,
+        "down": _kafka_down,
+        "status": _kafka_status,
+    }
+    for name, func in commands.items():
+        kafka.add_parser(name).set_defaults(func=func)
+    topics = sub.add_parser("topics", help="create the five topics idempotently")
+    topics.add_argument("--dry-run", action="store_true", help="print the specs, change nothing")
+    topics.set_defaults(func=_topics)
+    sub.add_parser("demo", help="start the broker and create the topics").set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    try:
+        code: int = args.func(args)
+    except ValidationError as exc:
+        print(f"twincast: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    except TwincastError as exc:
+        print(f"twincast: {exc}", file=sys.stderr)
+        return 1
+    return code

@@ -1,0 +1,9 @@
+"""A real single-node Apache Kafka (KRaft) broker for development, tests and the demo.
+
+The broker jars come from Maven Central through ``mvn``; no Docker and no mock are involved.
+``make kafka-up``, ``make kafka-down`` and the pytest fixture all go through this package.
+"""
+
+from twincast.localkafka.broker import BrokerInfo, LocalKafka, LocalKafkaSettings
+
+__all__ = ["BrokerInfo", "LocalKafka", "LocalKafkaSettings"]

@@ -1,0 +1,251 @@
+"""Start, probe and stop a single combined broker+controller on loopback.
+
+State lives in one folder (``kafka_dir``): ``server.properties``, the KRaft log dirs under
+``data/``, ``server.log`` and ``broker.pid``. ``up`` and ``down`` are idempotent: ``up`` on a
+running broker only reports it, ``down`` on a stopped one does nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import Field
+
+from twincast.errors import LocalKafkaError
+from twincast.localkafka.jars import ensure_jars, log4j_config
+from twincast.settings import TwincastSettings
+
+log = logging.getLogger(__name__)
+
+_READY_LINE = "Kafka Server started"
+
+
+class LocalKafkaSettings(TwincastSettings):
+    """Where and how the local development broker runs (``TWINCAST_KAFKA_*``)."""
+
+    kafka_port: int = Field(9092, ge=1, le=65535, description="PLAINTEXT listener port.")
+    kafka_controller_port: int = Field(
+        9093, ge=1, le=65535, description="KRaft controller listener port."
+    )
+    kafka_dir: Path = Field(Path(".kafka"), description="Data, config, log and pid folder.")
+    kafka_jars_dir: Path = Field(
+        Path("~/.cache/twincast/kafka-jars"), description="Cache of the resolved broker jars."
+    )
+    kafka_version: str = Field("4.4.0", description="Apache Kafka version from Maven Central.")
+    kafka_heap: str = Field("768m", description="Java heap of the broker (-Xmx).")
+    kafka_start_timeout_s: float = Field(120.0, gt=0, description="Give up starting after.")
+
+
+@dataclass(frozen=True)
+class BrokerInfo:
+    bootstrap: str
+    pid: int
+    already_running: bool
+    start_seconds: float
+
+
+class LocalKafka:
+    """One local broker, described by its settings."""
+
+    def __init__(self, settings: LocalKafkaSettings) -> None:
+        self.settings = settings
+        self.home = settings.kafka_dir.expanduser().resolve()
+        self.bootstrap = f"127.0.0.1:{settings.kafka_port}"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "broker.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "server.log"
+
+    def running_pid(self) -> int | None:
+        """The broker's pid if the pid file names a live process that is this broker."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        # A recycled pid would not carry our properties file on its command line.
+        return pid if str(self.home / "server.properties").encode() in cmdline else None
+
+    def up(self) -> BrokerInfo:
+        """Start the broker unless it already runs; return once it answers an admin call."""
+        started = time.monotonic()
+        pid = self.running_pid()
+        if pid is not None:
+            _wait_for_admin(self.bootstrap, deadline=started + self.settings.kafka_start_timeout_s)
+            return BrokerInfo(self.bootstrap, pid, True, time.monotonic() - started)
+        _ensure_port_free(self.settings.kafka_port)
+        _ensure_port_free(self.settings.kafka_controller_port)
+        jars = ensure_jars(self.settings.kafka_jars_dir, self.settings.kafka_version)
+        self.home.mkdir(parents=True, exist_ok=True)
+        properties = self._write_properties()
+        if not (self.home / "data" / "meta.properties").exists():
+            self._format(jars, properties)
+        launched = time.monotonic()
+        process = self._launch(jars, properties)
+        self._process = process
+        self.pid_file.write_text(str(process.pid))
+        try:
+            self._wait_ready(process, deadline=launched + self.settings.kafka_start_timeout_s)
+        except BaseException:
+            self.down()
+            raise
+        return BrokerInfo(self.bootstrap, process.pid, False, time.monotonic() - launched)
+
+    def down(self, timeout_s: float = 30.0) -> bool:
+        """Stop the broker if it runs (SIGTERM, then SIGKILL). True if one was stopped."""
+        pid = self.running_pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.2)
+        if _alive(pid):
+            log.warning("broker %d ignored SIGTERM for %.0fs; killing it", pid, timeout_s)
+            os.kill(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.1)
+        if self._process is not None:
+            self._process.wait()  # reap our own child so it does not linger as a zombie
+            self._process = None
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def _write_properties(self) -> Path:
+        s = self.settings
+        lines = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.bootstrap.servers": f"127.0.0.1:{s.kafka_controller_port}",
+            "listeners": (
+                f"PLAINTEXT://127.0.0.1:{s.kafka_port},CONTROLLER://127.0.0.1:{s.kafka_controller_port}"
+            ),
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{s.kafka_port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str(self.home / "data"),
+            "num.partitions": "1",
+            "offsets.topic.replication.factor": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "log.cleaner.enable": "true",  # twincast.state is compacted
+            "auto.create.topics.enable": "false",  # topics come from `twincast topics`
+            "message.max.bytes": str(64 * 1024 * 1024 + 1024),
+        }
+        path = self.home / "server.properties"
+        path.write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
+        return path
+
+    def _java(self, jars: Path, *args: str) -> list[str]:
+        return [
+            "java",
+            f"-Xmx{self.settings.kafka_heap}",
+            "-cp",
+            f"{jars}/*",
+            f"-Dlog4j2.configurationFile={log4j_config()}",
+            f"-Dtwincast.kafka.log={self.log_file}",
+            *args,
+        ]
+
+    def _format(self, jars: Path, properties: Path) -> None:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        command = self._java(
+            jars,
+            "kafka.tools.StorageTool",
+            "format",
+            "--standalone",
+            "-t",
+            cluster_id,
+            "-c",
+            str(properties),
+        )
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise LocalKafkaError(f"formatting KRaft storage failed:\n{result.stderr[-2000:]}")
+
+    def _launch(self, jars: Path, properties: Path) -> subprocess.Popen[bytes]:
+        stdout = (self.home / "stdout.log").open("wb")
+        # A new session: Ctrl-C in the terminal that ran `make kafka-up` must not reach it.
+        return subprocess.Popen(
+            self._java(jars, "kafka.Kafka", str(properties)),
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def _wait_ready(self, process: subprocess.Popen[bytes], deadline: float) -> None:
+        while True:
+            if process.poll() is not None:
+                raise LocalKafkaError(
+                    f"broker exited with code {process.returncode}; see {self.log_file} "
+                    f"and {self.home / 'stdout.log'}"
+                )
+            if self.log_file.exists() and _READY_LINE in self.log_file.read_text(
+                "utf-8", "replace"
+            ):
+                break
+            if time.monotonic() > deadline:
+                raise LocalKafkaError(f"broker not started in time; see {self.log_file}")
+            time.sleep(0.2)
+        _wait_for_admin(self.bootstrap, deadline)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie child still answers kill(0); it is gone for our purposes.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def _ensure_port_free(port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise LocalKafkaError(
+                f"port {port} is taken by another process; set TWINCAST_KAFKA_PORT / "
+                "TWINCAST_KAFKA_CONTROLLER_PORT to free ports"
+            )
+
+
+def _wait_for_admin(bootstrap: str, deadline: float) -> None:
+    """Readiness means a real admin round trip, not just an open port."""
+    from kafka.admin import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+            try:
+                admin.list_topics()
+                return
+            finally:
+                admin.close()
+        except (KafkaError, OSError) as exc:
+            last = exc
+            time.sleep(0.5)
+    raise LocalKafkaError(f"broker at {bootstrap} did not answer an admin call: {last}")

@@ -1,0 +1,94 @@
+"""Settings shared by every twincast service.
+
+Each service has one frozen settings object, read from ``TWINCAST_*`` environment variables at
+its entry point only (never deep inside the code). Unknown keyword arguments are rejected.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "TWINCAST_"
+
+
+class TwincastSettings(BaseSettings):
+    """Base of every service's settings: frozen, typed, env-readable, strict about keys."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+
+
+class KafkaSettings(TwincastSettings):
+    """How to reach Kafka and which topics to use; every service's settings extend this."""
+
+    bootstrap_servers: str = Field(
+        "localhost:9092", description="Comma-separated host:port list of Kafka brokers."
+    )
+    client_id_prefix: str = Field("twincast", description="Prefix of every Kafka client id.")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="Kafka security protocol of every client."
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism when the protocol is SASL_*."
+    )
+    sasl_username: str | None = Field(None, description="SASL user name.")
+    sasl_password: SecretStr | None = Field(None, description="SASL password (kept secret).")
+    ssl_cafile: str | None = Field(None, description="CA bundle for TLS connections.")
+
+    events_topic: str = Field("twincast.events", description="Input events, key = series_id.")
+    weights_topic: str = Field("twincast.weights", description="Versioned model artifacts.")
+    forecasts_topic: str = Field("twincast.forecasts", description="One forecast per event.")
+    dlq_topic: str = Field("twincast.dlq", description="Dead letters: bad input and why.")
+    state_topic: str = Field("twincast.state", description="Compacted per-series state.")
+
+    def topic_names(self) -> dict[str, str]:
+        """The five topics by role."""
+        return {
+            "events": self.events_topic,
+            "weights": self.weights_topic,
+            "forecasts": self.forecasts_topic,
+            "dlq": self.dlq_topic,
+            "state": self.state_topic,
+        }
+
+    def client_config(self, role: str) -> dict[str, Any]:
+        """Keyword arguments common to every kafka-python client of this service."""
+        config: dict[str, Any] = {
+            "bootstrap_servers": [s.strip() for s in self.bootstrap_servers.split(",")],
+            "client_id": f"{self.client_id_prefix}-{role}",
+            "security_protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism is not None:
+            config["sasl_mechanism"] = self.sasl_mechanism
+            config["sasl_plain_username"] = self.sasl_username
+            if self.sasl_password is not None:
+                config["sasl_plain_password"] = self.sasl_password.get_secret_value()
+        if self.ssl_cafile is not None:
+            config["ssl_cafile"] = self.ssl_cafile
+        return config
+
+
+class TopicSettings(KafkaSettings):
+    """Settings of ``twincast topics``: how the five topics are created."""
+
+    partitions: int = Field(
+        6, ge=1, description="Partitions of the events, forecasts and state topics."
+    )
+    dlq_partitions: int = Field(1, ge=1, description="Partitions of the dead-letter topic.")
+    replication_factor: int = Field(1, ge=1, description="Replication factor of every topic.")
+    events_retention_ms: int = Field(
+        7 * 24 * 3600 * 1000, description="Retention of events and forecasts (ms, -1 = forever)."
+    )
+    dlq_retention_ms: int = Field(
+        30 * 24 * 3600 * 1000, description="Retention of dead letters (ms, -1 = forever)."
+    )
+    weights_retention_ms: int = Field(
+        -1, description="Retention of model artifacts (ms); -1 keeps every version forever."
+    )
+    weights_max_message_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="max.message.bytes of the weights topic, so real models fit in one message.",
+    )

@@ -1,0 +1,148 @@
+"""Create the five twincast topics idempotently, with the configs documented in README.md."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka.admin import ConfigResource, KafkaAdminClient
+from kafka.errors import KafkaError
+
+from twincast.errors import KafkaUnavailableError, TopicError
+from twincast.settings import TopicSettings
+
+log = logging.getLogger(__name__)
+
+_TOPIC_ALREADY_EXISTS = 36
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    replication_factor: int
+    configs: dict[str, str] = field(default_factory=dict)
+
+
+def topic_specs(settings: TopicSettings) -> list[TopicSpec]:
+    """The desired state of every topic; the single source of the documented configs."""
+    s, rf = settings, settings.replication_factor
+    retention = {"cleanup.policy": "delete", "retention.ms": str(s.events_retention_ms)}
+    return [
+        TopicSpec(s.events_topic, s.partitions, rf, dict(retention)),
+        TopicSpec(s.forecasts_topic, s.partitions, rf, dict(retention)),
+        # Co-partitioned with events (same count, same keys): a worker restores exactly the
+        # state partitions that match its event partitions.
+        TopicSpec(
+            s.state_topic,
+            s.partitions,
+            rf,
+            {
+                "cleanup.policy": "compact",
+                "min.cleanable.dirty.ratio": "0.1",
+                "segment.ms": str(3600 * 1000),
+            },
+        ),
+        # One partition keeps versions totally ordered; every worker reads all of it.
+        TopicSpec(
+            s.weights_topic,
+            1,
+            rf,
+            {
+                "cleanup.policy": "delete",
+                "retention.ms": str(s.weights_retention_ms),
+                "max.message.bytes": str(s.weights_max_message_bytes),
+            },
+        ),
+        TopicSpec(
+            s.dlq_topic,
+            s.dlq_partitions,
+            rf,
+            {"cleanup.policy": "delete", "retention.ms": str(s.dlq_retention_ms)},
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class TopicReport:
+    name: str
+    created: bool
+    configs_updated: list[str]
+    partitions: int
+
+
+def ensure_topics(settings: TopicSettings, timeout_s: float = 30.0) -> list[TopicReport]:
+    """Create missing topics, add missing partitions and set drifted configs; report each."""
+    admin = _admin(settings)
+    try:
+        return [_ensure_one(admin, spec, timeout_s) for spec in topic_specs(settings)]
+    except KafkaError as exc:
+        raise TopicError(f"topic administration failed: {exc}") from exc
+    finally:
+        admin.close()
+
+
+def _admin(settings: TopicSettings) -> KafkaAdminClient:
+    try:
+        return KafkaAdminClient(**settings.client_config("admin"), request_timeout_ms=15000)
+    except KafkaError as exc:
+        raise KafkaUnavailableError(
+            f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}"
+        ) from exc
+
+
+def _ensure_one(admin: KafkaAdminClient, spec: TopicSpec, timeout_s: float) -> TopicReport:
+    request = {
+        spec.name: {
+            "num_partitions": spec.partitions,
+            "replication_factor": spec.replication_factor,
+            "configs": spec.configs,
+        }
+    }
+    response = admin.create_topics(request, timeout_ms=int(timeout_s * 1000), raise_errors=False)
+    result = response["topics"][0]
+    created = result["error_code"] == 0
+    if not created and result["error_code"] != _TOPIC_ALREADY_EXISTS:
+        raise TopicError(f"cannot create {spec.name}: {result['error_message']}")
+    admin.wait_for_topics([spec.name], timeout_ms=int(timeout_s * 1000))
+    partitions = _ensure_partitions(admin, spec)
+    updated = [] if created else _ensure_configs(admin, spec)
+    log.info("topic %s: %s", spec.name, "created" if created else f"exists, updated {updated}")
+    return TopicReport(spec.name, created, updated, partitions)
+
+
+def _ensure_partitions(admin: KafkaAdminClient, spec: TopicSpec) -> int:
+    current = len(admin.describe_topics([spec.name])[0]["partitions"])
+    if current < spec.partitions:
+        # Adding partitions moves keys; only ever grow, and say so.
+        log.warning(
+            "topic %s: growing from %d to %d partitions", spec.name, current, spec.partitions
+        )
+        admin.create_partitions({spec.name: spec.partitions})
+        return spec.partitions
+    if current > spec.partitions:
+        log.warning(
+            "topic %s has %d partitions, more than the %d asked; Kafka cannot shrink",
+            spec.name,
+            current,
+            spec.partitions,
+        )
+    return current
+
+
+def _ensure_configs(admin: KafkaAdminClient, spec: TopicSpec) -> list[str]:
+    current = current_configs(admin, spec.name)
+    drifted = {k: v for k, v in spec.configs.items() if current.get(k) != v}
+    if drifted:
+        admin.alter_configs([ConfigResource("TOPIC", spec.name, configs=drifted)])
+    return sorted(drifted)
+
+
+def current_configs(admin: KafkaAdminClient, topic: str) -> dict[str, str]:
+    """Every config value of a topic, defaults included."""
+    described: dict[str, Any] = admin.describe_configs(
+        [ConfigResource("TOPIC", topic)], config_filter="all"
+    )
+    entries = described["topic"][topic]
+    return {key: str(entry["value"]) for key, entry in entries.items()}

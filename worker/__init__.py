@@ -1,0 +1,1 @@
+"""twincast worker service."""
