@@ -37,3 +37,16 @@ class TopicError(TwincastError):
 
 class LocalKafkaError(TwincastError):
     """The local development broker could not be resolved, formatted, started or stopped."""
+
+
+class ArtifactError(TwincastError):
+    """A model artifact is malformed, inconsistent or fails its checksum; it must not be served.
+
+    ``reason`` is a short stable code (format, manifest, arrays, shape, non_finite, checksum,
+    version, incompatible, smoke) used as the refusal metric label.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.detail = message

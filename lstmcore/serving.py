@@ -1,0 +1,57 @@
+"""An immutable, checked model ready for the hot path: artifact -> scaled step -> forecasts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from lstmcore.artifact import Artifact
+from lstmcore.scaling import scale, unscale_target
+from lstmcore.step import Array, StepWeights, step
+from schemas.artifact import ModelManifest
+from twincast.errors import ArtifactError
+
+
+@dataclass(frozen=True)
+class ServingModel:
+    """One published version, built and validated off the hot path; swapped in by reference."""
+
+    manifest: ModelManifest
+    weights: StepWeights
+
+    @property
+    def version(self) -> int:
+        return self.manifest.version
+
+    @classmethod
+    def from_artifact(cls, artifact: Artifact, features: int | None = None) -> ServingModel:
+        """Check compatibility and run a smoke step; raise ArtifactError if unfit to serve."""
+        arch = artifact.manifest.architecture
+        if features is not None and arch.features != features:
+            raise ArtifactError(
+                "incompatible", f"model expects {arch.features} features, this worker {features}"
+            )
+        model = cls(artifact.manifest, StepWeights.from_arrays(arch, artifact.arrays))
+        h, c = model.weights.zero_state(2)
+        probe = np.array([model.manifest.scaler.mean, model.manifest.scaler.mean])
+        _, _, y = model.forecast(h, c, probe)
+        if not np.isfinite(y).all():
+            raise ArtifactError("smoke", "a smoke step produced a non-finite forecast")
+        return model
+
+    def forecast(
+        self, h: Array, c: Array, values: npt.NDArray[np.floating]
+    ) -> tuple[Array, Array, npt.NDArray[np.float64]]:
+        """One step for B series: raw values [B, F] -> new h, c and forecasts [B] (raw units)."""
+        new_h, new_c, y = step(self.weights, h, c, scale(self.manifest.scaler, values))
+        return new_h, new_c, unscale_target(self.manifest.scaler, y[:, 0])
+
+    def replay(self, history: npt.NDArray[np.floating]) -> tuple[Array, Array]:
+        """State after feeding one series' recent inputs [W, F] from zero state."""
+        h, c = self.weights.zero_state(1)
+        scaled = scale(self.manifest.scaler, history)
+        for t in range(len(scaled)):
+            h, c, _ = step(self.weights, h, c, scaled[t : t + 1])
+        return h, c

@@ -1,0 +1,93 @@
+"""The manual epoch loop: stateful batch-N training over the N-stream layout."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from lstmcore.keras_model import build_stateful_model, reset_lstm_states
+from lstmcore.layout import StreamGroup, make_groups, make_streams
+from schemas.artifact import Architecture
+
+log = logging.getLogger(__name__)
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train. ``batch_size`` is N: 1 (online, one stream at a time), N, or "all"."""
+
+    batch_size: int | Literal["all"] = 32
+    epochs: int = 20
+    tbptt: int = 32
+    segment_length: int | None = None
+    learning_rate: float = 1e-2
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model: Any
+    batch_size: int
+    epoch_losses: list[float]
+    seconds: float
+
+
+ProgressCallback = Callable[[int, int, float], None]
+
+
+def resolve_batch_size(config: TrainConfig, n_streams: int) -> int:
+    if config.batch_size == "all":
+        return max(n_streams, 1)
+    return config.batch_size
+
+
+def train(
+    architecture: Architecture,
+    series: Sequence[Array],
+    config: TrainConfig,
+    on_epoch: ProgressCallback | None = None,
+) -> TrainResult:
+    """Train a fresh stateful model on scaled series [T_i, F]; states reset per group and epoch."""
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    streams = make_streams(series, config.segment_length)
+    if not streams:
+        raise ValueError("no series with at least two points to train on")
+    n = resolve_batch_size(config, len(streams))
+    groups = make_groups(streams, n, config.tbptt)
+    model = build_stateful_model(architecture, n, config.learning_rate)
+    started = time.monotonic()
+    losses = []
+    for epoch in range(config.epochs):
+        loss = run_epoch(model, groups, config.tbptt)
+        losses.append(loss)
+        if on_epoch is not None:
+            on_epoch(epoch + 1, config.epochs, loss)
+    return TrainResult(model, n, losses, time.monotonic() - started)
+
+
+def run_epoch(model: Any, groups: Sequence[StreamGroup], k: int) -> float:
+    """One pass over every group; returns the padding-weighted mean training loss."""
+    total, weight = 0.0, 0.0
+    for group in groups:
+        # Each group is a fresh set of streams: its rows must start from zero state.
+        reset_lstm_states(model)
+        for x, y, w in group.chunks(k):
+            real = float(w.sum())
+            if real == 0.0:
+                continue  # all padding: nothing to learn, and it would only move the state
+            loss = model.train_on_batch(x, y, sample_weight=w)
+            total += float(np.asarray(loss)) * real
+            weight += real
+    reset_lstm_states(model)
+    mean = total / weight if weight else math.nan
+    return mean
