@@ -1,0 +1,92 @@
+"""Shared helpers of the integration tests: topics, producing events, running services."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from kafka import KafkaProducer
+
+from schemas import Event, encode
+from twincast.settings import KafkaSettings, TopicSettings
+from twincast.topics import ensure_topics
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def create_topics(settings: KafkaSettings, partitions: int = 3) -> TopicSettings:
+    topics = TopicSettings(**settings.model_dump(), partitions=partitions)
+    ensure_topics(topics)
+    return topics
+
+
+def produce_series(
+    settings: KafkaSettings,
+    series: Mapping[str, npt.NDArray[np.float64]],
+    first_step: int = 0,
+    extra: list[tuple[bytes | None, bytes | None]] | None = None,
+) -> int:
+    """Produce the series interleaved in time order (key = series_id); then raw extras."""
+    producer = KafkaProducer(**settings.client_config("test-producer"), acks="all", linger_ms=5)
+    length = max(len(v) for v in series.values())
+    sent = 0
+    for t in range(length):
+        for name, values in series.items():
+            if t < len(values):
+                value = float(values[t, 0]) if values.shape[1] == 1 else values[t].tolist()
+                event = Event(
+                    series_id=name, ts=START + timedelta(minutes=first_step + t), value=value
+                )
+                producer.send(settings.events_topic, key=name.encode(), value=encode(event))
+                sent += 1
+    for key, raw in extra or []:
+        producer.send(settings.events_topic, key=key, value=raw)
+        sent += 1
+    producer.flush()
+    producer.close()
+    return sent
+
+
+def service_env(settings: KafkaSettings, **values: object) -> dict[str, str]:
+    """Environment for a service subprocess: the test's broker and topics plus extra settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWINCAST_")}
+    env["TWINCAST_BOOTSTRAP_SERVERS"] = settings.bootstrap_servers
+    for role, name in settings.topic_names().items():
+        env[f"TWINCAST_{role.upper()}_TOPIC"] = name
+    for key, value in values.items():
+        env[f"TWINCAST_{key.upper()}"] = str(value)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return env
+
+
+def run_module(
+    module: str, args: list[str], env: Mapping[str, str], cwd: Path, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        env=dict(env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def start_module(
+    module: str, args: list[str], env: Mapping[str, str], cwd: Path, log: Path
+) -> subprocess.Popen[bytes]:
+    handle = log.open("wb")
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        env=dict(env),
+        cwd=cwd,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+    )

@@ -1,0 +1,73 @@
+"""The trainer's Kafka input: every events partition, from the offsets its history ends at."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+from schemas.codec import decode_event
+from trainer.history import Consumed, HistoryStore, Point
+from twincast.errors import KafkaUnavailableError, SchemaError, TopicError
+from twincast.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+
+def open_consumer(settings: KafkaSettings, group_id: str, max_poll_interval_ms: int) -> Any:
+    try:
+        return KafkaConsumer(
+            **settings.client_config("trainer"),
+            group_id=group_id,  # used for committing (lag visibility), not for assignment
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_interval_ms=max_poll_interval_ms,
+        )
+    except KafkaError as exc:
+        raise KafkaUnavailableError(f"cannot reach {settings.bootstrap_servers}: {exc}") from exc
+
+
+def assign_from_history(
+    consumer: Any, topic: str, history: HistoryStore, timeout_s: float = 30.0
+) -> list[TopicPartition]:
+    """Own every partition (one trainer, one history) and resume where the history ends."""
+    deadline = time.monotonic() + timeout_s
+    partitions = consumer.partitions_for_topic(topic)
+    while not partitions and time.monotonic() < deadline:
+        time.sleep(0.2)
+        partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        raise TopicError(f"topic {topic} does not exist; run `twincast topics`")
+    assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+    consumer.assign(assigned)
+    stored = history.offsets(topic)
+    for tp in assigned:
+        if tp.partition in stored:
+            consumer.seek(tp, stored[tp.partition])
+        else:
+            consumer.seek_to_beginning(tp)
+    return assigned
+
+
+def to_consumed(records: Iterable[Any], n_features: int, max_bytes: int) -> list[Consumed]:
+    """Decode records; an invalid one keeps its position (so it is not re-read) but no point."""
+    out = []
+    for record in records:
+        try:
+            event = decode_event(record.value, n_features, max_bytes)
+            point = Point(event.series_id, event.ts.isoformat(), event.features())
+        except SchemaError as exc:
+            log.warning(
+                "skipping bad event at partition %d offset %d: %s",
+                record.partition,
+                record.offset,
+                exc,
+            )
+            out.append(Consumed(record.partition, record.offset, None, exc.reason))
+            continue
+        out.append(Consumed(record.partition, record.offset, point))
+    return out

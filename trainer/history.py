@@ -1,0 +1,160 @@
+"""The trainer's accumulated history: SQLite (WAL), bounded per series.
+
+Points and the consumed offsets are written in the same transaction, so after a crash the trainer
+resumes exactly where its history ends: no event is lost or counted twice.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from twincast.errors import TwincastError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS points (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    series_id TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    value TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS points_by_series ON points (series_id, id);
+CREATE TABLE IF NOT EXISTS offsets (
+    topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    next_offset INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition)
+);
+CREATE TABLE IF NOT EXISTS facts (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class HistoryError(TwincastError):
+    """The history database cannot be opened or written."""
+
+
+@dataclass(frozen=True)
+class Point:
+    """A valid event, reduced to what the history keeps."""
+
+    series_id: str
+    ts: str
+    features: list[float]
+
+
+@dataclass(frozen=True)
+class Consumed:
+    """One consumed record: its position, and its point if it was valid."""
+
+    partition: int
+    offset: int
+    point: Point | None
+    bad_reason: str | None = None
+
+
+class HistoryStore:
+    def __init__(self, path: Path, max_points_per_series: int) -> None:
+        self.max_points = max_points_per_series
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise HistoryError(f"cannot open history {path}: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    def ingest(self, topic: str, records: Iterable[Consumed]) -> int:
+        """Store the valid points and advance the offsets, all or nothing. Returns points added."""
+        next_offsets: dict[int, int] = {}
+        touched: set[str] = set()
+        rows = []
+        for record in records:
+            next_offsets[record.partition] = max(
+                next_offsets.get(record.partition, 0), record.offset + 1
+            )
+            if record.point is not None:
+                p = record.point
+                rows.append((p.series_id, p.ts, json.dumps(p.features)))
+                touched.add(p.series_id)
+        try:
+            with self._transaction():
+                self._db.executemany(
+                    "INSERT INTO points (series_id, ts, value) VALUES (?, ?, ?)", rows
+                )
+                for series_id in touched:
+                    self._trim(series_id)
+                self._db.executemany(
+                    "INSERT INTO offsets (topic, partition, next_offset) VALUES (?, ?, ?) "
+                    "ON CONFLICT (topic, partition) DO UPDATE SET "
+                    "next_offset = max(next_offset, excluded.next_offset)",
+                    [(topic, part, off) for part, off in next_offsets.items()],
+                )
+        except sqlite3.Error as exc:
+            raise HistoryError(f"cannot write history: {exc}") from exc
+        return len(rows)
+
+    def _trim(self, series_id: str) -> None:
+        self._db.execute(
+            "DELETE FROM points WHERE series_id = ? AND id <= ("
+            " SELECT id FROM points WHERE series_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            (series_id, series_id, self.max_points),
+        )
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+    def offsets(self, topic: str) -> dict[int, int]:
+        """Partition -> next offset to consume."""
+        rows = self._db.execute(
+            "SELECT partition, next_offset FROM offsets WHERE topic = ?", (topic,)
+        ).fetchall()
+        return {int(p): int(o) for p, o in rows}
+
+    def series(self) -> dict[str, npt.NDArray[np.float64]]:
+        """Every series' kept points in arrival order, as [T, F] arrays."""
+        collected: dict[str, list[list[float]]] = defaultdict(list)
+        for series_id, value in self._db.execute(
+            "SELECT series_id, value FROM points ORDER BY series_id, id"
+        ):
+            collected[series_id].append(json.loads(value))
+        return {sid: np.asarray(values, np.float64) for sid, values in collected.items()}
+
+    def size(self) -> tuple[int, int]:
+        """(series, points) currently kept."""
+        row = self._db.execute("SELECT count(DISTINCT series_id), count(*) FROM points").fetchone()
+        return int(row[0]), int(row[1])
+
+    def get_fact(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM facts WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_fact(self, key: str, value: str) -> None:
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO facts (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")

@@ -1,0 +1,171 @@
+"""One refit, as a pure pipeline: history in, a validated artifact (or a refusal) out.
+
+fit the scaler on the training heads -> N-stream layout -> stateful batch-N training -> walk every
+whole series with the candidate's pure step -> MAE on each series' held-out tail, next to the
+persistence forecast and the current model on the very same points -> the gate.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from lstmcore.artifact import Artifact, seal
+from lstmcore.keras_model import get_arrays
+from lstmcore.scaling import fit_scaler, scale, unscale_target
+from lstmcore.serving import ServingModel
+from lstmcore.step import StepWeights, step
+from lstmcore.training import ProgressCallback, TrainConfig, train
+from schemas.artifact import Architecture, Scaler, TrainingFacts, Validation
+
+log = logging.getLogger(__name__)
+
+Series = npt.NDArray[np.float64]
+
+
+class NotEnoughData(ValueError):
+    """The history cannot support a refit yet."""
+
+
+@dataclass(frozen=True)
+class RefitPlan:
+    architecture: Architecture
+    train: TrainConfig
+    model_name: str
+    min_points_per_series: int
+    holdout_fraction: float
+    gate: bool
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    model_mae: float
+    persistence_mae: float
+    previous_model_mae: float | None
+    points: int
+
+
+@dataclass(frozen=True)
+class RefitOutcome:
+    artifact: Artifact
+    evaluation: Evaluation
+    accepted: bool
+    verdict: str  # "accepted", "gate_off", "worse_than_persistence", "worse_than_current"
+    train_seconds: float
+
+
+def holdout_start(length: int, fraction: float) -> int:
+    """Index of the first held-out point; at least one point is held out, two are trained on."""
+    return max(2, length - max(1, round(length * fraction)))
+
+
+def walk(weights: StepWeights, scaler: Scaler, series: list[Series]) -> list[Series]:
+    """Forecast of x[t+1] made at t, for every t of every series, from zero state (vectorised)."""
+    longest = max(len(s) for s in series)
+    padded = np.zeros((len(series), longest, series[0].shape[1]), np.float64)
+    for row, values in enumerate(series):
+        padded[row, : len(values)] = values
+    scaled = scale(scaler, padded)
+    h, c = weights.zero_state(len(series))
+    forecasts = np.empty((len(series), longest), np.float64)
+    for t in range(longest):
+        h, c, y = step(weights, h, c, scaled[:, t])
+        forecasts[:, t] = unscale_target(scaler, y[:, 0])
+    return [forecasts[row, : len(values)] for row, values in enumerate(series)]
+
+
+def tail_mae(forecasts: list[Series], series: list[Series], starts: list[int]) -> float:
+    errors = [
+        np.abs(f[start - 1 : len(s) - 1] - s[start:, 0])
+        for f, s, start in zip(forecasts, series, starts, strict=True)
+    ]
+    return float(np.concatenate(errors).mean())
+
+
+def evaluate(
+    candidate: tuple[StepWeights, Scaler],
+    previous: ServingModel | None,
+    series: list[Series],
+    starts: list[int],
+) -> Evaluation:
+    persistence = [s[:, 0] for s in series]  # forecast of x[t+1] is x[t]
+    previous_mae = None
+    if previous is not None and previous.manifest.architecture.features == series[0].shape[1]:
+        previous_mae = tail_mae(
+            walk(previous.weights, previous.manifest.scaler, series), series, starts
+        )
+    return Evaluation(
+        model_mae=tail_mae(walk(*candidate, series), series, starts),
+        persistence_mae=tail_mae(persistence, series, starts),
+        previous_model_mae=previous_mae,
+        points=sum(len(s) - start for s, start in zip(series, starts, strict=True)),
+    )
+
+
+def verdict(evaluation: Evaluation, gate: bool) -> str:
+    if not gate:
+        return "gate_off"
+    if not evaluation.model_mae < evaluation.persistence_mae:
+        return "worse_than_persistence"
+    previous = evaluation.previous_model_mae
+    if previous is not None and not evaluation.model_mae < previous:
+        return "worse_than_current"
+    return "accepted"
+
+
+def refit(
+    history: Mapping[str, Series],
+    plan: RefitPlan,
+    version: int,
+    offsets: Mapping[int, int],
+    previous: ServingModel | None = None,
+    on_epoch: ProgressCallback | None = None,
+) -> RefitOutcome:
+    """Train and validate a candidate of the given version on the history."""
+    names = sorted(k for k, v in history.items() if len(v) >= plan.min_points_per_series)
+    if not names:
+        raise NotEnoughData(
+            f"no series has {plan.min_points_per_series} points yet "
+            f"({len(history)} series, longest {max((len(v) for v in history.values()), default=0)})"
+        )
+    series = [np.asarray(history[name], np.float64) for name in names]
+    starts = [holdout_start(len(s), plan.holdout_fraction) for s in series]
+    heads = [s[:start] for s, start in zip(series, starts, strict=True)]
+    scaler = fit_scaler(heads)
+    result = train(plan.architecture, [scale(scaler, h) for h in heads], plan.train, on_epoch)
+    arrays = get_arrays(result.model, plan.architecture)
+    weights = StepWeights.from_arrays(plan.architecture, arrays)
+    evaluation = evaluate((weights, scaler), previous, series, starts)
+    decision = verdict(evaluation, plan.gate)
+    artifact = seal(
+        {
+            "model_name": plan.model_name,
+            "version": version,
+            "created_at": datetime.now(UTC),
+            "architecture": plan.architecture,
+            "training": TrainingFacts(
+                batch_size=result.batch_size,
+                epochs=plan.train.epochs,
+                tbptt=plan.train.tbptt,
+                n_series=len(series),
+                n_points=sum(len(h) for h in heads),
+                offsets=dict(offsets),
+                train_loss=result.epoch_losses[-1],
+            ),
+            "validation": Validation(
+                model_mae=evaluation.model_mae,
+                persistence_mae=evaluation.persistence_mae,
+                previous_model_mae=evaluation.previous_model_mae,
+                points=evaluation.points,
+            ),
+            "scaler": scaler,
+        },
+        arrays,
+    )
+    accepted = decision in {"accepted", "gate_off"}
+    return RefitOutcome(artifact, evaluation, accepted, decision, result.seconds)

@@ -1,0 +1,218 @@
+"""The trainer's loop: ingest events into the history, refit on schedule, publish what passes.
+
+Order of a publish: validate -> write the artifact file under a temporary name and rename it ->
+send it to the weights topic and wait for the broker's ack -> record the version in the history.
+A stop request (signal) or a crash before the ack publishes nothing; after it, the version is on
+the topic and a restart reads it back from there.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+from kafka.errors import KafkaError
+
+from lstmcore.artifact import Artifact, encode_artifact
+from lstmcore.serving import ServingModel
+from trainer.consume import assign_from_history, open_consumer, to_consumed
+from trainer.history import HistoryStore
+from trainer.metrics import TrainerMetrics
+from trainer.refit import NotEnoughData, RefitOutcome, RefitPlan, refit
+from trainer.settings import TrainerSettings
+from twincast.errors import KafkaUnavailableError, TwincastError
+from twincast.weights_topic import publish, read_latest, weights_producer
+
+log = logging.getLogger(__name__)
+
+PUBLISHED_VERSION = "published_version"
+
+
+class RefitAborted(TwincastError):
+    """A stop was requested during training; nothing is published."""
+
+
+class TrainerService:
+    def __init__(self, settings: TrainerSettings, metrics: TrainerMetrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.stop_requested = threading.Event()
+        self.history = HistoryStore(settings.history_db, settings.history_max_points)
+        self.current: ServingModel | None = None
+        self._new_events = 0
+        self._last_refit = time.monotonic()
+
+    def request_stop(self) -> None:
+        self.stop_requested.set()
+
+    def run(self, once: bool = False) -> int:
+        """Serve until stopped (or, with ``once``, ingest what is there, refit once and return)."""
+        s = self.settings
+        self.current = read_latest(s, s.features).model
+        if self.current is not None:
+            log.info("current model on %s: version %d", s.weights_topic, self.current.version)
+        consumer = open_consumer(s, s.trainer_group_id, s.max_refit_seconds * 1000)
+        producer = weights_producer(s, s.weights_max_message_bytes)
+        try:
+            assigned = assign_from_history(consumer, s.events_topic, self.history)
+            if once:
+                return self._run_once(consumer, assigned, producer)
+            while not self.stop_requested.is_set():
+                self._ingest(consumer, timeout_ms=500)
+                if self._refit_due():
+                    self._refit_and_publish(producer)
+            return 0
+        finally:
+            consumer.close()
+            producer.close()
+            self.history.close()
+
+    def _run_once(self, consumer: Any, assigned: list[Any], producer: Any) -> int:
+        end = consumer.end_offsets(assigned)
+        while not self.stop_requested.is_set() and any(
+            consumer.position(tp) < end[tp] for tp in assigned
+        ):
+            self._ingest(consumer, timeout_ms=1000)
+        try:
+            outcome = self._refit_and_publish(producer, raise_not_enough=True)
+        except NotEnoughData as exc:
+            log.error("too little data to train: %s", exc)
+            return 4
+        return 0 if outcome is not None else 5
+
+    def _ingest(self, consumer: Any, timeout_ms: int) -> None:
+        batches = consumer.poll(timeout_ms=timeout_ms, max_records=5000)
+        records = [r for batch in batches.values() for r in batch]
+        if not records:
+            return
+        consumed = to_consumed(records, self.settings.features, self.settings.max_event_bytes)
+        added = self.history.ingest(self.settings.events_topic, consumed)
+        reasons = Counter(c.bad_reason for c in consumed if c.bad_reason)
+        for reason, count in reasons.items():
+            self.metrics.bad_events.labels(reason).inc(count)
+        self.metrics.events.inc(len(consumed))
+        self._new_events += added
+        try:
+            consumer.commit()  # informational: shows the trainer's lag; the history is the truth
+        except KafkaError as exc:
+            log.warning("offset commit failed (history is unaffected): %s", exc)
+        series, points = self.history.size()
+        self.metrics.history_series.set(series)
+        self.metrics.history_points.set(points)
+
+    def _refit_due(self) -> bool:
+        if self._new_events == 0:
+            return False
+        waited = time.monotonic() - self._last_refit
+        return (
+            self._new_events >= self.settings.refit_every_events
+            or waited >= self.settings.refit_every_seconds
+        )
+
+    def _plan(self) -> RefitPlan:
+        s = self.settings
+        return RefitPlan(
+            s.architecture(),
+            s.train_config(),
+            s.model_name,
+            s.min_points_per_series,
+            s.holdout_fraction,
+            s.gate,
+        )
+
+    def _next_version(self) -> int:
+        stored = int(self.history.get_fact(PUBLISHED_VERSION) or 0)
+        return max(stored, self.current.version if self.current else 0) + 1
+
+    def _on_epoch(self, epoch: int, epochs: int, loss: float) -> None:
+        log.info("refit epoch %d/%d: training loss %.5f", epoch, epochs, loss)
+        if self.stop_requested.is_set():
+            raise RefitAborted("stop requested during training")
+
+    def _refit_and_publish(
+        self, producer: Any, raise_not_enough: bool = False
+    ) -> RefitOutcome | None:
+        """Refit; publish if the gate passes. Returns the outcome, None if aborted or no data."""
+        self._new_events, self._last_refit = 0, time.monotonic()
+        version = self._next_version()
+        log.info("refit of version %d starting", version)
+        started = time.monotonic()
+        try:
+            outcome = refit(
+                self.history.series(),
+                self._plan(),
+                version,
+                self.history.offsets(self.settings.events_topic),
+                self.current,
+                self._on_epoch,
+            )
+        except NotEnoughData as exc:
+            self.metrics.refits.labels("not_enough_data").inc()
+            if raise_not_enough:
+                raise
+            log.info("refit skipped: %s", exc)
+            return None
+        except RefitAborted:
+            log.info("refit of version %d aborted; nothing published", version)
+            return None
+        self._record(outcome, time.monotonic() - started)
+        if outcome.accepted:
+            self._publish(producer, outcome.artifact)
+        return outcome
+
+    def _record(self, outcome: RefitOutcome, seconds: float) -> None:
+        ev, m = outcome.evaluation, self.metrics
+        m.refits.labels(outcome.verdict).inc()
+        m.refit_duration.observe(seconds)
+        m.last_refit.set_to_current_time()
+        m.train_loss.set(outcome.artifact.manifest.training.train_loss or float("nan"))
+        m.validation_mae.labels("candidate").set(ev.model_mae)
+        m.validation_mae.labels("persistence").set(ev.persistence_mae)
+        if ev.previous_model_mae is not None:
+            m.validation_mae.labels("current").set(ev.previous_model_mae)
+        log.info(
+            "refit of version %d: %s in %.1fs; tail MAE %.5f vs persistence %.5f, current %s",
+            outcome.artifact.manifest.version,
+            outcome.verdict,
+            seconds,
+            ev.model_mae,
+            ev.persistence_mae,
+            ev.previous_model_mae,
+        )
+
+    def _publish(self, producer: Any, artifact: Artifact) -> None:
+        manifest = artifact.manifest
+        path = write_artifact_file(self.settings.artifact_dir, artifact)
+        try:
+            offset = publish(producer, self.settings.weights_topic, artifact)
+        except KafkaUnavailableError:
+            log.exception("version %d not published; it will be retrained", manifest.version)
+            return
+        self.history.set_fact(PUBLISHED_VERSION, str(manifest.version))
+        self.current = ServingModel.from_artifact(artifact)
+        self.metrics.published_version.set(manifest.version)
+        log.info(
+            "published version %d (sha256 %s) at offset %d; file %s",
+            manifest.version,
+            manifest.sha256[:12],
+            offset,
+            path,
+        )
+
+
+def write_artifact_file(folder: os.PathLike[str], artifact: Artifact) -> str:
+    """Write atomically: a reader sees the whole file or none (temp name, then rename)."""
+    os.makedirs(folder, exist_ok=True)
+    manifest = artifact.manifest
+    final = os.path.join(folder, f"{manifest.model_name}-v{manifest.version:06d}.npz")
+    temporary = f"{final}.tmp-{os.getpid()}"
+    with open(temporary, "wb") as handle:
+        handle.write(encode_artifact(artifact))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, final)
+    return final

@@ -1,0 +1,73 @@
+"""Settings of ``twincast-trainer`` (``TWINCAST_*`` environment variables)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from lstmcore.training import TrainConfig
+from schemas.artifact import Architecture
+from schemas.codec import DEFAULT_MAX_EVENT_BYTES
+from twincast.settings import KafkaSettings
+
+
+class TrainerSettings(KafkaSettings):
+    """Everything the trainer needs; defaults run the local demo."""
+
+    trainer_group_id: str = Field("twincast-trainer", description="Consumer group of the trainer.")
+    history_db: Path = Field(Path("twincast-history.sqlite"), description="SQLite history file.")
+    artifact_dir: Path = Field(
+        Path("twincast-artifacts"), description="Local copy of every published artifact."
+    )
+    history_max_points: int = Field(
+        10_000, ge=10, description="Newest points kept per series in the history."
+    )
+    refit_every_events: int = Field(5_000, ge=1, description="Refit after K new events ...")
+    refit_every_seconds: float = Field(300.0, gt=0, description="... or T seconds with new events.")
+    min_points_per_series: int = Field(
+        20, ge=3, description="Series with fewer points are left out of a refit."
+    )
+    holdout_fraction: float = Field(
+        0.2, gt=0, lt=1, description="Tail of each series held out for validation."
+    )
+    gate: bool = Field(
+        True, description="Publish only a model that beats persistence and the current model."
+    )
+    model_name: str = Field("twincast-lstm", description="Name recorded in every manifest.")
+    features: int = Field(1, ge=1, description="Features per event (value list length).")
+    units: int = Field(32, ge=1, description="LSTM units per layer.")
+    layers: int = Field(1, ge=1, le=8, description="Stacked LSTM layers.")
+    batch_size: int | Literal["all"] = Field(
+        32, description="N parallel streams per batch: 1 (online), N, or 'all'."
+    )
+    epochs: int = Field(30, ge=1, description="Epochs per refit.")
+    tbptt: int = Field(32, ge=1, description="Truncated BPTT chunk length k.")
+    segment_length: int | None = Field(
+        None, ge=2, description="Cut series longer than this into contiguous streams."
+    )
+    learning_rate: float = Field(1e-2, gt=0, description="Adam learning rate.")
+    seed: int = Field(0, description="Random seed of weight initialisation.")
+    max_event_bytes: int = Field(DEFAULT_MAX_EVENT_BYTES, ge=64, description="Larger is bad.")
+    weights_max_message_bytes: int = Field(
+        64 * 1024 * 1024, description="Producer limit for artifacts; match the weights topic."
+    )
+    max_refit_seconds: int = Field(
+        1800, ge=60, description="Longest refit the consumer group tolerates (max.poll.interval)."
+    )
+    metrics_port: int = Field(9101, ge=0, le=65535, description="Prometheus port; 0 = off.")
+    metrics_addr: str = Field("0.0.0.0", description="Address the metrics endpoint binds to.")
+
+    def architecture(self) -> Architecture:
+        return Architecture(features=self.features, units=self.units, layers=self.layers)
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(
+            batch_size=self.batch_size,
+            epochs=self.epochs,
+            tbptt=self.tbptt,
+            segment_length=self.segment_length,
+            learning_rate=self.learning_rate,
+            seed=self.seed,
+        )
