@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install kafka-jars kafka-up kafka-down kafka-status topics demo test lint typecheck unit clean
+.PHONY: install kafka-jars kafka-up kafka-down kafka-status topics demo test lint typecheck unit clean bench-trainer
 
 # The virtualenv is rebuilt whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -49,3 +49,7 @@ test: $(STAMP) kafka-jars lint typecheck
 
 clean: kafka-down
 	rm -rf $(VENV) .kafka .mypy_cache .ruff_cache .pytest_cache *.egg-info
+
+# Benchmarks print their figures next to a baseline measured in the same run.
+bench-trainer: $(STAMP)
+	$(BIN)/python -m bench.trainer_refit

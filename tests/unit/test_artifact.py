@@ -18,7 +18,9 @@ from schemas.artifact import Architecture, Scaler, TrainingFacts, Validation
 from twincast.errors import ArtifactError
 
 
-def make_artifact(version: int = 1, units: int = 4, features: int = 1) -> Artifact:
+def make_artifact(
+    version: int = 1, units: int = 4, features: int = 1, mean: float = 0.0, scale: float = 1.0
+) -> Artifact:
     arch = Architecture(features=features, units=units, layers=2)
     rng = np.random.default_rng(version)
     arrays = {
@@ -31,7 +33,7 @@ def make_artifact(version: int = 1, units: int = 4, features: int = 1) -> Artifa
         "architecture": arch,
         "training": TrainingFacts(batch_size=4, epochs=1, tbptt=8, n_series=4, n_points=100),
         "validation": Validation(model_mae=0.1, persistence_mae=0.2, points=10),
-        "scaler": Scaler(mean=[0.0] * features, scale=[1.0] * features),
+        "scaler": Scaler(mean=[mean] * features, scale=[scale] * features),
     }
     return seal(fields, arrays)
 

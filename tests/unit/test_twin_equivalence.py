@@ -79,3 +79,20 @@ def test_naive_layout_breaks_the_twin() -> None:
     weights = StepWeights.from_arrays(arch, get_arrays(model, arch))
     walked = run_sequence(weights, series[None])[0].reshape(3, 4, 1)
     assert np.abs(walked[1:] - batch_out[1:]).max() > 1e-3
+
+
+@pytest.mark.parametrize(("batch_size", "expected_n"), [(1, 1), ("all", 5)])
+def test_online_and_all_at_once_batch_sizes(batch_size: int | str, expected_n: int) -> None:
+    arch = Architecture(features=1, units=10, layers=1)
+    series = _series(5, 1, seed=9)
+    config = TrainConfig(batch_size=batch_size, epochs=1, tbptt=4)  # type: ignore[arg-type]
+    result = train(arch, series, config)
+    assert result.batch_size == expected_n
+    weights = StepWeights.from_arrays(arch, get_arrays(result.model, arch))
+    for group in make_groups(make_streams(series), expected_n, 4):
+        reset_lstm_states(result.model)
+        out = np.concatenate([np.asarray(result.model(x)) for x, _, _ in group.chunks(4)], 1)
+        mask = group.weights > 0
+        np.testing.assert_allclose(
+            run_sequence(weights, group.inputs)[mask], out[mask], atol=TOLERANCE
+        )

@@ -1,0 +1,31 @@
+"""The README's stand-alone artifact decoder really reproduces twincast's forecasts."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lstmcore.artifact import encode_artifact
+from lstmcore.serving import ServingModel
+from tests.unit.test_artifact import make_artifact
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_readme_snippet_matches_the_serving_model() -> None:
+    text = README.read_text("utf-8")
+    section = text[text.index("To recompute twincast's forecasts") :]
+    snippet = re.search(r"```python\n(.*?)```", section, re.S)
+    assert snippet is not None
+    artifact = make_artifact(units=6, mean=3.0, scale=0.5)
+    namespace: dict[str, Any] = {"value": encode_artifact(artifact)}
+    exec(snippet.group(1), namespace)
+
+    model = ServingModel.from_artifact(artifact)
+    h, c = model.weights.zero_state(1)
+    for x in 3.0 + np.sin(np.arange(12) / 3.0):
+        h, c, expected = model.forecast(h, c, np.array([[x]]))
+        assert abs(namespace["step"]([x]) - expected[0]) < 1e-4
