@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import signal
 import sqlite3
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from lstmcore.serving import ServingModel
-from tests.integration.helpers import create_topics, produce_series, run_module, service_env
+from tests.integration.helpers import (
+    create_topics,
+    produce_series,
+    run_module,
+    service_env,
+    start_module,
+)
 from trainer.refit import walk
 from twincast.settings import KafkaSettings
 from twincast.synthetic import seasonal_series
@@ -104,3 +112,26 @@ def test_once_with_too_little_data_fails_clearly(
     assert result.returncode == 4
     assert "too little data" in result.stderr
     assert read_latest(kafka_settings, features=1).model is None
+
+
+def test_service_refits_on_schedule_and_stops_on_sigterm(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    create_topics(kafka_settings)
+    env = _env(kafka_settings, tmp_path, refit_every_events=1000, refit_every_seconds=3600)
+    trainer = start_module("trainer", [], env, tmp_path, tmp_path / "trainer.log")
+    try:
+        produce_series(kafka_settings, seasonal_series(6, 240, seed=8))
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            latest = read_latest(kafka_settings, features=1)
+            if latest.model is not None:
+                break
+            time.sleep(1)
+        assert latest.model is not None and latest.model.version == 1
+    finally:
+        trainer.send_signal(signal.SIGTERM)
+        code = trainer.wait(timeout=60)
+    log = (tmp_path / "trainer.log").read_text()
+    assert code == 0, log[-3000:]
+    assert "refit epoch 1/25" in log and "published version 1" in log
