@@ -1,19 +1,66 @@
-"""Entry point of ``twincast-worker`` / ``python -m worker``."""
+"""Entry point of ``twincast-worker`` / ``python -m worker``.
+
+Consumes the events topic and, for every event, advances that series' batch-1 LSTM state and sends
+a one-step forecast; hot-swaps new model versions from the weights topic; bad input goes to the DLQ.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
+
+from pydantic import ValidationError
+
+from twincast.errors import TwincastError
+from twincast.metrics_server import MetricsServer
+from worker.metrics import WorkerMetrics
+from worker.service import WorkerService
+from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="twincast-worker", description=__doc__)
-    parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO)
-    # The serving loop lands with the worker issue; until then say so instead of pretending.
-    print("twincast-worker: the serving loop is not built yet (see issue 4)", file=sys.stderr)
-    return 3
+    parser.add_argument(
+        "--exit-when-idle",
+        type=float,
+        metavar="SECONDS",
+        help="exit (after a final commit) once no event arrived for this long",
+    )
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    try:
+        settings = WorkerSettings()
+    except ValidationError as exc:
+        print(f"twincast-worker: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    metrics = WorkerMetrics()
+    server = MetricsServer(metrics.registry, settings.metrics_addr, settings.metrics_port)
+    service = WorkerService(settings, metrics)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: finishing the current batch, committing and exiting", signum)
+        service.request_stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        return service.run(exit_when_idle=args.exit_when_idle)
+    except TwincastError as exc:
+        log.error("%s", exc)
+        return 1
+    finally:
+        server.close()

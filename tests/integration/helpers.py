@@ -5,17 +5,21 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.consumer.fetcher import ConsumerRecord
 
-from schemas import Event, encode
+from lstmcore.artifact import Artifact
+from schemas import Event, Forecast, decode, encode
 from twincast.settings import KafkaSettings, TopicSettings
 from twincast.topics import ensure_topics
+from twincast.weights_topic import publish, weights_producer
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -90,3 +94,42 @@ def start_module(
         stdout=handle,
         stderr=subprocess.STDOUT,
     )
+
+
+def consume(
+    settings: KafkaSettings, topic: str, expected: int, timeout_s: float = 60.0
+) -> list[ConsumerRecord]:
+    """Read a topic from the beginning until ``expected`` records arrived (or the timeout)."""
+    consumer = KafkaConsumer(
+        topic,
+        **settings.client_config("test-reader"),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=1000,
+    )
+    records: list[ConsumerRecord] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(records) < expected and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(batch)
+    finally:
+        consumer.close()
+    return records
+
+
+def forecasts_of(records: list[ConsumerRecord]) -> list[Forecast]:
+    return [decode(Forecast, r.value) for r in records]
+
+
+def publish_artifact(settings: KafkaSettings, artifact: Artifact) -> None:
+    producer = weights_producer(settings, 64 * 1024 * 1024)
+    publish(producer, settings.weights_topic, artifact)
+    producer.close()
+
+
+def publish_raw(settings: KafkaSettings, raw: bytes) -> None:
+    producer = weights_producer(settings, 64 * 1024 * 1024)
+    producer.send(settings.weights_topic, key=b"twincast-lstm", value=raw)
+    producer.flush()
+    producer.close()

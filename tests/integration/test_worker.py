@@ -1,0 +1,149 @@
+"""The worker end to end on a real broker: one forecast per event, equal to a sequential twin."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+from kafka import KafkaProducer
+
+from lstmcore.serving import ServingModel
+from schemas import DeadLetter, Forecast, decode
+from tests.integration.helpers import (
+    consume,
+    create_topics,
+    forecasts_of,
+    produce_series,
+    publish_artifact,
+    run_module,
+    service_env,
+    start_module,
+)
+from tests.kafka_fixtures import free_port
+from tests.unit.test_artifact import make_artifact
+from twincast.settings import KafkaSettings
+from twincast.synthetic import seasonal_series
+
+pytestmark = pytest.mark.kafka
+
+
+def sequential_reference(
+    model: ServingModel, series: dict[str, np.ndarray]
+) -> dict[str, list[float]]:
+    """One event at a time per series, batch-1 state from zero: what every forecast must equal."""
+    out = {}
+    for name, values in series.items():
+        h, c = model.weights.zero_state(1)
+        forecasts = []
+        for value in values:
+            h, c, y = model.forecast(h, c, value[None, :])
+            forecasts.append(float(y[0]))
+        out[name] = forecasts
+    return out
+
+
+def by_series(forecasts: list[Forecast]) -> dict[str, list[Forecast]]:
+    grouped: dict[str, list[Forecast]] = defaultdict(list)
+    for f in sorted(forecasts, key=lambda f: (f.source_partition, f.source_offset)):
+        grouped[f.series_id].append(f)
+    return grouped
+
+
+def test_one_forecast_per_event_equal_to_the_sequential_twin(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    create_topics(kafka_settings)
+    artifact = make_artifact(version=4, units=8, mean=0.5, scale=1.5)
+    publish_artifact(kafka_settings, artifact)
+    series = seasonal_series(7, 60, seed=2)
+    sent = produce_series(kafka_settings, series)  # interleaved: a poll holds many per series
+    env = service_env(kafka_settings, metrics_port=0, max_poll_records=500)
+    result = run_module("worker", ["--exit-when-idle", "3"], env, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    records = consume(kafka_settings, kafka_settings.forecasts_topic, sent)
+    forecasts = forecasts_of(records)
+    assert len(forecasts) == sent
+    positions = {(f.source_partition, f.source_offset) for f in forecasts}
+    assert len(positions) == sent, "exactly one forecast per event"
+    for record, forecast in zip(records, forecasts, strict=True):
+        assert record.key == forecast.series_id.encode()
+        headers = dict(record.headers)
+        assert headers["twincast-source-offset"] == str(forecast.source_offset).encode()
+    reference = sequential_reference(ServingModel.from_artifact(artifact), series)
+    for name, got in by_series(forecasts).items():
+        assert [f.model_version for f in got] == [4] * len(got)
+        assert [f.ts for f in got] == sorted(f.ts for f in got), "offset order per series"
+        np.testing.assert_allclose([f.forecast for f in got], reference[name], atol=1e-5)
+
+
+def test_persistence_before_any_model(kafka_settings: KafkaSettings, tmp_path: Path) -> None:
+    create_topics(kafka_settings)
+    series = seasonal_series(3, 10, seed=4)
+    sent = produce_series(kafka_settings, series)
+    env = service_env(kafka_settings, metrics_port=0)
+    assert run_module("worker", ["--exit-when-idle", "2"], env, tmp_path).returncode == 0
+    for name, got in by_series(
+        forecasts_of(consume(kafka_settings, kafka_settings.forecasts_topic, sent))
+    ).items():
+        assert [f.model_version for f in got] == [0] * 10
+        assert [f.forecast for f in got] == pytest.approx(series[name][:, 0].tolist())
+
+
+BAD: list[tuple[str, bytes | None, bytes | None]] = [
+    ("invalid_json", b"a", b"{oops"),
+    ("not_utf8", b"a", b"\xff\xfe\xfd"),
+    ("schema_violation", b"a", b'{"ts": 1, "value": 1.0}'),
+    ("non_finite_value", b"a", b'{"series_id": "a", "ts": 1, "value": NaN}'),
+    ("wrong_feature_count", b"a", b'{"series_id": "a", "ts": 1, "value": [1.0, 2.0]}'),
+    ("missing_key", None, b'{"series_id": "a", "ts": 1, "value": 1.0}'),
+    ("key_mismatch", b"b", b'{"series_id": "a", "ts": 1, "value": 1.0}'),
+    (
+        "oversized",
+        b"a",
+        b'{"series_id": "a", "ts": 1, "value": 1.0, "pad": "' + b"x" * 70_000 + b'"}',
+    ),
+    ("null_value", b"a", None),
+]
+
+
+def test_bad_input_goes_to_the_dlq_and_metrics_count_it(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    create_topics(kafka_settings, partitions=1)  # one partition: offsets are easy to predict
+    port = free_port()
+    producer = KafkaProducer(**kafka_settings.client_config("test"), acks="all")
+    good = 0
+    for i, (_, key, raw) in enumerate(BAD):
+        value = json.dumps({"series_id": "a", "ts": i, "value": float(i)}).encode()
+        producer.send(kafka_settings.events_topic, key=b"a", value=value)
+        producer.send(kafka_settings.events_topic, key=key, value=raw)
+        good += 1
+    producer.flush()
+    producer.close()
+    env = service_env(kafka_settings, metrics_port=port)
+    worker = start_module("worker", ["--exit-when-idle", "6"], env, tmp_path, tmp_path / "w.log")
+    try:
+        letters = [
+            decode(DeadLetter, r.value)
+            for r in consume(kafka_settings, kafka_settings.dlq_topic, len(BAD))
+        ]
+        forecasts = forecasts_of(consume(kafka_settings, kafka_settings.forecasts_topic, good))
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            metrics = response.read().decode()
+    finally:
+        assert worker.wait(timeout=60) == 0, (tmp_path / "w.log").read_text()[-3000:]
+    assert [(d.reason, d.source_offset) for d in letters] == [
+        (reason, 2 * i + 1) for i, (reason, _, _) in enumerate(BAD)
+    ]
+    assert all(d.source_topic == kafka_settings.events_topic and d.error for d in letters)
+    assert letters[1].raw() == b"\xff\xfe\xfd" and letters[7].raw_truncated
+    assert sorted(f.source_offset for f in forecasts) == [2 * i for i in range(len(BAD))]
+    assert f"twincast_events_consumed_total {2 * len(BAD)}.0" in metrics
+    assert f"twincast_forecasts_produced_total {good}.0" in metrics
+    for reason, _, _ in BAD:
+        assert f'twincast_dlq_messages_total{{reason="{reason}"}} 1.0' in metrics

@@ -1,0 +1,84 @@
+"""The worker's Prometheus metrics (prefix ``twincast_``), in a registry of their own."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_FAST = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+_LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class WorkerMetrics:
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry()
+        self.events = Counter("twincast_events_consumed", "Events read.", registry=r)
+        self.forecasts = Counter("twincast_forecasts_produced", "Forecasts sent.", registry=r)
+        self.dlq = Counter(
+            "twincast_dlq_messages", "Dead letters sent, by reason.", ["reason"], registry=r
+        )
+        self.swaps = Counter("twincast_model_swaps", "Models swapped in.", registry=r)
+        self.refused = Counter(
+            "twincast_artifacts_refused", "Artifacts refused, by reason.", ["reason"], registry=r
+        )
+        self.model_version = Gauge(
+            "twincast_model_version", "Model version in use (0 = persistence).", registry=r
+        )
+        self.state_series = Gauge("twincast_state_series", "Series in the state store.", registry=r)
+        self.state_evictions = Counter(
+            "twincast_state_evictions", "Series evicted from the full state store.", registry=r
+        )
+        self.lag = Gauge(
+            "twincast_consumer_lag",
+            "Events not yet consumed, by partition.",
+            ["partition"],
+            registry=r,
+        )
+        self.wave_seconds = Histogram(
+            "twincast_wave_step_seconds",
+            "Time of one wave's vectorised step.",
+            registry=r,
+            buckets=_FAST,
+        )
+        self.wave_size = Histogram(
+            "twincast_wave_series",
+            "Series in one wave.",
+            registry=r,
+            buckets=(1, 10, 100, 1000, 10_000, 100_000),
+        )
+        self.latency = Histogram(
+            "twincast_end_to_end_latency_seconds",
+            "From the event's produce time (Kafka timestamp) to its forecast being sent.",
+            registry=r,
+            buckets=_LATENCY,
+        )
+        self.swap_seconds = Histogram(
+            "twincast_swap_duration_seconds",
+            "Pause of the hot path during a swap.",
+            registry=r,
+            buckets=_FAST,
+        )
+        labels = ["model_version"]
+        self.scored = Counter(
+            "twincast_forecasts_scored", "Forecasts scored against the actual.", labels, registry=r
+        )
+        self.abs_error = Counter(
+            "twincast_forecast_abs_error", "Sum of |actual - forecast|.", labels, registry=r
+        )
+        self.sq_error = Counter(
+            "twincast_forecast_squared_error",
+            "Sum of (actual - forecast)^2.",
+            labels,
+            registry=r,
+        )
+        self.persistence_abs_error = Counter(
+            "twincast_persistence_abs_error",
+            "Sum of |actual - last value| over the same scored events.",
+            labels,
+            registry=r,
+        )
+        self.persistence_sq_error = Counter(
+            "twincast_persistence_squared_error",
+            "Sum of (actual - last value)^2 over the same scored events.",
+            labels,
+            registry=r,
+        )

@@ -1,0 +1,26 @@
+"""Settings of ``twincast-worker`` (``TWINCAST_*`` environment variables)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from schemas.codec import DEFAULT_MAX_EVENT_BYTES
+from twincast.settings import KafkaSettings
+from worker.hotpath import SwapPolicy
+
+
+class WorkerSettings(KafkaSettings):
+    worker_group_id: str = Field("twincast-worker", description="Consumer group of the workers.")
+    features: int = Field(1, ge=1, description="Features per event (value list length).")
+    state_max_series: int = Field(
+        100_000, ge=1, description="Series kept in the state store; least recently seen go first."
+    )
+    replay_window: int = Field(64, ge=1, description="W: last inputs kept per series for replay.")
+    swap_policy: SwapPolicy = Field(
+        SwapPolicy.REPLAY, description="State on a model swap: replay, keep or reset."
+    )
+    max_event_bytes: int = Field(DEFAULT_MAX_EVENT_BYTES, ge=64, description="Larger is bad.")
+    max_poll_records: int = Field(5000, ge=1, description="Events taken per poll.")
+    linger_ms: int = Field(5, ge=0, description="Producer linger for forecast batches.")
+    metrics_port: int = Field(9102, ge=0, le=65535, description="Prometheus port; 0 = off.")
+    metrics_addr: str = Field("0.0.0.0", description="Address the metrics endpoint binds to.")

@@ -1,0 +1,152 @@
+"""One explicit, bounded per-series state store: get / put / snapshot / restore / evict.
+
+Each series owns a slot in preallocated arrays, so a wave gathers and scatters the states of all its
+series with one fancy-index each. Least-recently-seen series are evicted when the store is full.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class SeriesState:
+    """A copy of one series' state, for checkpoints and tests."""
+
+    h: F32  # [layers, units]
+    c: F32  # [layers, units]
+    window: F64  # the last inputs, oldest first: [n <= W, features]
+    last_value: F64 | None  # [features]
+    pending_forecast: float | None  # forecast made for the next value
+    pending_version: int
+
+
+class StateStore:
+    def __init__(self, capacity: int, window: int, features: int, layers: int, units: int) -> None:
+        if capacity < 1 or window < 1:
+            raise ValueError("capacity and window must be positive")
+        self.capacity, self.window, self.features = capacity, window, features
+        self.evictions = 0
+        self._slots: OrderedDict[str, int] = OrderedDict()  # in least-recently-seen order
+        self._free = list(range(capacity - 1, -1, -1))
+        self.windows = np.zeros((capacity, window, features), np.float64)
+        self.counts = np.zeros(capacity, np.int64)  # inputs in the window
+        self.last_value = np.zeros((capacity, features), np.float64)
+        self.pending = np.full(capacity, np.nan, np.float64)
+        self.pending_version = np.zeros(capacity, np.int64)
+        self.resize_state(layers, units)
+
+    def resize_state(self, layers: int, units: int) -> None:
+        """New (zero) h and c arrays, for a model of another shape."""
+        self.h = np.zeros((layers, self.capacity, units), np.float32)
+        self.c = np.zeros((layers, self.capacity, units), np.float32)
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def __contains__(self, series_id: object) -> bool:
+        return series_id in self._slots
+
+    def series_ids(self) -> list[str]:
+        return list(self._slots)
+
+    def slots_for(self, series_ids: Sequence[str]) -> I64:
+        """Slots of the given series, creating (and evicting for) the new ones; marks them seen."""
+        if len(series_ids) > self.capacity:
+            raise ValueError("more series in one step than the state store's capacity")
+        out = np.empty(len(series_ids), np.int64)
+        protect: set[str] | None = None
+        for i, series_id in enumerate(series_ids):
+            slot = self._slots.get(series_id)
+            if slot is None:
+                protect = set(series_ids) if protect is None else protect
+                slot = self._allocate(series_id, protect)
+            else:
+                self._slots.move_to_end(series_id)
+            out[i] = slot
+        return out
+
+    def _allocate(self, series_id: str, protect: set[str]) -> int:
+        if not self._free:
+            # The least recently seen series that is not part of this very step.
+            victim = next(sid for sid in self._slots if sid not in protect)
+            self.evict(victim)
+            self.evictions += 1
+        slot = self._free.pop()
+        self._clear(slot)
+        self._slots[series_id] = slot
+        return slot
+
+    def _clear(self, slot: int) -> None:
+        self.h[:, slot] = 0.0
+        self.c[:, slot] = 0.0
+        self.counts[slot] = 0
+        self.last_value[slot] = 0.0
+        self.pending[slot] = np.nan
+        self.pending_version[slot] = 0
+
+    def evict(self, series_id: str) -> bool:
+        """Forget a series (it will start again from zero state). True if it was there."""
+        slot = self._slots.pop(series_id, None)
+        if slot is None:
+            return False
+        self._free.append(slot)
+        return True
+
+    def push_inputs(self, slots: I64, values: F64) -> None:
+        """Append one input per slot to its window (dropping the oldest when full)."""
+        full = self.counts[slots] >= self.window
+        if full.any():
+            rolled = slots[full]
+            self.windows[rolled, :-1] = self.windows[rolled, 1:]
+        position = np.minimum(self.counts[slots], self.window - 1)
+        self.windows[slots, position] = values
+        self.counts[slots] = np.minimum(self.counts[slots] + 1, self.window)
+        self.last_value[slots] = values
+
+    def get(self, series_id: str) -> SeriesState | None:
+        slot = self._slots.get(series_id)
+        if slot is None:
+            return None
+        count = int(self.counts[slot])
+        pending = float(self.pending[slot])
+        return SeriesState(
+            h=self.h[:, slot].copy(),
+            c=self.c[:, slot].copy(),
+            window=self.windows[slot, :count].copy(),
+            last_value=self.last_value[slot].copy() if count else None,
+            pending_forecast=None if np.isnan(pending) else pending,
+            pending_version=int(self.pending_version[slot]),
+        )
+
+    def put(self, series_id: str, state: SeriesState) -> None:
+        (slot,) = self.slots_for([series_id])
+        self.h[:, slot] = state.h
+        self.c[:, slot] = state.c
+        count = min(len(state.window), self.window)
+        self.windows[slot, :count] = state.window[len(state.window) - count :]
+        self.counts[slot] = count
+        if state.last_value is not None:
+            self.last_value[slot] = state.last_value
+        self.pending[slot] = np.nan if state.pending_forecast is None else state.pending_forecast
+        self.pending_version[slot] = state.pending_version
+
+    def snapshot(self, series_ids: Iterable[str] | None = None) -> dict[str, SeriesState]:
+        ids = self.series_ids() if series_ids is None else series_ids
+        return {sid: s for sid in ids if (s := self.get(sid)) is not None}
+
+    def restore(self, states: dict[str, SeriesState]) -> None:
+        for series_id, state in states.items():
+            self.put(series_id, state)
+
+    def occupied_slots(self) -> I64:
+        return np.fromiter(self._slots.values(), np.int64, len(self._slots))

@@ -1,0 +1,87 @@
+"""Follows the weights topic in a background thread and prepares new models off the hot path.
+
+Decoding, checksum, shape and finiteness checks and the smoke step all happen here; the loop only
+picks up the newest prepared model between two waves (one reference change).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+from lstmcore.serving import ServingModel
+from twincast.errors import ArtifactError
+from twincast.settings import KafkaSettings
+from twincast.weights_topic import accept
+from worker.metrics import WorkerMetrics
+
+log = logging.getLogger(__name__)
+
+
+class WeightsWatcher(threading.Thread):
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        features: int,
+        start_offset: int,
+        current_version: int,
+        metrics: WorkerMetrics,
+    ) -> None:
+        super().__init__(name="weights-watcher", daemon=True)
+        self._settings, self._features, self._metrics = settings, features, metrics
+        self._offset, self._newest_version = start_offset, current_version
+        self._lock = threading.Lock()
+        self._ready: ServingModel | None = None
+        self._stop_requested = threading.Event()
+
+    def take(self) -> ServingModel | None:
+        """The newest prepared model not yet taken, if any."""
+        with self._lock:
+            model, self._ready = self._ready, None
+            return model
+
+    def stop(self) -> None:
+        self._stop_requested.set()
+
+    def run(self) -> None:
+        consumer = KafkaConsumer(
+            **self._settings.client_config("worker-weights"),
+            enable_auto_commit=False,
+            max_partition_fetch_bytes=128 * 1024 * 1024,
+            fetch_max_bytes=128 * 1024 * 1024,
+        )
+        partition = TopicPartition(self._settings.weights_topic, 0)
+        try:
+            consumer.assign([partition])
+            consumer.seek(partition, self._offset)
+            while not self._stop_requested.is_set():
+                try:
+                    batches = consumer.poll(timeout_ms=500)
+                except KafkaError as exc:
+                    log.warning("weights topic poll failed, retrying: %s", exc)
+                    self._stop_requested.wait(1.0)
+                    continue
+                for records in batches.values():
+                    for record in records:
+                        self._consider(record.value, record.offset)
+        finally:
+            consumer.close()
+
+    def _consider(self, raw: bytes, offset: int) -> None:
+        try:
+            model = accept(raw, self._features, self._newest_version)
+        except ArtifactError as exc:
+            self._metrics.refused.labels(exc.reason).inc()
+            log.warning(
+                "artifact at weights offset %d refused (%s); current model keeps serving",
+                offset,
+                exc,
+            )
+            return
+        self._newest_version = model.version
+        with self._lock:
+            self._ready = model
+        log.info("model version %d prepared for swap", model.version)
