@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections import defaultdict
 from pathlib import Path
@@ -147,3 +148,62 @@ def test_bad_input_goes_to_the_dlq_and_metrics_count_it(
     assert f"twincast_forecasts_produced_total {good}.0" in metrics
     for reason, _, _ in BAD:
         assert f'twincast_dlq_messages_total{{reason="{reason}"}} 1.0' in metrics
+
+
+def _parse(metrics: str) -> dict[str, float]:
+    out = {}
+    for line in metrics.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+def test_every_worker_metric_exists_and_counts_match(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    create_topics(kafka_settings, partitions=2)
+    artifact = make_artifact(version=2, units=6)
+    publish_artifact(kafka_settings, artifact)
+    series = seasonal_series(3, 30, seed=9)
+    sent = produce_series(kafka_settings, series)
+    port = free_port()
+    env = service_env(kafka_settings, metrics_port=port)
+    worker = start_module("worker", ["--exit-when-idle", "4"], env, tmp_path, tmp_path / "w.log")
+    try:
+        forecasts = forecasts_of(consume(kafka_settings, kafka_settings.forecasts_topic, sent))
+        time.sleep(0.5)  # the counters are updated right after the flush that sent the forecasts
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            m = _parse(response.read().decode())
+    finally:
+        assert worker.wait(timeout=60) == 0, (tmp_path / "w.log").read_text()[-3000:]
+    assert len(forecasts) == sent == 90
+    assert m["twincast_events_consumed_total"] == sent
+    assert m["twincast_forecasts_produced_total"] == sent
+    assert m["twincast_model_swaps_total"] == 1
+    assert m["twincast_model_version"] == 2
+    assert m["twincast_state_series"] == 3
+    assert m["twincast_state_evictions_total"] == 0
+    assert {'twincast_consumer_lag{partition="0"}', 'twincast_consumer_lag{partition="1"}'} <= set(
+        m
+    )
+    assert m['twincast_consumer_lag{partition="0"}'] == 0
+    assert m["twincast_wave_step_seconds_count"] >= 30  # each series has 30 events: >= 30 waves
+    assert m["twincast_end_to_end_latency_seconds_count"] == sent
+    assert m["twincast_swap_duration_seconds_count"] == 1
+    scored = sent - 3  # the first event of each series has no earlier forecast to score
+    assert m['twincast_forecasts_scored_total{model_version="2"}'] == scored
+    model = ServingModel.from_artifact(artifact)
+    reference = sequential_reference(model, series)
+    abs_error = sum(abs(series[n][t + 1, 0] - reference[n][t]) for n in series for t in range(29))
+    persistence = sum(abs(series[n][t + 1, 0] - series[n][t, 0]) for n in series for t in range(29))
+    assert m['twincast_forecast_abs_error_total{model_version="2"}'] == pytest.approx(
+        abs_error, rel=1e-4
+    )
+    assert m['twincast_persistence_abs_error_total{model_version="2"}'] == pytest.approx(
+        persistence
+    )
+    assert 'twincast_forecast_squared_error_total{model_version="2"}' in m
+    assert 'twincast_persistence_squared_error_total{model_version="2"}' in m
+    assert "twincast_artifacts_refused_total" not in m or m["twincast_artifacts_refused_total"] == 0
+    assert "twincast_wave_series_count" in m

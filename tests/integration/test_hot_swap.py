@@ -1,0 +1,190 @@
+"""Hot swap during a continuous stream, under each state policy, on a real broker."""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lstmcore.artifact import encode_artifact
+from lstmcore.serving import ServingModel
+from tests.integration.helpers import (
+    consume,
+    create_topics,
+    forecasts_of,
+    produce_series,
+    publish_artifact,
+    publish_raw,
+    service_env,
+    start_module,
+)
+from tests.kafka_fixtures import free_port
+from tests.unit.test_artifact import make_artifact
+from twincast.settings import KafkaSettings
+from twincast.synthetic import seasonal_series
+from worker.hotpath import SwapPolicy
+
+pytestmark = pytest.mark.kafka
+
+WINDOW = 5
+SERIES, STEPS, CHUNK = 4, 150, 5
+
+
+def _metric(port: int, name: str) -> float | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def _wait_metric(port: int, name: str, value: float, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while _metric(port, name) != value:
+        assert time.monotonic() < deadline, f"{name} never reached {value}"
+        time.sleep(0.1)
+
+
+def reference(
+    values: np.ndarray, versions: list[int], models: dict[int, ServingModel], policy: SwapPolicy
+) -> list[float]:
+    """Forecasts of one series, given the version the worker used for each of its events."""
+    out: list[float] = []
+    h = c = None
+    previous = 0
+    for t, version in enumerate(versions):
+        if version != previous:
+            model = models[version]
+            if policy is SwapPolicy.REPLAY:
+                h, c = model.replay(values[max(0, t - WINDOW) : t])
+            elif policy is SwapPolicy.RESET or previous == 0:
+                h, c = model.weights.zero_state(1)
+            previous = version
+        if version == 0:
+            out.append(float(values[t, 0]))
+            continue
+        assert h is not None and c is not None
+        h, c, y = models[version].forecast(h, c, values[t : t + 1])
+        out.append(float(y[0]))
+    return out
+
+
+@pytest.mark.parametrize("policy", list(SwapPolicy))
+def test_swap_mid_stream(kafka_settings: KafkaSettings, tmp_path: Path, policy: SwapPolicy) -> None:
+    create_topics(kafka_settings, partitions=2)
+    artifacts = {v: make_artifact(version=v, units=6, mean=0.2 * v, scale=1.0 + v) for v in (1, 2)}
+    models = {v: ServingModel.from_artifact(a) for v, a in artifacts.items()}
+    port = free_port()
+    env = service_env(
+        kafka_settings,
+        metrics_port=port,
+        replay_window=WINDOW,
+        swap_policy=policy.value,
+        max_poll_records=7,
+    )
+    worker = start_module("worker", ["--exit-when-idle", "4"], env, tmp_path, tmp_path / "w.log")
+    series = seasonal_series(SERIES, STEPS, seed=6)
+    try:
+        _wait_metric(port, "twincast_model_version", 0.0)
+
+        def stream() -> None:
+            for start in range(0, STEPS, CHUNK):
+                produce_series(
+                    kafka_settings,
+                    {k: v[start : start + CHUNK] for k, v in series.items()},
+                    first_step=start,
+                )
+                time.sleep(0.05)
+
+        producer = threading.Thread(target=stream)
+        producer.start()
+        time.sleep(1.0)
+        publish_artifact(kafka_settings, artifacts[1])
+        _wait_metric(port, "twincast_model_version", 1.0)
+        # Refused on the way: a checksum mismatch and an older version; v1 keeps serving.
+        bad = bytearray(encode_artifact(artifacts[2]))
+        bad[-200] ^= 0xFF
+        publish_raw(kafka_settings, bytes(bad))
+        publish_raw(kafka_settings, encode_artifact(make_artifact(version=1)))
+        time.sleep(0.5)
+        publish_artifact(kafka_settings, artifacts[2])
+        _wait_metric(port, "twincast_model_version", 2.0)
+        producer.join()
+        total = SERIES * STEPS
+        forecasts = forecasts_of(consume(kafka_settings, kafka_settings.forecasts_topic, total))
+        refused = _metric(port, "twincast_artifacts_refused_total")
+    finally:
+        assert worker.wait(timeout=60) == 0, (tmp_path / "w.log").read_text()[-3000:]
+
+    assert len(forecasts) == total
+    assert len({(f.source_partition, f.source_offset) for f in forecasts}) == total
+    assert refused is not None and refused >= 1
+    grouped = defaultdict(list)
+    for f in sorted(forecasts, key=lambda f: (f.source_partition, f.source_offset)):
+        grouped[f.series_id].append(f)
+    seen_versions: set[int] = set()
+    for name, got in grouped.items():
+        versions = [f.model_version for f in got]
+        assert versions == sorted(versions), "model versions never go back"
+        seen_versions.update(versions)
+        expected = reference(series[name], versions, models, policy)
+        np.testing.assert_allclose([f.forecast for f in got], expected, atol=1e-5)
+    assert seen_versions == {0, 1, 2}, "both swaps happened mid-stream"
+
+
+def _tampered(kind: str) -> bytes:
+    """A version-9 artifact spoiled in one way."""
+    import json
+
+    from tests.unit.test_artifact import _members, _npz
+
+    members = _members(encode_artifact(make_artifact(version=9, units=6)))
+    if kind == "checksum":
+        members["dense/bias"] = members["dense/bias"] + 1.0
+    elif kind == "shape":
+        members["dense/kernel"] = np.zeros((2, 1), np.float32)
+    elif kind == "non_finite":
+        members["lstm_0/bias"] = np.full_like(members["lstm_0/bias"], np.nan)
+    elif kind == "manifest":
+        manifest = json.loads(members["manifest"].tobytes())
+        manifest["schema_version"] = 99
+        members["manifest"] = np.frombuffer(json.dumps(manifest).encode(), np.uint8)
+    return _npz(members)
+
+
+def test_refused_artifacts_leave_the_current_model_serving(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    create_topics(kafka_settings)
+    publish_artifact(kafka_settings, make_artifact(version=3, units=6))
+    kinds = ["checksum", "shape", "non_finite", "manifest"]
+    port = free_port()
+    env = service_env(kafka_settings, metrics_port=port)
+    worker = start_module("worker", ["--exit-when-idle", "4"], env, tmp_path, tmp_path / "w.log")
+    try:
+        _wait_metric(port, "twincast_model_version", 3.0)
+        for kind in kinds:
+            publish_raw(kafka_settings, _tampered(kind))
+        deadline = time.monotonic() + 30
+        while (_metric(port, 'twincast_artifacts_refused_total{reason="manifest"}') or 0) < 1:
+            assert time.monotonic() < deadline, "the last bad artifact was never refused"
+            time.sleep(0.1)
+        sent = produce_series(kafka_settings, seasonal_series(3, 20, seed=1))
+        forecasts = forecasts_of(consume(kafka_settings, kafka_settings.forecasts_topic, sent))
+        refused = {
+            k: _metric(port, f'twincast_artifacts_refused_total{{reason="{k}"}}') for k in kinds
+        }
+    finally:
+        assert worker.wait(timeout=60) == 0, (tmp_path / "w.log").read_text()[-3000:]
+    assert len(forecasts) == sent
+    assert {f.model_version for f in forecasts} == {3}
+    assert refused == dict.fromkeys(kinds, 1.0)
