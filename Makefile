@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install kafka-jars kafka-up kafka-down kafka-status topics demo test lint typecheck unit clean bench-trainer
+.PHONY: install kafka-jars kafka-up kafka-down kafka-status topics demo test lint typecheck unit clean bench-trainer bench-worker
 
 # The virtualenv is rebuilt whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -53,3 +53,6 @@ clean: kafka-down
 # Benchmarks print their figures next to a baseline measured in the same run.
 bench-trainer: $(STAMP)
 	$(BIN)/python -m bench.trainer_refit
+
+bench-worker: $(STAMP) kafka-jars
+	$(BIN)/python -m bench.worker_throughput

@@ -154,9 +154,39 @@ def replay_states(
     """h, c of many series after feeding each its window's first ``counts`` inputs from zero."""
     h, c = model.weights.zero_state(len(windows))
     scaled = scale(model.manifest.scaler, windows)
+    all_active_until = int(counts.min(initial=0))
     for t in range(int(counts.max(initial=0))):
-        active = (t < counts)[None, :, None]
         new_h, new_c, _ = step(model.weights, h, c, scaled[:, t])
+        if t < all_active_until:  # the common case, full windows: no masking needed
+            h, c = new_h, new_c
+            continue
+        active = (t < counts)[None, :, None]
         h = np.where(active, new_h, h)
         c = np.where(active, new_c, c)
     return h, c
+
+
+@dataclass
+class Accuracy:
+    """Online accuracy of one model version over some scored events, next to persistence's."""
+
+    count: int = 0
+    abs_sum: float = 0.0
+    sq_sum: float = 0.0
+    persistence_abs_sum: float = 0.0
+    persistence_sq_sum: float = 0.0
+
+
+def accuracy_by_version(outcomes: Sequence[Outcome]) -> dict[int, Accuracy]:
+    totals: dict[int, Accuracy] = defaultdict(Accuracy)
+    for outcome in outcomes:
+        scored = outcome.scored
+        if scored is None:
+            continue
+        acc = totals[scored.version]
+        acc.count += 1
+        acc.abs_sum += scored.abs_error
+        acc.sq_sum += scored.abs_error**2
+        acc.persistence_abs_sum += scored.persistence_abs_error
+        acc.persistence_sq_sum += scored.persistence_abs_error**2
+    return dict(totals)

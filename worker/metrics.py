@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from twincast.batch_histogram import BatchHistogram
+
 _FAST = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -45,11 +47,11 @@ class WorkerMetrics:
             registry=r,
             buckets=(1, 10, 100, 1000, 10_000, 100_000),
         )
-        self.latency = Histogram(
+        self.latency = BatchHistogram(
             "twincast_end_to_end_latency_seconds",
             "From the event's produce time (Kafka timestamp) to its forecast being sent.",
-            registry=r,
-            buckets=_LATENCY,
+            _LATENCY,
+            r,
         )
         self.swap_seconds = Histogram(
             "twincast_swap_duration_seconds",

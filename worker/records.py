@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas import DeadLetter, Forecast, encode
+from schemas import DeadLetter, encode
 from schemas.codec import decode_event
 from schemas.common import now_utc
+from schemas.forecast import forecast_headers, forecast_json
 from twincast.errors import SchemaError
 from worker.hotpath import Outcome, ValidEvent
 from worker.settings import WorkerSettings
@@ -77,26 +78,28 @@ class RecordSorter:
         return valid, dead
 
     def send_forecasts(self, producer: Any, outcomes: Sequence[Outcome]) -> list[Any]:
-        produced_at = now_utc()
+        produced_at = now_utc().isoformat()
+        topic = self.settings.events_topic
         futures = []
         for outcome in outcomes:
             event = outcome.event
-            forecast = Forecast(
+            value = forecast_json(
                 series_id=event.series_id,
                 ts=event.ts,
                 forecast=outcome.forecast,
                 model_version=outcome.model_version,
                 produced_at=produced_at,
-                source_topic=self.settings.events_topic,
+                source_topic=topic,
                 source_partition=event.partition,
                 source_offset=event.offset,
             )
+            headers = forecast_headers(event.partition, event.offset)
             futures.append(
                 producer.send(
                     self.settings.forecasts_topic,
                     key=event.series_id.encode("utf-8"),
-                    value=encode(forecast),
-                    headers=forecast.headers(),
+                    value=value,
+                    headers=headers,
                 )
             )
         return futures

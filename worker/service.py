@@ -14,13 +14,14 @@ import threading
 import time
 from typing import Any
 
+import numpy as np
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 
 from lstmcore.serving import ServingModel
 from twincast.errors import KafkaUnavailableError, TwincastError
 from twincast.weights_topic import read_latest
-from worker.hotpath import Outcome, apply_swap, process
+from worker.hotpath import Outcome, accuracy_by_version, apply_swap, process
 from worker.metrics import WorkerMetrics
 from worker.records import RecordSorter
 from worker.settings import WorkerSettings
@@ -45,6 +46,7 @@ class WorkerService:
         )
         self.sorter = RecordSorter(settings)
         self._evictions_counted = 0
+        self.swap_durations: list[float] = []  # seconds the hot path paused for each swap
 
     def request_stop(self) -> None:
         self.stop_requested.set()
@@ -115,18 +117,25 @@ class WorkerService:
         self.metrics.wave_size.observe(size)
 
     def _account(self, outcomes: list[Outcome]) -> None:
-        m, now = self.metrics, time.time()
+        """Metrics for one poll, aggregated first: per-event metric calls would dominate."""
+        m = self.metrics
         m.forecasts.inc(len(outcomes))
-        for outcome in outcomes:
-            m.latency.observe(max(0.0, now - outcome.event.timestamp_ms / 1000))
-            scored = outcome.scored
-            if scored is not None:
-                label = str(scored.version)
-                m.scored.labels(label).inc()
-                m.abs_error.labels(label).inc(scored.abs_error)
-                m.sq_error.labels(label).inc(scored.abs_error**2)
-                m.persistence_abs_error.labels(label).inc(scored.persistence_abs_error)
-                m.persistence_sq_error.labels(label).inc(scored.persistence_abs_error**2)
+        sent_at_ms = time.time() * 1000
+        m.latency.observe_many(
+            np.maximum(
+                0.0,
+                sent_at_ms
+                - np.fromiter((o.event.timestamp_ms for o in outcomes), np.float64, len(outcomes)),
+            )
+            / 1000
+        )
+        for version, errors in accuracy_by_version(outcomes).items():
+            label = str(version)
+            m.scored.labels(label).inc(errors.count)
+            m.abs_error.labels(label).inc(errors.abs_sum)
+            m.sq_error.labels(label).inc(errors.sq_sum)
+            m.persistence_abs_error.labels(label).inc(errors.persistence_abs_sum)
+            m.persistence_sq_error.labels(label).inc(errors.persistence_sq_sum)
         m.state_series.set(len(self.store))
         m.state_evictions.inc(self.store.evictions - self._evictions_counted)
         self._evictions_counted = self.store.evictions
@@ -136,6 +145,7 @@ class WorkerService:
         apply_swap(self.store, self.model, new, self.settings.swap_policy)
         self.model = new  # the one reference change
         seconds = time.perf_counter() - started
+        self.swap_durations.append(seconds)
         self.metrics.swap_seconds.observe(seconds)
         self.metrics.swaps.inc()
         self.metrics.model_version.set(new.version)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -190,3 +191,24 @@ class TestRejections:
         body["pickle"] = "cos\nsystem\n"
         with pytest.raises(SchemaError, match="pickle"):
             decode(ModelManifest, json.dumps(body).encode())
+
+
+@pytest.mark.parametrize("series_id", ["plain", 'quo"te\\back', "ünïcødé ✓", "tab\tnew\nline"])
+@pytest.mark.parametrize("value", [0.0, -1.5, 1e-300, 123456789.123456789, 2.0**60])
+def test_fast_forecast_json_is_the_same_contract(series_id: str, value: float) -> None:
+    from schemas.forecast import forecast_headers, forecast_json
+
+    fields: dict[str, Any] = dict(
+        series_id=series_id,
+        ts=TS,
+        forecast=value,
+        model_version=3,
+        produced_at=TS,
+        source_topic="ev.ents",
+        source_partition=2,
+        source_offset=99,
+    )
+    fast = decode(Forecast, forecast_json(**{**fields, "produced_at": TS.isoformat()}))
+    assert fast == Forecast(**fields)
+    assert fast.forecast == value
+    assert forecast_headers(2, 99) == Forecast(**fields).headers()

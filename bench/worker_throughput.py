@@ -1,0 +1,249 @@
+"""Benchmark the worker: throughput against a raw passthrough, step vs predict, swap pause.
+
+1. Throughput with 10,000 series: the worker (real WorkerService, LSTM step, forecasts, commits)
+   against a raw kafka-python passthrough (consume, produce the same bytes, flush, commit; no model)
+   on the same broker and the same events, as a ratio measured in one run.
+2. Per-event cost of the pure step (batched over 10,000 series, and for one series) against
+   ``model.predict`` and ``model(x)`` on a batch-1 Keras twin.
+3. The longest pause in consumption while a new version is swapped in under ``replay`` with
+   10,000 series in the store.
+
+Run: ``make bench-worker`` (starts its own broker on free ports in a temporary folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from kafka import KafkaConsumer, KafkaProducer
+
+from lstmcore.artifact import Artifact, seal
+from lstmcore.serving import ServingModel
+from schemas import Event, encode
+from schemas.artifact import Architecture, Scaler, TrainingFacts, Validation
+from twincast.localkafka import LocalKafka, LocalKafkaSettings
+from twincast.settings import KafkaSettings, TopicSettings
+from twincast.topics import ensure_topics
+from twincast.weights_topic import publish, weights_producer
+from worker.metrics import WorkerMetrics
+from worker.service import WorkerService
+from worker.settings import WorkerSettings
+
+
+def artifact(version: int, units: int) -> Artifact:
+    arch = Architecture(features=1, units=units, layers=1)
+    rng = np.random.default_rng(version)
+    arrays = {
+        n: rng.normal(0, 0.3, s).astype(np.float32) for n, s in arch.expected_arrays().items()
+    }
+    return seal(
+        {
+            "model_name": "bench",
+            "version": version,
+            "created_at": datetime.now(UTC),
+            "architecture": arch,
+            "training": TrainingFacts(batch_size=1, epochs=1, tbptt=1, n_series=0, n_points=0),
+            "validation": Validation(model_mae=0.0, persistence_mae=0.0, points=0),
+            "scaler": Scaler(mean=[0.0], scale=[1.0]),
+        },
+        arrays,
+    )
+
+
+def publish_and_forget(producer: KafkaProducer, topic: str, new: Artifact) -> None:
+    publish(producer, topic, new)
+
+
+def produce_events(settings: KafkaSettings, series: int, per_series: int) -> int:
+    producer = KafkaProducer(
+        **settings.client_config("bench-producer"), acks=1, linger_ms=20, batch_size=512 * 1024
+    )
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    rng = np.random.default_rng(0)
+    for t in range(per_series):
+        ts = start + timedelta(seconds=t)
+        for s in range(series):
+            name = f"series-{s:05d}"
+            value = encode(Event(series_id=name, ts=ts, value=float(rng.normal())))
+            producer.send(settings.events_topic, key=name.encode(), value=value)
+    producer.flush()
+    producer.close()
+    return series * per_series
+
+
+def passthrough(settings: KafkaSettings, total: int, out_topic: str) -> float:
+    """Consume, produce the same bytes, flush, commit: the floor any consumer-producer pays."""
+    consumer = KafkaConsumer(
+        settings.events_topic,
+        **settings.client_config("bench-pass"),
+        group_id=f"bench-pass-{uuid.uuid4().hex[:6]}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    producer = KafkaProducer(
+        **settings.client_config("bench-pass-out"), acks="all", linger_ms=5, batch_size=256 * 1024
+    )
+    done, first = 0, None
+    while done < total:
+        records = [r for b in consumer.poll(timeout_ms=200, max_records=5000).values() for r in b]
+        if records and first is None:
+            first = time.perf_counter()
+        for r in records:
+            producer.send(out_topic, key=r.key, value=r.value)
+        producer.flush()
+        consumer.commit()
+        done += len(records)
+    elapsed = time.perf_counter() - (first or 0.0)
+    producer.close()
+    consumer.close()
+    return elapsed
+
+
+def run_worker(
+    settings: WorkerSettings, total: int, midway: Callable[[], None] | None = None
+) -> tuple[float, WorkerService]:
+    service = WorkerService(settings, WorkerMetrics())
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    events, forecasts = service.metrics.events, service.metrics.forecasts
+    while events._value.get() == 0:
+        time.sleep(0.001)
+    first = time.perf_counter()
+    fired = False
+    while forecasts._value.get() < total:
+        if midway is not None and not fired and forecasts._value.get() >= total // 2:
+            midway()
+            fired = True
+        time.sleep(0.002)
+    elapsed = time.perf_counter() - first
+    service.request_stop()
+    thread.join(timeout=30)
+    return elapsed, service
+
+
+def step_vs_predict(units: int, series: int) -> None:
+    import keras
+
+    from lstmcore.keras_model import build_stateful_model, set_arrays
+
+    art = artifact(1, units)
+    model = ServingModel.from_artifact(art)
+    twin = build_stateful_model(art.manifest.architecture, batch_size=1)
+    set_arrays(twin, art.manifest.architecture, dict(art.arrays))
+    x1 = np.zeros((1, 1, 1), np.float32)
+
+    def timed(call: Callable[[], object], repeat: int) -> float:
+        call()  # warm-up (tracing, caches)
+        started = time.perf_counter()
+        for _ in range(repeat):
+            call()
+        return (time.perf_counter() - started) / repeat
+
+    predict = timed(lambda: twin.predict(x1, verbose=0), 30)
+    direct = timed(lambda: twin(x1), 100)
+    h1, c1 = model.weights.zero_state(1)
+    one = timed(lambda: model.forecast(h1, c1, np.zeros((1, 1))), 2000)
+    hn, cn = model.weights.zero_state(series)
+    batched = timed(lambda: model.forecast(hn, cn, np.zeros((series, 1))), 50) / series
+    print(f"\nper-event cost, 1 layer x {units} units (Keras {keras.__version__}):")
+    print(f"  {'what':<36} {'per event':>13}   speed-up over predict")
+    print(f"  {'model.predict, batch-1 twin':<36} {predict * 1e6:>10.1f} us   1x")
+    print(f"  {'model(x), batch-1 twin':<36} {direct * 1e6:>10.1f} us   {predict / direct:,.0f}x")
+    print(f"  {'pure step, one series':<36} {one * 1e6:>10.1f} us   {predict / one:,.0f}x")
+    print(
+        f"  {f'pure step, {series:,} series at once':<36} {batched * 1e6:>10.2f} us   "
+        f"{predict / batched:,.0f}x"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--series", type=int, default=10_000)
+    parser.add_argument("--events-per-series", type=int, default=20)
+    parser.add_argument("--units", type=int, default=32)
+    parser.add_argument("--partitions", type=int, default=6)
+    args = parser.parse_args(argv)
+
+    step_vs_predict(args.units, args.series)
+    with tempfile.TemporaryDirectory() as tmp:
+        from tests.kafka_fixtures import free_port
+
+        broker = LocalKafka(
+            LocalKafkaSettings(
+                kafka_port=free_port(),
+                kafka_controller_port=free_port(),
+                kafka_dir=Path(tmp) / "kafka",
+            )
+        )
+        info = broker.up()
+        try:
+            measure(info.bootstrap, args)
+        finally:
+            broker.down()
+    return 0
+
+
+def measure(bootstrap: str, args: argparse.Namespace) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    names: dict[str, Any] = {
+        f"{role}_topic": f"bench-{role}-{suffix}"
+        for role in ("events", "weights", "forecasts", "dlq", "state")
+    }
+    topics = TopicSettings(bootstrap_servers=bootstrap, partitions=args.partitions, **names)
+    ensure_topics(topics)
+    common = topics.model_dump(include=set(KafkaSettings.model_fields))
+    total = produce_events(topics, args.series, args.events_per_series)
+    producer = weights_producer(topics, 64 * 1024 * 1024)
+    publish(producer, topics.weights_topic, artifact(1, args.units))
+
+    passthrough_topic = f"bench-passthrough-{suffix}"
+    ensure_topics(topics.model_copy(update={"forecasts_topic": passthrough_topic}))
+    passthrough_s = passthrough(topics, total, passthrough_topic)
+    worker_settings = WorkerSettings(
+        **common, worker_group_id=f"bench-worker-{suffix}", metrics_port=0, max_poll_records=5000
+    )
+    worker_s, _ = run_worker(worker_settings, total)
+    print(
+        f"\nthroughput, {args.series:,} series x {args.events_per_series} events = {total:,} "
+        f"events, {args.partitions} partitions, LSTM 1 x {args.units} units:"
+    )
+    print(f"  {'raw passthrough (no model)':<28} {total / passthrough_s:>10,.0f} events/s")
+    print(
+        f"  {'twincast worker':<28} {total / worker_s:>10,.0f} events/s   "
+        f"ratio {passthrough_s / worker_s:.2f} of passthrough"
+    )
+
+    swap_settings = WorkerSettings(
+        **common, worker_group_id=f"bench-swap-{suffix}", metrics_port=0, max_poll_records=5000
+    )
+    _, service = run_worker(
+        swap_settings,
+        total,
+        midway=lambda: publish_and_forget(producer, topics.weights_topic, artifact(2, args.units)),
+    )
+    producer.close()
+    pauses = service.swap_durations[1:]  # the first is loading v1 into an empty store
+    stored = len(service.store)
+    print(
+        f"\nhot swap under replay (W={swap_settings.replay_window}) with {stored:,} series "
+        f"in the store: longest pause in consumption {max(pauses, default=float('nan')):.3f} s "
+        f"({len(pauses)} swap(s))"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
