@@ -77,7 +77,15 @@ class RecordSorter:
             )
         return valid, dead
 
-    def send_forecasts(self, producer: Any, outcomes: Sequence[Outcome]) -> list[Any]:
+    def send_forecasts(
+        self, producer: Any, outcomes: Sequence[Outcome], same_partition: bool = False
+    ) -> list[Any]:
+        """Send one forecast per outcome.
+
+        With ``same_partition`` (the forecasts topic has as many partitions as the events topic)
+        the forecast of an event from partition p goes to partition p: co-partitioned output, and
+        no per-record key hashing in the producer. Otherwise the key decides, as usual.
+        """
         produced_at = now_utc().isoformat()
         topic = self.settings.events_topic
         futures = []
@@ -100,6 +108,7 @@ class RecordSorter:
                     key=event.series_id.encode("utf-8"),
                     value=value,
                     headers=headers,
+                    partition=event.partition if same_partition else None,
                 )
             )
         return futures

@@ -1,10 +1,12 @@
 """The worker's Kafka loop: a thin shell around the pure hot path.
 
-Commit order, per poll: (1) swap in a prepared model if there is one, (2) validate the records and
-run the waves, (3) send forecasts and dead letters, (4) flush the producer and check every send
-succeeded, (5) commit the consumer's offsets. A crash anywhere before (5) means the poll is
-processed again (at-least-once); a signal only sets the stop flag, and the loop commits once more
-on its way out.
+Commit order, per poll k: (1) swap in a prepared model if there is one, (2) validate the records
+and run the waves, (3) send forecasts and dead letters, (4) wait until every send of poll k is
+acknowledged and check none failed, (5) commit poll k's offsets. Steps 4-5 of poll k run after
+steps 1-3 of poll k+1, so the wait for acknowledgements overlaps the next poll's work; an offset is
+still never committed before the outputs of its event are acknowledged. A crash anywhere before (5)
+means those events are processed again (at-least-once). A signal only sets the stop flag; on the
+way out the loop flushes the producer and commits once more.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
 
 from lstmcore.serving import ServingModel
 from twincast.errors import KafkaUnavailableError, TwincastError
@@ -35,6 +39,15 @@ class DeliveryError(TwincastError):
     """Forecasts or dead letters could not be delivered; offsets are not committed."""
 
 
+@dataclass
+class InFlight:
+    """One poll's sends, not yet acknowledged, and the offsets they allow to commit."""
+
+    futures: list[Any]
+    offsets: dict[TopicPartition, int]
+    outcomes: list[Outcome]
+
+
 class WorkerService:
     def __init__(self, settings: WorkerSettings, metrics: WorkerMetrics) -> None:
         self.settings = settings
@@ -46,7 +59,8 @@ class WorkerService:
         )
         self.sorter = RecordSorter(settings)
         self._evictions_counted = 0
-        self.swap_durations: list[float] = []  # seconds the hot path paused for each swap
+        self.swap_durations: list[float] = []
+        self._co_partitioned = False  # seconds the hot path paused for each swap
 
     def request_stop(self) -> None:
         self.stop_requested.set()
@@ -65,6 +79,7 @@ class WorkerService:
         )
         watcher.start()
         consumer, producer = self._consumer(), self._producer()
+        self._co_partitioned = self._partition_counts_match(producer)
         try:
             self._loop(consumer, producer, watcher, exit_when_idle)
             return 0
@@ -78,6 +93,7 @@ class WorkerService:
         self, consumer: Any, producer: Any, watcher: WeightsWatcher, exit_when_idle: float | None
     ) -> None:
         last_event = time.monotonic()
+        in_flight: InFlight | None = None
         while not self.stop_requested.is_set():
             prepared = watcher.take()
             if prepared is not None:
@@ -85,17 +101,20 @@ class WorkerService:
             batches = consumer.poll(timeout_ms=200, max_records=self.settings.max_poll_records)
             records = [r for batch in batches.values() for r in batch]
             self._update_lag(consumer)
-            if not records:
-                if exit_when_idle is not None and time.monotonic() - last_event >= exit_when_idle:
-                    log.info("no events for %.1fs: exiting", exit_when_idle)
-                    break
-                continue
-            last_event = time.monotonic()
-            self._handle(records, producer)
-            self._commit(consumer)
-        self._commit(consumer)  # the last commit on the way out
+            sent = self._handle(records, producer) if records else None
+            if in_flight is not None:
+                self._settle(in_flight, consumer, producer)
+            in_flight = sent
+            if records:
+                last_event = time.monotonic()
+            elif exit_when_idle is not None and time.monotonic() - last_event >= exit_when_idle:
+                log.info("no events for %.1fs: exiting", exit_when_idle)
+                break
+        if in_flight is not None:  # the last commit on the way out
+            self._settle(in_flight, consumer, producer)
 
-    def _handle(self, records: list[Any], producer: Any) -> None:
+    def _handle(self, records: list[Any], producer: Any) -> InFlight:
+        """Validate, process and send one poll; nothing here waits for the broker."""
         valid, dead = self.sorter.sort(records)
         self.metrics.events.inc(len(records))
         futures = [
@@ -105,12 +124,27 @@ class WorkerService:
         for reason, count in dead.reasons.items():
             self.metrics.dlq.labels(reason).inc(count)
         outcomes = process(self.model, self.store, valid, self._observe_wave)
-        futures += self.sorter.send_forecasts(producer, outcomes)
-        producer.flush()
-        failed = [f for f in futures if f.failed()]
+        futures += self.sorter.send_forecasts(producer, outcomes, self._co_partitioned)
+        offsets: dict[TopicPartition, int] = {}
+        for r in records:
+            tp = TopicPartition(r.topic, r.partition)
+            offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
+        return InFlight(futures, offsets, outcomes)
+
+    def _settle(self, in_flight: InFlight, consumer: Any, producer: Any) -> None:
+        """Wait until a poll's sends are acknowledged, then commit its offsets."""
+        if not all(f.is_done for f in in_flight.futures):
+            producer.flush()
+        failed = [f for f in in_flight.futures if f.failed()]
         if failed:
             raise DeliveryError(f"{len(failed)} sends failed, first: {failed[0].exception}")
-        self._account(outcomes)
+        self._account(in_flight.outcomes)
+        commit = {tp: OffsetAndMetadata(off, "", -1) for tp, off in in_flight.offsets.items()}
+        try:
+            consumer.commit(commit)
+        except KafkaError as exc:
+            # Not fatal: a later commit covers these offsets; a crash before it only repeats.
+            log.warning("offset commit failed: %s", exc)
 
     def _observe_wave(self, seconds: float, size: int) -> None:
         self.metrics.wave_seconds.observe(seconds)
@@ -157,12 +191,18 @@ class WorkerService:
             seconds,
         )
 
-    def _commit(self, consumer: Any) -> None:
-        try:
-            consumer.commit()
-        except KafkaError as exc:
-            # Not fatal: the next commit covers these offsets; a crash before it only repeats.
-            log.warning("offset commit failed: %s", exc)
+    def _partition_counts_match(self, producer: Any) -> bool:
+        s = self.settings
+        events = producer.partitions_for(s.events_topic)
+        forecasts = producer.partitions_for(s.forecasts_topic)
+        match = bool(events) and events == forecasts
+        if not match:
+            log.warning(
+                "%s and %s differ in partitions: forecasts are placed by key hash",
+                s.events_topic,
+                s.forecasts_topic,
+            )
+        return match
 
     def _update_lag(self, consumer: Any) -> None:
         for tp in consumer.assignment():
