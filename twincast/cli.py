@@ -68,11 +68,17 @@ def _topics(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    """For now: the broker and the topics. Trainer, worker and producer join in later issues."""
-    _kafka_up(args)
-    _topics(argparse.Namespace(dry_run=False))
-    print("Ready: broker and topics are up. `make kafka-down` stops the broker.")
-    return 0
+    from twincast.demo import DemoOptions, run_demo
+
+    return run_demo(
+        DemoOptions(
+            duration_s=args.duration,
+            rate=args.rate,
+            series=args.series,
+            trainer_metrics_port=args.trainer_metrics_port,
+            worker_metrics_port=args.worker_metrics_port,
+        )
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,7 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
     topics = sub.add_parser("topics", help="create the five topics idempotently")
     topics.add_argument("--dry-run", action="store_true", help="print the specs, change nothing")
     topics.set_defaults(func=_topics)
-    sub.add_parser("demo", help="start the broker and create the topics").set_defaults(func=_demo)
+    demo = sub.add_parser("demo", help="broker, topics, trainer, worker and a live data stream")
+    demo.add_argument(
+        "--duration", type=float, help="stop after this many seconds (default: Ctrl-C)"
+    )
+    demo.add_argument("--rate", type=float, default=200.0, help="events per second (default 200)")
+    demo.add_argument("--series", type=int, default=20, help="synthetic series (default 20)")
+    demo.add_argument("--trainer-metrics-port", type=int, default=9101)
+    demo.add_argument("--worker-metrics-port", type=int, default=9102)
+    demo.set_defaults(func=_demo)
     return parser
 
 
