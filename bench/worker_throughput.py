@@ -85,8 +85,23 @@ def produce_events(settings: KafkaSettings, series: int, per_series: int) -> int
     return series * per_series
 
 
-def passthrough(settings: KafkaSettings, total: int, out_topic: str) -> float:
-    """Consume, produce the same bytes, flush, commit: the floor any consumer-producer pays."""
+# A real forecast's size, and its two source headers: what the worker writes per event.
+FORECAST_SHAPED = (
+    b'{"schema_version":1,"series_id":"series-00042","ts":"2026-01-01T00:00:07+00:00",'
+    b'"forecast":0.12345678901234567,"model_version":1,"produced_at":'
+    b'"2026-11-29T16:00:00.123456+00:00","source_topic":"bench-events-abcdef",'
+    b'"source_partition":3,"source_offset":123456}'
+)
+
+
+def passthrough(
+    settings: KafkaSettings, total: int, out_topic: str, forecast_shaped: bool = False
+) -> float:
+    """Consume, produce the same bytes, flush, commit: the floor any consumer-producer pays.
+
+    ``forecast_shaped`` writes a forecast-sized value with the worker's two headers instead,
+    still without any decoding or model: the floor of writing forecasts with kafka-python.
+    """
     consumer = KafkaConsumer(
         settings.events_topic,
         **settings.client_config("bench-pass"),
@@ -103,7 +118,14 @@ def passthrough(settings: KafkaSettings, total: int, out_topic: str) -> float:
         if records and first is None:
             first = time.perf_counter()
         for r in records:
-            producer.send(out_topic, key=r.key, value=r.value)
+            if forecast_shaped:
+                headers = [
+                    ("twincast-source-partition", str(r.partition).encode()),
+                    ("twincast-source-offset", str(r.offset).encode()),
+                ]
+                producer.send(out_topic, key=r.key, value=FORECAST_SHAPED, headers=headers)
+            else:
+                producer.send(out_topic, key=r.key, value=r.value)
         producer.flush()
         consumer.commit()
         done += len(records)
@@ -213,6 +235,7 @@ def measure(bootstrap: str, args: argparse.Namespace) -> None:
     passthrough_topic = f"bench-passthrough-{suffix}"
     ensure_topics(topics.model_copy(update={"forecasts_topic": passthrough_topic}))
     passthrough_s = passthrough(topics, total, passthrough_topic)
+    shaped_s = passthrough(topics, total, passthrough_topic, forecast_shaped=True)
     worker_settings = WorkerSettings(
         **common, worker_group_id=f"bench-worker-{suffix}", metrics_port=0, max_poll_records=5000
     )
@@ -222,6 +245,10 @@ def measure(bootstrap: str, args: argparse.Namespace) -> None:
         f"events, {args.partitions} partitions, LSTM 1 x {args.units} units:"
     )
     print(f"  {'raw passthrough (no model)':<28} {total / passthrough_s:>10,.0f} events/s")
+    print(
+        f"  {'forecast-shaped passthrough':<28} {total / shaped_s:>10,.0f} events/s   "
+        f"ratio {passthrough_s / shaped_s:.2f} (same output size and headers, no decode, no model)"
+    )
     print(
         f"  {'twincast worker':<28} {total / worker_s:>10,.0f} events/s   "
         f"ratio {passthrough_s / worker_s:.2f} of passthrough"

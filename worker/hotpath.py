@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -24,6 +24,7 @@ from lstmcore.step import step
 from worker.state_store import StateStore
 
 F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
 
 
 class SwapPolicy(StrEnum):
@@ -32,31 +33,59 @@ class SwapPolicy(StrEnum):
     RESET = "reset"  # every series starts again from zero state
 
 
-@dataclass(frozen=True)
-class ValidEvent:
-    series_id: str
-    ts: datetime
-    values: list[float]
-    partition: int
-    offset: int
-    timestamp_ms: int  # Kafka record timestamp (produce time)
+@dataclass
+class EventBatch:
+    """The valid events of one poll, column by column, in poll order."""
+
+    series_ids: list[str] = field(default_factory=list)
+    ts: list[datetime] = field(default_factory=list)
+    values: list[list[float]] = field(default_factory=list)  # [n][features]
+    partitions: list[int] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)
+    timestamps_ms: list[int] = field(default_factory=list)  # Kafka record timestamps
+
+    def __len__(self) -> int:
+        return len(self.series_ids)
+
+    def append(
+        self,
+        series_id: str,
+        ts: datetime,
+        values: list[float],
+        partition: int,
+        offset: int,
+        timestamp_ms: int,
+    ) -> None:
+        self.series_ids.append(series_id)
+        self.ts.append(ts)
+        self.values.append(values)
+        self.partitions.append(partition)
+        self.offsets.append(offset)
+        self.timestamps_ms.append(timestamp_ms)
 
 
 @dataclass(frozen=True)
-class Scored:
-    """The forecast made earlier for this event's value, scored now that the value is here."""
+class BatchResult:
+    """Per event of the batch: its forecast and version, and the scoring of the forecast that
+    an earlier event of its series made for it (``scored`` False where there was none)."""
 
-    version: int
-    abs_error: float
-    persistence_abs_error: float
+    forecasts: F64
+    versions: I64
+    scored: npt.NDArray[np.bool_]
+    scored_versions: I64
+    abs_errors: F64
+    persistence_abs_errors: F64
 
-
-@dataclass(frozen=True)
-class Outcome:
-    event: ValidEvent
-    forecast: float
-    model_version: int
-    scored: Scored | None
+    @classmethod
+    def empty(cls, n: int) -> BatchResult:
+        return cls(
+            np.zeros(n),
+            np.zeros(n, np.int64),
+            np.zeros(n, np.bool_),
+            np.zeros(n, np.int64),
+            np.zeros(n),
+            np.zeros(n),
+        )
 
 
 def plan_waves(series_ids: Sequence[str]) -> list[list[int]]:
@@ -72,13 +101,50 @@ def plan_waves(series_ids: Sequence[str]) -> list[list[int]]:
     return waves
 
 
+WaveObserver = Callable[[float, int], None]
+
+
+def process(
+    model: ServingModel | None,
+    store: StateStore,
+    batch: EventBatch,
+    on_wave: WaveObserver | None = None,
+) -> BatchResult:
+    """All waves of one poll; ``on_wave(seconds, size)`` is told about each."""
+    result = BatchResult.empty(len(batch))
+    if not len(batch):
+        return result
+    values = np.asarray(batch.values, np.float64).reshape(len(batch), -1)
+    for whole_wave in plan_waves(batch.series_ids):
+        # A wave wider than the store is taken in store-sized parts; order per series is kept
+        # because a series appears at most once in a wave.
+        for start in range(0, len(whole_wave), store.capacity):
+            wave = np.asarray(whole_wave[start : start + store.capacity], np.int64)
+            started = time.perf_counter()
+            slots = store.slots_for([batch.series_ids[i] for i in wave])
+            process_wave(model, store, slots, values[wave], wave, result)
+            if on_wave is not None:
+                on_wave(time.perf_counter() - started, len(wave))
+    return result
+
+
 def process_wave(
-    model: ServingModel | None, store: StateStore, events: Sequence[ValidEvent]
-) -> list[Outcome]:
-    """One step for every series of the wave (each appears once)."""
-    slots = store.slots_for([e.series_id for e in events])
-    values = np.asarray([e.values for e in events], np.float64)
-    scores = _score(store, slots, values[:, 0])
+    model: ServingModel | None,
+    store: StateStore,
+    slots: I64,
+    values: F64,
+    rows: I64,
+    result: BatchResult,
+) -> None:
+    """One step for the series in ``slots`` (each once); results go to ``rows`` of ``result``."""
+    pending = store.pending[slots]
+    known = ~np.isnan(pending)
+    result.scored[rows] = known
+    result.scored_versions[rows] = store.pending_version[slots]
+    result.abs_errors[rows] = np.where(known, np.abs(values[:, 0] - pending), 0.0)
+    result.persistence_abs_errors[rows] = np.where(
+        known, np.abs(values[:, 0] - store.last_value[slots, 0]), 0.0
+    )
     if model is None:
         forecasts, version = values[:, 0].copy(), 0
     else:
@@ -89,47 +155,37 @@ def process_wave(
     store.push_inputs(slots, values)
     store.pending[slots] = forecasts
     store.pending_version[slots] = version
-    return [
-        Outcome(event, float(f), version, score)
-        for event, f, score in zip(events, forecasts, scores, strict=True)
-    ]
+    result.forecasts[rows] = forecasts
+    result.versions[rows] = version
 
 
-def _score(store: StateStore, slots: npt.NDArray[np.int64], actual: F64) -> list[Scored | None]:
-    pending = store.pending[slots]
-    known = ~np.isnan(pending)
-    errors = np.abs(actual - pending)
-    persistence = np.abs(actual - store.last_value[slots, 0])
-    versions = store.pending_version[slots]
-    return [
-        Scored(int(versions[i]), float(errors[i]), float(persistence[i])) if known[i] else None
-        for i in range(len(slots))
-    ]
+@dataclass(frozen=True)
+class Accuracy:
+    """Online accuracy of one model version over some scored events, next to persistence's."""
+
+    count: int
+    abs_sum: float
+    sq_sum: float
+    persistence_abs_sum: float
+    persistence_sq_sum: float
 
 
-WaveObserver = Callable[[float, int], None]
-
-
-def process(
-    model: ServingModel | None,
-    store: StateStore,
-    events: Sequence[ValidEvent],
-    on_wave: WaveObserver | None = None,
-) -> list[Outcome]:
-    """All waves of one poll, outcomes in the order of ``events``; ``on_wave(seconds, size)``."""
-    outcomes: list[Outcome | None] = [None] * len(events)
-    for whole_wave in plan_waves([e.series_id for e in events]):
-        # A wave wider than the store is taken in store-sized parts; order per series is kept
-        # because a series appears at most once in a wave.
-        for start in range(0, len(whole_wave), store.capacity):
-            wave = whole_wave[start : start + store.capacity]
-            started = time.perf_counter()
-            results = process_wave(model, store, [events[i] for i in wave])
-            if on_wave is not None:
-                on_wave(time.perf_counter() - started, len(wave))
-            for index, outcome in zip(wave, results, strict=True):
-                outcomes[index] = outcome
-    return [o for o in outcomes if o is not None]
+def accuracy_by_version(result: BatchResult) -> dict[int, Accuracy]:
+    versions = result.scored_versions[result.scored]
+    errors = result.abs_errors[result.scored]
+    baseline = result.persistence_abs_errors[result.scored]
+    out = {}
+    for version in np.unique(versions).tolist():
+        mask = versions == version
+        e, p = errors[mask], baseline[mask]
+        out[int(version)] = Accuracy(
+            int(mask.sum()),
+            float(e.sum()),
+            float((e * e).sum()),
+            float(p.sum()),
+            float((p * p).sum()),
+        )
+    return out
 
 
 def apply_swap(
@@ -164,29 +220,3 @@ def replay_states(
         h = np.where(active, new_h, h)
         c = np.where(active, new_c, c)
     return h, c
-
-
-@dataclass
-class Accuracy:
-    """Online accuracy of one model version over some scored events, next to persistence's."""
-
-    count: int = 0
-    abs_sum: float = 0.0
-    sq_sum: float = 0.0
-    persistence_abs_sum: float = 0.0
-    persistence_sq_sum: float = 0.0
-
-
-def accuracy_by_version(outcomes: Sequence[Outcome]) -> dict[int, Accuracy]:
-    totals: dict[int, Accuracy] = defaultdict(Accuracy)
-    for outcome in outcomes:
-        scored = outcome.scored
-        if scored is None:
-            continue
-        acc = totals[scored.version]
-        acc.count += 1
-        acc.abs_sum += scored.abs_error
-        acc.sq_sum += scored.abs_error**2
-        acc.persistence_abs_sum += scored.persistence_abs_error
-        acc.persistence_sq_sum += scored.persistence_abs_error**2
-    return dict(totals)

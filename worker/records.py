@@ -10,9 +10,9 @@ from typing import Any
 from schemas import DeadLetter, encode
 from schemas.codec import decode_event
 from schemas.common import now_utc
-from schemas.forecast import forecast_headers, forecast_json
+from schemas.forecast import ForecastWriter, forecast_headers
 from twincast.errors import SchemaError
-from worker.hotpath import Outcome, ValidEvent
+from worker.hotpath import BatchResult, EventBatch
 from worker.settings import WorkerSettings
 
 MISSING_KEY = "missing_key"
@@ -41,74 +41,72 @@ class DeadLetters:
 class RecordSorter:
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
+        self._writer = ForecastWriter(settings.events_topic)
 
-    def sort(self, records: Sequence[Any]) -> tuple[list[ValidEvent], DeadLetters]:
+    def sort(self, records: Sequence[Any]) -> tuple[EventBatch, DeadLetters]:
         """Validate every record; the bad ones become dead letters with reason and position."""
-        valid: list[ValidEvent] = []
+        valid = EventBatch()
         dead = DeadLetters()
+        features, max_bytes = self.settings.features, self.settings.max_event_bytes
         for record in records:
             try:
-                event = decode_event(
-                    record.value, self.settings.features, self.settings.max_event_bytes
-                )
+                event = decode_event(record.value, features, max_bytes)
             except SchemaError as exc:
                 dead.add(record, exc.reason, exc.detail)
                 continue
-            if record.key is None:
+            key = record.key
+            if key is None:
                 # Without the key the series may land on any partition, i.e. any worker's state.
                 dead.add(record, MISSING_KEY, "the Kafka key must be the series_id")
                 continue
-            if record.key != event.series_id.encode("utf-8"):
+            if key != event.series_id.encode("utf-8"):
                 dead.add(
                     record,
                     KEY_MISMATCH,
-                    f"Kafka key {record.key[:100]!r} is not series_id {event.series_id!r}",
+                    f"Kafka key {key[:100]!r} is not series_id {event.series_id!r}",
                 )
                 continue
+            value = event.value
             valid.append(
-                ValidEvent(
-                    event.series_id,
-                    event.ts,
-                    event.features(),
-                    record.partition,
-                    record.offset,
-                    record.timestamp,
-                )
+                event.series_id,
+                event.ts,
+                value if isinstance(value, list) else [value],
+                record.partition,
+                record.offset,
+                record.timestamp,
             )
         return valid, dead
 
     def send_forecasts(
-        self, producer: Any, outcomes: Sequence[Outcome], same_partition: bool = False
+        self, producer: Any, batch: EventBatch, result: BatchResult, same_partition: bool = False
     ) -> list[Any]:
-        """Send one forecast per outcome.
+        """Send one forecast per event of the batch.
 
         With ``same_partition`` (the forecasts topic has as many partitions as the events topic)
         the forecast of an event from partition p goes to partition p: co-partitioned output, and
         no per-record key hashing in the producer. Otherwise the key decides, as usual.
         """
-        produced_at = now_utc().isoformat()
-        topic = self.settings.events_topic
+        writer = self._writer
+        writer.begin_batch(now_utc())
+        out_topic, send = self.settings.forecasts_topic, producer.send
         futures = []
-        for outcome in outcomes:
-            event = outcome.event
-            value = forecast_json(
-                series_id=event.series_id,
-                ts=event.ts,
-                forecast=outcome.forecast,
-                model_version=outcome.model_version,
-                produced_at=produced_at,
-                source_topic=topic,
-                source_partition=event.partition,
-                source_offset=event.offset,
-            )
-            headers = forecast_headers(event.partition, event.offset)
+        for series_id, ts, forecast, version, partition, offset in zip(
+            batch.series_ids,
+            batch.ts,
+            result.forecasts.tolist(),
+            result.versions.tolist(),
+            batch.partitions,
+            batch.offsets,
+            strict=True,
+        ):
+            value = writer.write(series_id, ts, forecast, version, partition, offset)
             futures.append(
-                producer.send(
-                    self.settings.forecasts_topic,
-                    key=event.series_id.encode("utf-8"),
+                send(
+                    out_topic,
+                    key=series_id.encode(),
                     value=value,
-                    headers=headers,
-                    partition=event.partition if same_partition else None,
+                    headers=forecast_headers(partition, offset),
+                    partition=partition if same_partition else None,
                 )
             )
         return futures

@@ -25,7 +25,7 @@ from kafka.structs import OffsetAndMetadata
 from lstmcore.serving import ServingModel
 from twincast.errors import KafkaUnavailableError, TwincastError
 from twincast.weights_topic import read_latest
-from worker.hotpath import Outcome, accuracy_by_version, apply_swap, process
+from worker.hotpath import BatchResult, EventBatch, accuracy_by_version, apply_swap, process
 from worker.metrics import WorkerMetrics
 from worker.records import RecordSorter
 from worker.settings import WorkerSettings
@@ -45,7 +45,8 @@ class InFlight:
 
     futures: list[Any]
     offsets: dict[TopicPartition, int]
-    outcomes: list[Outcome]
+    batch: EventBatch
+    result: BatchResult
 
 
 class WorkerService:
@@ -123,13 +124,13 @@ class WorkerService:
         ]
         for reason, count in dead.reasons.items():
             self.metrics.dlq.labels(reason).inc(count)
-        outcomes = process(self.model, self.store, valid, self._observe_wave)
-        futures += self.sorter.send_forecasts(producer, outcomes, self._co_partitioned)
+        result = process(self.model, self.store, valid, self._observe_wave)
+        futures += self.sorter.send_forecasts(producer, valid, result, self._co_partitioned)
         offsets: dict[TopicPartition, int] = {}
         for r in records:
             tp = TopicPartition(r.topic, r.partition)
             offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
-        return InFlight(futures, offsets, outcomes)
+        return InFlight(futures, offsets, valid, result)
 
     def _settle(self, in_flight: InFlight, consumer: Any, producer: Any) -> None:
         """Wait until a poll's sends are acknowledged, then commit its offsets."""
@@ -138,7 +139,7 @@ class WorkerService:
         failed = [f for f in in_flight.futures if f.failed()]
         if failed:
             raise DeliveryError(f"{len(failed)} sends failed, first: {failed[0].exception}")
-        self._account(in_flight.outcomes)
+        self._account(in_flight.batch, in_flight.result)
         commit = {tp: OffsetAndMetadata(off, "", -1) for tp, off in in_flight.offsets.items()}
         try:
             consumer.commit(commit)
@@ -150,20 +151,14 @@ class WorkerService:
         self.metrics.wave_seconds.observe(seconds)
         self.metrics.wave_size.observe(size)
 
-    def _account(self, outcomes: list[Outcome]) -> None:
+    def _account(self, batch: EventBatch, result: BatchResult) -> None:
         """Metrics for one poll, aggregated first: per-event metric calls would dominate."""
         m = self.metrics
-        m.forecasts.inc(len(outcomes))
+        m.forecasts.inc(len(batch))
         sent_at_ms = time.time() * 1000
-        m.latency.observe_many(
-            np.maximum(
-                0.0,
-                sent_at_ms
-                - np.fromiter((o.event.timestamp_ms for o in outcomes), np.float64, len(outcomes)),
-            )
-            / 1000
-        )
-        for version, errors in accuracy_by_version(outcomes).items():
+        latency_ms = sent_at_ms - np.asarray(batch.timestamps_ms, np.float64)
+        m.latency.observe_many(np.maximum(0.0, latency_ms) / 1000)
+        for version, errors in accuracy_by_version(result).items():
             label = str(version)
             m.scored.labels(label).inc(errors.count)
             m.abs_error.labels(label).inc(errors.abs_sum)

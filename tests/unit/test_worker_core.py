@@ -9,14 +9,29 @@ import pytest
 
 from lstmcore.serving import ServingModel
 from tests.unit.test_artifact import make_artifact
-from worker.hotpath import SwapPolicy, ValidEvent, apply_swap, plan_waves, process
+from worker.hotpath import (
+    BatchResult,
+    EventBatch,
+    SwapPolicy,
+    accuracy_by_version,
+    apply_swap,
+    plan_waves,
+    process,
+)
 from worker.state_store import StateStore
 
 TS = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def _events(pairs: list[tuple[str, float]]) -> list[ValidEvent]:
-    return [ValidEvent(s, TS, [v], 0, i, 0) for i, (s, v) in enumerate(pairs)]
+def _events(pairs: list[tuple[str, float]]) -> EventBatch:
+    batch = EventBatch()
+    for i, (series_id, value) in enumerate(pairs):
+        batch.append(series_id, TS, [float(value)], 0, i, 0)
+    return batch
+
+
+def _forecasts(result: BatchResult) -> list[float]:
+    return [float(f) for f in result.forecasts]
 
 
 def _store(model: ServingModel | None = None, capacity: int = 100, window: int = 8) -> StateStore:
@@ -29,14 +44,14 @@ def _model(version: int = 1) -> ServingModel:
     return ServingModel.from_artifact(make_artifact(version=version, units=5, mean=1.0, scale=2.0))
 
 
-def _sequential(model: ServingModel, events: list[ValidEvent]) -> list[float]:
+def _sequential(model: ServingModel, events: EventBatch) -> list[float]:
     """Reference: one event at a time, in offset order, a batch-1 state per series."""
     states: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     out = []
-    for e in events:
-        h, c = states.get(e.series_id, model.weights.zero_state(1))
-        h, c, y = model.forecast(h, c, np.array([e.values]))
-        states[e.series_id] = (h, c)
+    for series_id, values in zip(events.series_ids, events.values, strict=True):
+        h, c = states.get(series_id, model.weights.zero_state(1))
+        h, c, y = model.forecast(h, c, np.array([values]))
+        states[series_id] = (h, c)
         out.append(float(y[0]))
     return out
 
@@ -51,33 +66,32 @@ def test_a_poll_with_repeated_series_equals_one_by_one() -> None:
     pairs = [(f"s{rng.integers(0, 4)}", float(rng.normal())) for _ in range(40)]
     events = _events(pairs)
     model = _model()
-    outcomes = process(model, _store(model), events)
-    assert [o.event for o in outcomes] == events
-    np.testing.assert_allclose(
-        [o.forecast for o in outcomes], _sequential(model, events), atol=1e-6
-    )
-    assert {o.model_version for o in outcomes} == {1}
+    result = process(model, _store(model), events)
+    np.testing.assert_allclose(_forecasts(result), _sequential(model, events), atol=1e-6)
+    assert set(result.versions.tolist()) == {1}
 
 
 def test_polls_split_anywhere_give_the_same_forecasts() -> None:
-    events = _events([(f"s{i % 3}", float(np.sin(i))) for i in range(30)])
+    pairs = [(f"s{i % 3}", float(np.sin(i))) for i in range(30)]
     model = _model()
     store = _store(model)
     split = [
-        o.forecast
-        for part in (events[:7], events[7:19], events[19:])
-        for o in process(model, store, part)
+        f
+        for part in (pairs[:7], pairs[7:19], pairs[19:])
+        for f in _forecasts(process(model, store, _events(part)))
     ]
-    np.testing.assert_allclose(split, _sequential(model, events), atol=1e-6)
+    np.testing.assert_allclose(split, _sequential(model, _events(pairs)), atol=1e-6)
 
 
 def test_persistence_before_any_model_and_online_scoring() -> None:
     store = _store()
     first = process(None, store, _events([("a", 1.0), ("a", 3.0), ("b", 5.0)]))
-    assert [(o.forecast, o.model_version) for o in first] == [(1.0, 0), (3.0, 0), (5.0, 0)]
-    assert first[0].scored is None and first[2].scored is None
-    scored = first[1].scored
-    assert scored is not None and scored.abs_error == 2.0 and scored.persistence_abs_error == 2.0
+    assert _forecasts(first) == [1.0, 3.0, 5.0]
+    assert first.versions.tolist() == [0, 0, 0]
+    assert first.scored.tolist() == [False, True, False]
+    assert first.abs_errors[1] == 2.0 and first.persistence_abs_errors[1] == 2.0
+    (acc,) = accuracy_by_version(first).values()
+    assert (acc.count, acc.abs_sum, acc.sq_sum) == (1, 2.0, 4.0)
 
 
 def test_store_is_bounded_least_recently_seen_first() -> None:
@@ -105,8 +119,7 @@ def test_snapshot_restore_round_trip() -> None:
     other.restore(snap)
     after = _events([("a", 3.0), ("b", 4.0)])
     np.testing.assert_allclose(
-        [o.forecast for o in process(model, other, after)],
-        [o.forecast for o in process(model, store, after)],
+        _forecasts(process(model, other, after)), _forecasts(process(model, store, after))
     )
 
 
@@ -130,8 +143,8 @@ def test_swap_policies(policy: SwapPolicy) -> None:
         else:
             assert not state.h.any() and not state.c.any()
     out = process(new, store, _events([("s0", 0.3)]))
-    assert out[0].model_version == 2
-    assert out[0].scored is not None and out[0].scored.version == 1
+    assert out.versions.tolist() == [2]
+    assert out.scored.tolist() == [True] and out.scored_versions.tolist() == [1]
 
 
 def test_replay_from_persistence_mode_uses_the_kept_inputs() -> None:
