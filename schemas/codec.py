@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from schemas.common import NOT_FINITE_MESSAGE, SCHEMA_VERSION
 from schemas.event import Event
@@ -32,10 +33,12 @@ def encode(message: BaseModel) -> bytes:
 
 def decode(model: type[M], raw: bytes | None, max_bytes: int | None = None) -> M:
     """Decode and validate one message of the given contract."""
-    text = _text(raw, max_bytes)
+    checked = _checked(raw, max_bytes)
     try:
-        message = model.model_validate_json(text)
+        # pydantic-core reads the bytes itself: no separate UTF-8 decode on the hot path.
+        message = model.model_validate_json(checked)
     except ValidationError as exc:
+        _raise_if_not_utf8(checked)
         raise _schema_error(model, exc) from exc
     version = getattr(message, "schema_version", SCHEMA_VERSION)
     if version != SCHEMA_VERSION:
@@ -62,24 +65,61 @@ def decode_event(
     return event
 
 
-def _text(raw: bytes | None, max_bytes: int | None) -> str:
+def _checked(raw: bytes | None, max_bytes: int | None) -> bytes:
     if raw is None:
         raise SchemaError(NULL_VALUE, "the message has no value (null / tombstone)")
     if max_bytes is not None and len(raw) > max_bytes:
         raise SchemaError(OVERSIZED, f"{len(raw)} bytes is more than the limit of {max_bytes}")
+    return raw
+
+
+def _raise_if_not_utf8(raw: bytes) -> None:
+    """Only asked once validation failed: name the encoding problem if that is what it was."""
     try:
-        return raw.decode("utf-8")
+        raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SchemaError(NOT_UTF8, f"not valid UTF-8 at byte {exc.start}") from exc
 
 
 def _schema_error(model: type[BaseModel], exc: ValidationError) -> SchemaError:
-    errors = exc.errors(include_url=False, include_input=False)
+    errors = exc.errors(include_url=False)
     if any(e["type"] == "json_invalid" for e in errors):
         detail = next(e["msg"] for e in errors if e["type"] == "json_invalid")
         return SchemaError(INVALID_JSON, detail)
     if any(e["type"] == "model_type" for e in errors):
         return SchemaError(INVALID_JSON, f"{model.__name__} must be a JSON object")
-    parts = [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in errors]
-    finite = any(NOT_FINITE_MESSAGE in e["msg"] for e in errors)
-    return SchemaError(NON_FINITE if finite else SCHEMA_VIOLATION, "; ".join(parts))
+    by_field: dict[str, list[ErrorDetails]] = {}
+    for e in errors:
+        by_field.setdefault(str(e["loc"][0]) if e["loc"] else "(root)", []).append(e)
+    reason, parts = SCHEMA_VIOLATION, []
+    for name, field_errors in by_field.items():
+        message = _field_message(name, field_errors)
+        if NOT_FINITE_MESSAGE in message:
+            reason = NON_FINITE
+        parts.append(f"{name}: {message}")
+    return SchemaError(reason, "; ".join(parts))
+
+
+def _field_message(name: str, errors: list[ErrorDetails]) -> str:
+    """One readable sentence per field, also for the union of number | list of numbers."""
+    first = errors[0]
+    if first["type"] == "missing":
+        return "Field required"
+    if name == "series_id" and first["type"] == "string_pattern_mismatch":
+        return "must not be empty or only whitespace"
+    if name != "value":
+        return "; ".join(e["msg"] for e in errors)
+    for e in errors:
+        if e["type"] == "finite_number":
+            item = f"item {e['loc'][2]} " if len(e["loc"]) > 2 else ""
+            return f"{item}{NOT_FINITE_MESSAGE}"
+    value = first.get("input")
+    if isinstance(value, list):
+        if not value:
+            return "must not be an empty list"
+        bad = next((e for e in errors if len(e["loc"]) > 2), None)
+        if bad is not None:
+            return f"item {bad['loc'][2]} must be a number, got {type(bad['input']).__name__}"
+    if isinstance(value, dict):
+        return "must be a number or a list of numbers, got an object"
+    return f"must be a number or a list of numbers, got {type(value).__name__}"

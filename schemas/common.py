@@ -28,32 +28,22 @@ def _finite(value: object, where: str = "") -> float:
     return float(value)
 
 
-def _finite_or_list(value: object) -> float | list[float]:
-    if isinstance(value, list):
-        if not value:
-            raise ValueError("must not be an empty list")
-        return [_finite(v, f"item {i} ") for i, v in enumerate(value)]
-    if isinstance(value, dict):
-        raise ValueError("must be a number or a list of numbers, got an object")
-    return _finite(value)
-
-
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty or only whitespace")
-    return value
-
-
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 """ISO-8601 string or epoch number (seconds; milliseconds when above 2e10), normalised to UTC."""
 
 FiniteFloat = Annotated[float, PlainValidator(_finite)]
 """A JSON number that is finite; strings and booleans are not numbers here."""
 
-FiniteValue = Annotated[float | list[float], PlainValidator(_finite_or_list)]
-"""A finite number, or a non-empty list of finite numbers (one per feature)."""
+_StrictFinite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
-SeriesId = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_not_blank)]
+FiniteValue = _StrictFinite | Annotated[list[_StrictFinite], Field(min_length=1)]
+"""A finite number, or a non-empty list of finite numbers (one per feature).
+
+Validated entirely inside pydantic-core (it is on the worker's hot path); strict mode refuses
+strings and booleans. ``schemas.codec`` turns the union's raw errors into one clear message."""
+
+SeriesId = Annotated[str, Field(min_length=1, max_length=256, pattern=r"\S")]
+"""Non-empty, at most 256 characters, not only whitespace (the pattern needs one non-space)."""
 
 
 class WireModel(BaseModel):

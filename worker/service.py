@@ -102,7 +102,7 @@ class WorkerService:
             batches = consumer.poll(timeout_ms=200, max_records=self.settings.max_poll_records)
             records = [r for batch in batches.values() for r in batch]
             self._update_lag(consumer)
-            sent = self._handle(records, producer) if records else None
+            sent = self._handle(batches, records, producer) if records else None
             if in_flight is not None:
                 self._settle(in_flight, consumer, producer)
             in_flight = sent
@@ -114,7 +114,9 @@ class WorkerService:
         if in_flight is not None:  # the last commit on the way out
             self._settle(in_flight, consumer, producer)
 
-    def _handle(self, records: list[Any], producer: Any) -> InFlight:
+    def _handle(
+        self, batches: dict[TopicPartition, list[Any]], records: list[Any], producer: Any
+    ) -> InFlight:
         """Validate, process and send one poll; nothing here waits for the broker."""
         valid, dead = self.sorter.sort(records)
         self.metrics.events.inc(len(records))
@@ -126,10 +128,8 @@ class WorkerService:
             self.metrics.dlq.labels(reason).inc(count)
         result = process(self.model, self.store, valid, self._observe_wave)
         futures += self.sorter.send_forecasts(producer, valid, result, self._co_partitioned)
-        offsets: dict[TopicPartition, int] = {}
-        for r in records:
-            tp = TopicPartition(r.topic, r.partition)
-            offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
+        # A poll's records come per partition in offset order: the last one sets the commit.
+        offsets = {tp: batch[-1].offset + 1 for tp, batch in batches.items() if batch}
         return InFlight(futures, offsets, valid, result)
 
     def _settle(self, in_flight: InFlight, consumer: Any, producer: Any) -> None:
