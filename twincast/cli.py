@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from twincast.errors import TwincastError
 from twincast.localkafka import LocalKafka, LocalKafkaSettings
 from twincast.localkafka.jars import ensure_jars
-from twincast.settings import TopicSettings
+from twincast.settings import KafkaSettings, TopicSettings
 from twincast.topics import ensure_topics, topic_specs
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,24 @@ def _demo(args: argparse.Namespace) -> int:
     )
 
 
+def _produce(args: argparse.Namespace) -> int:
+    from twincast.produce import ColumnMap, guess_format, open_input, produce
+
+    columns = ColumnMap(series=args.series_col, ts=args.ts_col, value=args.value_col)
+    fmt = args.format or guess_format(args.file)
+    with open_input(args.file) as stream:
+        report = produce(KafkaSettings(), stream, fmt, columns, args.rate, args.features)
+    print(f"{report.sent} events sent, {report.bad} bad lines skipped", file=sys.stderr)
+    return 1 if report.bad else 0
+
+
+def _tail(args: argparse.Namespace) -> int:
+    from twincast.tail import tail
+
+    tail(KafkaSettings(), args.series, args.json, args.from_beginning, args.max, args.idle_timeout)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="twincast", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -99,6 +117,22 @@ def build_parser() -> argparse.ArgumentParser:
     topics = sub.add_parser("topics", help="create the five topics idempotently")
     topics.add_argument("--dry-run", action="store_true", help="print the specs, change nothing")
     topics.set_defaults(func=_topics)
+    prod = sub.add_parser("produce", help="send events from CSV or JSON Lines (FILE or -)")
+    prod.add_argument("file", help="path, or - for standard input")
+    prod.add_argument("--format", choices=["csv", "jsonl"], help="default: from the file name")
+    prod.add_argument("--series-col", default="series_id", help="column of the series id")
+    prod.add_argument("--ts-col", default="ts", help="column of the timestamp")
+    prod.add_argument("--value-col", default="value", help="value column(s), comma-separated")
+    prod.add_argument("--rate", type=float, help="events per second (default: as fast as possible)")
+    prod.add_argument("--features", type=int, default=1, help="features per event (default 1)")
+    prod.set_defaults(func=_produce)
+    tail = sub.add_parser("tail", help="follow the forecasts topic")
+    tail.add_argument("--series", help="only this series")
+    tail.add_argument("--json", action="store_true", help="JSON Lines instead of a table")
+    tail.add_argument("--from-beginning", action="store_true", help="start at the oldest forecast")
+    tail.add_argument("--max", type=int, help="stop after this many forecasts")
+    tail.add_argument("--idle-timeout", type=float, help="stop after this many quiet seconds")
+    tail.set_defaults(func=_tail)
     demo = sub.add_parser("demo", help="broker, topics, trainer, worker and a live data stream")
     demo.add_argument(
         "--duration", type=float, help="stop after this many seconds (default: Ctrl-C)"

@@ -1,0 +1,66 @@
+"""``twincast tail``: follow the forecasts topic as a readable table or as JSON Lines."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from kafka import KafkaConsumer
+
+from schemas import Forecast, decode
+from twincast.errors import SchemaError
+from twincast.settings import KafkaSettings
+
+HEADER = (
+    f"{'produced_at':<27} {'series_id':<20} {'ts':<26} {'forecast':>14} {'ver':>4} {'source':>12}"
+)
+
+
+def format_row(f: Forecast) -> str:
+    produced = f.produced_at.isoformat(timespec="milliseconds")
+    return (
+        f"{produced:<27} {f.series_id[:20]:<20} {f.ts.isoformat():<26} {f.forecast:>14.6g} "
+        f"{f.model_version:>4} {f'{f.source_partition}:{f.source_offset}':>12}"
+    )
+
+
+def tail(
+    settings: KafkaSettings,
+    series: str | None,
+    as_json: bool,
+    from_beginning: bool,
+    max_messages: int | None,
+    idle_timeout_s: float | None,
+    out: TextIO = sys.stdout,
+) -> int:
+    """Print forecasts until Ctrl-C, ``max_messages`` printed or ``idle_timeout_s`` of quiet."""
+    consumer = KafkaConsumer(
+        settings.forecasts_topic,
+        **settings.client_config("tail"),
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        consumer_timeout_ms=int(idle_timeout_s * 1000) if idle_timeout_s else float("inf"),
+    )
+    printed = 0
+    if not as_json:
+        print(HEADER, file=out, flush=True)
+    try:
+        for record in consumer:
+            try:
+                forecast = decode(Forecast, record.value)
+            except SchemaError as exc:
+                print(f"# offset {record.offset}: not a forecast ({exc})", file=sys.stderr)
+                continue
+            if series is not None and forecast.series_id != series:
+                continue
+            line = forecast.model_dump_json() if as_json else format_row(forecast)
+            print(line, file=out, flush=True)
+            printed += 1
+            if max_messages is not None and printed >= max_messages:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.close()
+    return printed
