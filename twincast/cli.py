@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -99,6 +100,19 @@ def _tail(args: argparse.Namespace) -> int:
     return 0
 
 
+def _generate(args: argparse.Namespace) -> int:
+    from twincast.demo import DemoOptions, SyntheticStream
+
+    stream = SyntheticStream(TopicSettings(), DemoOptions(None, args.rate, args.series))
+    stream.start()
+    with contextlib.suppress(KeyboardInterrupt):
+        stream.join(timeout=args.duration)
+    stream.stop_requested.set()
+    stream.join()
+    print(f"{stream.sent} events sent", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="twincast", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -133,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--max", type=int, help="stop after this many forecasts")
     tail.add_argument("--idle-timeout", type=float, help="stop after this many quiet seconds")
     tail.set_defaults(func=_tail)
+    gen = sub.add_parser("generate", help="stream synthetic multi-series events in real time")
+    gen.add_argument("--rate", type=float, default=200.0, help="events per second")
+    gen.add_argument("--series", type=int, default=20, help="number of series")
+    gen.add_argument("--duration", type=float, help="stop after this many seconds")
+    gen.set_defaults(func=_generate)
     demo = sub.add_parser("demo", help="broker, topics, trainer, worker and a live data stream")
     demo.add_argument(
         "--duration", type=float, help="stop after this many seconds (default: Ctrl-C)"

@@ -25,6 +25,11 @@ class WorkerMetrics:
         self.model_version = Gauge(
             "twincast_model_version", "Model version in use (0 = persistence).", registry=r
         )
+        self.model_created = Gauge(
+            "twincast_model_created_timestamp_seconds",
+            "When the model in use was created by the trainer (0 = none yet).",
+            registry=r,
+        )
         self.state_series = Gauge("twincast_state_series", "Series in the state store.", registry=r)
         self.state_evictions = Counter(
             "twincast_state_evictions", "Series evicted from the full state store.", registry=r

@@ -178,6 +178,7 @@ class WorkerService:
         self.metrics.swap_seconds.observe(seconds)
         self.metrics.swaps.inc()
         self.metrics.model_version.set(new.version)
+        self.metrics.model_created.set(new.manifest.created_at.timestamp())
         log.info(
             "now serving model version %d (%s swap of %d series in %.3fs)",
             new.version,
