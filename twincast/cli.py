@@ -100,6 +100,20 @@ def _tail(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plot(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from twincast.plot import collect, draw
+
+    view = collect(KafkaSettings(), args.series)
+    draw(view, args.series, Path(args.out))
+    print(
+        f"{args.out}: {len(view.actuals)} actual values, {len(view.forecasts)} forecasts, "
+        f"model versions {sorted(set(view.versions))}"
+    )
+    return 0
+
+
 def _generate(args: argparse.Namespace) -> int:
     from twincast.demo import DemoOptions, SyntheticStream
 
@@ -147,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--max", type=int, help="stop after this many forecasts")
     tail.add_argument("--idle-timeout", type=float, help="stop after this many quiet seconds")
     tail.set_defaults(func=_tail)
+    plot = sub.add_parser("plot", help="draw actuals and forecasts of one series to a PNG")
+    plot.add_argument("series", help="the series id")
+    plot.add_argument("--out", required=True, help="PNG file to write")
+    plot.set_defaults(func=_plot)
     gen = sub.add_parser("generate", help="stream synthetic multi-series events in real time")
     gen.add_argument("--rate", type=float, default=200.0, help="events per second")
     gen.add_argument("--series", type=int, default=20, help="number of series")

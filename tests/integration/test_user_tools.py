@@ -120,3 +120,28 @@ def test_tail_prints_forecasts_of_one_series(kafka_settings: KafkaSettings) -> N
     table = _cli(["tail", "--from-beginning", "--max", "2", "--idle-timeout", "20"], env)
     assert table.stdout.splitlines()[0].split()[:3] == ["produced_at", "series_id", "ts"]
     assert len(table.stdout.splitlines()) == 3
+
+
+def test_plot_draws_actuals_and_forecasts_with_version_changes(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    from tests.integration.helpers import produce_series, publish_artifact, run_module
+    from tests.unit.test_artifact import make_artifact
+    from twincast.synthetic import seasonal_series
+
+    create_topics(kafka_settings)
+    env = service_env(kafka_settings, metrics_port=0)
+    data = seasonal_series(2, 80, seed=3)
+    produce_series(kafka_settings, {k: v[:40] for k, v in data.items()})
+    assert run_module("worker", ["--exit-when-idle", "2"], env, tmp_path).returncode == 0
+    publish_artifact(kafka_settings, make_artifact(version=1, units=6))
+    produce_series(kafka_settings, {k: v[40:] for k, v in data.items()}, first_step=40)
+    assert run_module("worker", ["--exit-when-idle", "2"], env, tmp_path).returncode == 0
+
+    out = tmp_path / "series-000.png"
+    result = _cli(["plot", "series-000", "--out", str(out)], env)
+    assert result.returncode == 0, result.stderr
+    assert "80 actual values, 79 forecasts, model versions [0, 1]" in result.stdout
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 20_000
+    missing = _cli(["plot", "no-such-series", "--out", str(tmp_path / "x.png")], env)
+    assert missing.returncode == 1 and "no events of series 'no-such-series'" in missing.stderr
