@@ -11,6 +11,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from schemas.codec import decode_event
+from schemas.control import control_action
 from trainer.history import Consumed, HistoryStore, Point
 from twincast.errors import KafkaUnavailableError, SchemaError, TopicError
 from twincast.settings import KafkaSettings
@@ -57,6 +58,9 @@ def to_consumed(records: Iterable[Any], n_features: int, max_bytes: int) -> list
     """Decode records; an invalid one keeps its position (so it is not re-read) but no point."""
     out = []
     for record in records:
+        if record.headers and control_action(record.headers) is not None:
+            out.append(Consumed(record.partition, record.offset, None))  # for the worker only
+            continue
         try:
             event = decode_event(record.value, n_features, max_bytes)
             point = Point(event.series_id, event.ts.isoformat(), event.features())

@@ -114,6 +114,31 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rollback(args: argparse.Namespace) -> int:
+    from twincast.operations import rollback
+
+    settings = TopicSettings()
+    version = rollback(settings, args.to, settings.weights_max_message_bytes)
+    print(f"version {args.to} republished as version {version}; workers swap to it")
+    return 0
+
+
+def _reset_series(args: argparse.Namespace) -> int:
+    from twincast.operations import reset_series
+
+    reset_series(KafkaSettings(), args.series)
+    print(f"reset of {args.series!r} sent; it applies in order with the series' events")
+    return 0
+
+
+def _dlq(args: argparse.Namespace) -> int:
+    from twincast.operations import print_dead_letters
+
+    count = print_dead_letters(KafkaSettings(), args.json)
+    print(f"{count} dead letters", file=sys.stderr)
+    return 0
+
+
 def _generate(args: argparse.Namespace) -> int:
     from twincast.demo import DemoOptions, SyntheticStream
 
@@ -165,6 +190,15 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("series", help="the series id")
     plot.add_argument("--out", required=True, help="PNG file to write")
     plot.set_defaults(func=_plot)
+    roll = sub.add_parser("rollback", help="serve an earlier model version again")
+    roll.add_argument("--to", type=int, required=True, help="the version to go back to")
+    roll.set_defaults(func=_rollback)
+    reset = sub.add_parser("reset-series", help="forget a series' state (in order with events)")
+    reset.add_argument("series", help="the series id")
+    reset.set_defaults(func=_reset_series)
+    dlq = sub.add_parser("dlq", help="print the dead letters")
+    dlq.add_argument("--json", action="store_true", help="JSON Lines instead of a summary")
+    dlq.set_defaults(func=_dlq)
     gen = sub.add_parser("generate", help="stream synthetic multi-series events in real time")
     gen.add_argument("--rate", type=float, default=200.0, help="events per second")
     gen.add_argument("--series", type=int, default=20, help="number of series")

@@ -31,6 +31,9 @@ class WorkerMetrics:
             registry=r,
         )
         self.state_series = Gauge("twincast_state_series", "Series in the state store.", registry=r)
+        self.resets = Counter(
+            "twincast_series_resets", "Series reset by an operator's control record.", registry=r
+        )
         self.state_evictions = Counter(
             "twincast_state_evictions", "Series evicted from the full state store.", registry=r
         )

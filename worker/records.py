@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from schemas import DeadLetter, encode
 from schemas.codec import decode_event
 from schemas.common import now_utc
+from schemas.control import control_action
 from schemas.forecast import ForecastWriter, forecast_headers
 from twincast.errors import SchemaError
 from worker.hotpath import BatchResult, EventBatch
@@ -36,6 +37,23 @@ class DeadLetters:
         )
         self.messages.append((record.key, encode(letter)))
         self.reasons[reason] += 1
+
+
+def split_at_controls(records: Sequence[Any]) -> Iterator[tuple[list[Any], Any | None]]:
+    """Runs of ordinary records, each followed by the control record that ends it (or None).
+
+    Control records are rare; a poll without any is one run. Processing the runs in order applies
+    each control exactly between the events before and after it.
+    """
+    run: list[Any] = []
+    for record in records:
+        if record.headers and control_action(record.headers) is not None:
+            yield run, record
+            run = []
+        else:
+            run.append(record)
+    if run:
+        yield run, None
 
 
 class RecordSorter:

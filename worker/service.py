@@ -23,11 +23,12 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from lstmcore.serving import ServingModel
+from schemas.control import RESET, control_action
 from twincast.errors import KafkaUnavailableError, TwincastError
 from twincast.weights_topic import read_latest
 from worker.hotpath import BatchResult, EventBatch, accuracy_by_version, apply_swap, process
 from worker.metrics import WorkerMetrics
-from worker.records import RecordSorter
+from worker.records import DeadLetters, RecordSorter, split_at_controls
 from worker.settings import WorkerSettings
 from worker.state_store import StateStore
 from worker.weights_watcher import WeightsWatcher
@@ -45,8 +46,7 @@ class InFlight:
 
     futures: list[Any]
     offsets: dict[TopicPartition, int]
-    batch: EventBatch
-    result: BatchResult
+    processed: list[tuple[EventBatch, BatchResult]]
 
 
 class WorkerService:
@@ -118,19 +118,39 @@ class WorkerService:
         self, batches: dict[TopicPartition, list[Any]], records: list[Any], producer: Any
     ) -> InFlight:
         """Validate, process and send one poll; nothing here waits for the broker."""
-        valid, dead = self.sorter.sort(records)
         self.metrics.events.inc(len(records))
-        futures = [
-            producer.send(self.settings.dlq_topic, key=key, value=value)
-            for key, value in dead.messages
-        ]
-        for reason, count in dead.reasons.items():
-            self.metrics.dlq.labels(reason).inc(count)
-        result = process(self.model, self.store, valid, self._observe_wave)
-        futures += self.sorter.send_forecasts(producer, valid, result, self._co_partitioned)
+        futures: list[Any] = []
+        processed = []
+        for segment, control in split_at_controls(records):
+            valid, dead = self.sorter.sort(segment)
+            futures += [
+                producer.send(self.settings.dlq_topic, key=key, value=value)
+                for key, value in dead.messages
+            ]
+            for reason, count in dead.reasons.items():
+                self.metrics.dlq.labels(reason).inc(count)
+            result = process(self.model, self.store, valid, self._observe_wave)
+            futures += self.sorter.send_forecasts(producer, valid, result, self._co_partitioned)
+            processed.append((valid, result))
+            if control is not None:
+                futures += self._apply_control(control, producer)
         # A poll's records come per partition in offset order: the last one sets the commit.
         offsets = {tp: batch[-1].offset + 1 for tp, batch in batches.items() if batch}
-        return InFlight(futures, offsets, valid, result)
+        return InFlight(futures, offsets, processed)
+
+    def _apply_control(self, record: Any, producer: Any) -> list[Any]:
+        """Carry out an operator's control record, in order with the events around it."""
+        action = control_action(record.headers)
+        if action == RESET and record.key is not None:
+            series_id = record.key.decode("utf-8", "replace")
+            self.store.evict(series_id)
+            self.metrics.resets.inc()
+            log.info("series %r reset by a control record at offset %d", series_id, record.offset)
+            return []
+        dead = DeadLetters()
+        dead.add(record, "unknown_control", f"unknown control action {action!r} or no key")
+        self.metrics.dlq.labels("unknown_control").inc()
+        return [producer.send(self.settings.dlq_topic, key=k, value=v) for k, v in dead.messages]
 
     def _settle(self, in_flight: InFlight, consumer: Any, producer: Any) -> None:
         """Wait until a poll's sends are acknowledged, then commit its offsets."""
@@ -139,7 +159,8 @@ class WorkerService:
         failed = [f for f in in_flight.futures if f.failed()]
         if failed:
             raise DeliveryError(f"{len(failed)} sends failed, first: {failed[0].exception}")
-        self._account(in_flight.batch, in_flight.result)
+        for batch, result in in_flight.processed:
+            self._account(batch, result)
         commit = {tp: OffsetAndMetadata(off, "", -1) for tp, off in in_flight.offsets.items()}
         try:
             consumer.commit(commit)

@@ -1,0 +1,84 @@
+"""Operator commands: roll back to an earlier model, reset a series' state, read the DLQ."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from typing import TextIO
+
+from kafka import KafkaProducer
+
+from lstmcore.artifact import Artifact, decode_artifact, seal
+from schemas import DeadLetter, decode
+from schemas.control import RESET, control_record
+from twincast.errors import ArtifactError, SchemaError, TwincastError
+from twincast.settings import KafkaSettings
+from twincast.topic_reader import read_topic
+from twincast.weights_topic import publish, weights_producer
+
+
+def rollback(settings: KafkaSettings, to_version: int, max_message_bytes: int) -> int:
+    """Publish the artifact of an earlier version again, under a new (highest) version number.
+
+    Workers only ever move forward in versions, so a rollback is a re-publication: the same
+    architecture, scaler and arrays as ``to_version``, with the next version number. Returns it.
+    """
+    target: Artifact | None = None
+    newest = 0
+    for record in read_topic(settings, settings.weights_topic):
+        try:
+            artifact = decode_artifact(record.value)
+        except ArtifactError:
+            continue
+        newest = max(newest, artifact.manifest.version)
+        if artifact.manifest.version == to_version:
+            target = artifact
+    if target is None:
+        raise TwincastError(
+            f"no valid artifact of version {to_version} on {settings.weights_topic}"
+        )
+    fields = target.manifest.model_dump(exclude={"arrays", "sha256"})
+    fields.update(version=newest + 1, created_at=datetime.now(UTC))
+    republished = seal(fields, dict(target.arrays))
+    producer = weights_producer(settings, max_message_bytes)
+    try:
+        publish(producer, settings.weights_topic, republished)
+    finally:
+        producer.close()
+    return newest + 1
+
+
+def reset_series(settings: KafkaSettings, series_id: str) -> None:
+    """Send a reset control record for the series, in order with its events."""
+    key, value, headers = control_record(series_id, RESET)
+    producer = KafkaProducer(**settings.client_config("operator"), acks="all")
+    try:
+        producer.send(settings.events_topic, key=key, value=value, headers=headers)
+        producer.flush()
+    finally:
+        producer.close()
+
+
+def print_dead_letters(settings: KafkaSettings, as_json: bool, out: TextIO = sys.stdout) -> int:
+    """Every dead letter on the DLQ now, readable or as JSON Lines. Returns how many."""
+    count = 0
+    for record in read_topic(settings, settings.dlq_topic):
+        try:
+            letter = decode(DeadLetter, record.value)
+        except SchemaError as exc:
+            print(f"# dlq offset {record.offset}: not a dead letter ({exc})", file=sys.stderr)
+            continue
+        count += 1
+        if as_json:
+            print(letter.model_dump_json(), file=out)
+            continue
+        raw = letter.raw()
+        preview = (
+            "null" if raw is None else repr(raw[:60]) + ("..." if letter.raw_size > 60 else "")
+        )
+        print(
+            f"{letter.source_topic}[{letter.source_partition}]@{letter.source_offset} "
+            f"{letter.reason}: {letter.error} | raw {preview}",
+            file=out,
+        )
+    return count
