@@ -49,7 +49,9 @@ class TrainerSettings(KafkaSettings):
     )
     learning_rate: float = Field(1e-2, gt=0, description="Adam learning rate.")
     seed: int = Field(0, description="Random seed of weight initialisation.")
-    max_event_bytes: int = Field(DEFAULT_MAX_EVENT_BYTES, ge=64, description="Larger is bad.")
+    max_event_bytes: int = Field(
+        DEFAULT_MAX_EVENT_BYTES, ge=64, description="Events larger than this (bytes) are invalid."
+    )
     weights_max_message_bytes: int = Field(
         64 * 1024 * 1024, description="Producer limit for artifacts; match the weights topic."
     )

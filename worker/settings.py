@@ -19,7 +19,9 @@ class WorkerSettings(KafkaSettings):
     swap_policy: SwapPolicy = Field(
         SwapPolicy.REPLAY, description="State on a model swap: replay, keep or reset."
     )
-    max_event_bytes: int = Field(DEFAULT_MAX_EVENT_BYTES, ge=64, description="Larger is bad.")
+    max_event_bytes: int = Field(
+        DEFAULT_MAX_EVENT_BYTES, ge=64, description="Events larger than this (bytes) are invalid."
+    )
     max_poll_records: int = Field(5000, ge=1, description="Events taken per poll.")
     linger_ms: int = Field(5, ge=0, description="Producer linger for forecast batches.")
     metrics_port: int = Field(9102, ge=0, le=65535, description="Prometheus port; 0 = off.")

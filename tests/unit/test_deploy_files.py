@@ -98,3 +98,12 @@ def test_alert_rules_parse_and_are_complete() -> None:
         "TwincastDlqRate",
     }
     assert all(r["expr"].strip() and r["annotations"]["summary"] for r in rules)
+
+
+def test_readme_settings_table_is_the_generated_one() -> None:
+    from twincast.settings_doc import settings_table
+
+    text = (ROOT / "README.md").read_text()
+    start = text.index("<!-- settings-table:start -->\n") + len("<!-- settings-table:start -->\n")
+    end = text.index("<!-- settings-table:end -->")
+    assert text[start:end].strip() == settings_table().strip(), "run `twincast settings`"

@@ -1,0 +1,44 @@
+"""One table of every setting of every service, generated from the settings classes.
+
+``twincast settings`` prints it; README.md carries the same table (a test keeps them equal).
+"""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings
+
+from trainer.settings import TrainerSettings
+from twincast.localkafka import LocalKafkaSettings
+from twincast.settings import ENV_PREFIX, KafkaSettings, TopicSettings
+from worker.settings import WorkerSettings
+
+SERVICES: list[tuple[str, type[BaseSettings]]] = [
+    ("all", KafkaSettings),
+    ("topics", TopicSettings),
+    ("trainer", TrainerSettings),
+    ("worker", WorkerSettings),
+    ("local broker", LocalKafkaSettings),
+]
+
+
+def settings_table() -> str:
+    rows: dict[str, list[str]] = {}
+    order: list[str] = []
+    shared = set(KafkaSettings.model_fields)
+    for service, cls in SERVICES:
+        for name, field in cls.model_fields.items():
+            if name in shared and cls is not KafkaSettings:
+                continue
+            var = f"`{ENV_PREFIX}{name.upper()}`"
+            default = field.get_default(call_default_factory=True)
+            shown = "unset" if default is None else f"`{getattr(default, 'value', default)}`"
+            if var in rows:
+                rows[var][2] += f", {service}"
+                if shown not in rows[var][1]:  # same variable, another default per service
+                    rows[var][1] += f" ({rows[var][2].split(',')[0]}), {shown} ({service})"
+                continue
+            rows[var] = [var, shown, service, (field.description or "").replace("|", "\\|")]
+            order.append(var)
+    lines = ["| variable | default | used by | meaning |", "| --- | --- | --- | --- |"]
+    lines += [f"| {' | '.join(rows[v])} |" for v in order]
+    return "\n".join(lines)
