@@ -192,6 +192,25 @@ def step_vs_predict(units: int, series: int) -> None:
     )
 
 
+def full_window_replay(units: int, series: int, window: int = 64) -> None:
+    """The swap pause in the worst case: every series' window is full (pure, no Kafka)."""
+    from worker.hotpath import SwapPolicy, apply_swap
+    from worker.state_store import StateStore
+
+    old, new = (ServingModel.from_artifact(artifact(v, units)) for v in (1, 2))
+    store = StateStore(series, window, 1, 1, units)
+    slots = store.slots_for([f"series-{i:05d}" for i in range(series)])
+    rng = np.random.default_rng(0)
+    for _ in range(window):
+        store.push_inputs(slots, rng.normal(size=(series, 1)))
+    started = time.perf_counter()
+    apply_swap(store, old, new, SwapPolicy.REPLAY)
+    print(
+        f"\nreplay swap with {series:,} series and full windows (W={window}): "
+        f"{time.perf_counter() - started:.3f} s"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, default=10_000)
@@ -201,6 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     step_vs_predict(args.units, args.series)
+    full_window_replay(args.units, args.series)
     with tempfile.TemporaryDirectory() as tmp:
         from tests.kafka_fixtures import free_port
 
