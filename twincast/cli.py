@@ -140,8 +140,12 @@ def _dlq(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace) -> int:
-    from twincast.settings_doc import settings_table
+    from twincast.settings_doc import settings_table, update_readme
 
+    if args.update:
+        changed = update_readme(args.update)
+        print(f"{args.update}: {'updated' if changed else 'already up to date'}")
+        return 0
     print(settings_table())
     return 0
 
@@ -206,9 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     dlq = sub.add_parser("dlq", help="print the dead letters")
     dlq.add_argument("--json", action="store_true", help="JSON Lines instead of a summary")
     dlq.set_defaults(func=_dlq)
-    sub.add_parser("settings", help="print every setting as a Markdown table").set_defaults(
-        func=_settings
-    )
+    table = sub.add_parser("settings", help="print every setting as a Markdown table")
+    table.add_argument("--update", metavar="README", help="rewrite the table in this file")
+    table.set_defaults(func=_settings)
     gen = sub.add_parser("generate", help="stream synthetic multi-series events in real time")
     gen.add_argument("--rate", type=float, default=200.0, help="events per second")
     gen.add_argument("--series", type=int, default=20, help="number of series")

@@ -42,3 +42,19 @@ def settings_table() -> str:
     lines = ["| variable | default | used by | meaning |", "| --- | --- | --- | --- |"]
     lines += [f"| {' | '.join(rows[v])} |" for v in order]
     return "\n".join(lines)
+
+
+START, END = "<!-- settings-table:start -->\n", "<!-- settings-table:end -->"
+
+
+def update_readme(path: str) -> bool:
+    """Rewrite the table between the README's markers; True if it changed."""
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    new = f"{head}{START}{settings_table()}\n{END}{tail}"
+    if new != text:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(new)
+    return new != text

@@ -115,14 +115,21 @@ def process(
     if not len(batch):
         return result
     values = np.asarray(batch.values, np.float64).reshape(len(batch), -1)
+    partitions = np.asarray(batch.partitions, np.int64)
+    next_offsets = np.asarray(batch.offsets, np.int64) + 1
     for whole_wave in plan_waves(batch.series_ids):
         # A wave wider than the store is taken in store-sized parts; order per series is kept
         # because a series appears at most once in a wave.
         for start in range(0, len(whole_wave), store.capacity):
             wave = np.asarray(whole_wave[start : start + store.capacity], np.int64)
             started = time.perf_counter()
-            slots = store.slots_for([batch.series_ids[i] for i in wave])
+            ids = [batch.series_ids[i] for i in wave]
+            slots = store.slots_for(ids)
             process_wave(model, store, slots, values[wave], wave, result)
+            store.mark_stepped(
+                slots, partitions[wave], next_offsets[wave], model.version if model else 0
+            )
+            store.dirty.update(ids)
             if on_wave is not None:
                 on_wave(time.perf_counter() - started, len(wave))
     return result
@@ -194,6 +201,9 @@ def apply_swap(
     """Prepare every stored series' state for the new model, according to the policy."""
     arch = new.manifest.architecture
     same_shape = store.h.shape[0] == arch.layers and store.h.shape[2] == arch.units
+    occupied = store.occupied_slots()
+    store.dirty.update(store.series_ids())  # every state changes owner: checkpoint them all
+    store.state_version[occupied] = new.version
     if policy is SwapPolicy.KEEP and old is not None and same_shape:
         return
     store.resize_state(arch.layers, arch.units)
@@ -202,6 +212,24 @@ def apply_swap(
         h, c = replay_states(new, store.windows[slots], store.counts[slots])
         store.h[:, slots] = h
         store.c[:, slots] = c
+
+
+def realign(
+    store: StateStore, series_ids: Sequence[str], model: ServingModel, policy: SwapPolicy
+) -> None:
+    """Bring restored states computed by another model version in line with ``model``."""
+    present = [sid for sid in series_ids if sid in store]
+    if not present or policy is SwapPolicy.KEEP:
+        return
+    slots = store.slots_for(present)
+    if policy is SwapPolicy.REPLAY:
+        h, c = replay_states(model, store.windows[slots], store.counts[slots])
+    else:
+        h, c = model.weights.zero_state(len(slots))
+    store.h[:, slots] = h
+    store.c[:, slots] = c
+    store.state_version[slots] = model.version
+    store.dirty.update(present)
 
 
 def replay_states(

@@ -67,6 +67,12 @@ class WorkerMetrics:
             registry=r,
             buckets=_FAST,
         )
+        self.restore_seconds = Histogram(
+            "twincast_state_restore_seconds",
+            "Time to restore the state of newly assigned partitions.",
+            registry=r,
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+        )
         labels = ["model_version"]
         self.scored = Counter(
             "twincast_forecasts_scored", "Forecasts scored against the actual.", labels, registry=r

@@ -1,12 +1,13 @@
 """The worker's Kafka loop: a thin shell around the pure hot path.
 
-Commit order, per poll k: (1) swap in a prepared model if there is one, (2) validate the records
-and run the waves, (3) send forecasts and dead letters, (4) wait until every send of poll k is
-acknowledged and check none failed, (5) commit poll k's offsets. Steps 4-5 of poll k run after
-steps 1-3 of poll k+1, so the wait for acknowledgements overlaps the next poll's work; an offset is
-still never committed before the outputs of its event are acknowledged. A crash anywhere before (5)
-means those events are processed again (at-least-once). A signal only sets the stop flag; on the
-way out the loop flushes the producer and commits once more.
+Order of a checkpoint (every ``commit_interval_ms``, on a rebalance and on the way out): flush the
+producer and check that every forecast and dead letter sent so far was acknowledged, then write the
+state of every series changed since the last checkpoint to the state topic (with the offset after
+the last event it reflects) and flush again, then commit the consumed offsets. A crash before the
+commit makes the worker read those events again: a series whose restored state already reflects an
+event skips it (its forecast was delivered before the state was written); the others recompute it
+from the same state, so a repeated forecast equals the first one. A signal only sets the stop
+flag; the loop checkpoints once more on its way out.
 """
 
 from __future__ import annotations
@@ -14,19 +15,27 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from lstmcore.serving import ServingModel
 from schemas.control import RESET, control_action
-from twincast.errors import KafkaUnavailableError, TwincastError
+from twincast.errors import TwincastError
 from twincast.weights_topic import read_latest
-from worker.hotpath import BatchResult, EventBatch, accuracy_by_version, apply_swap, process
+from worker.checkpoint import read_states, to_state, write_changes
+from worker.clients import check_layout, events_consumer, output_producer
+from worker.hotpath import (
+    BatchResult,
+    EventBatch,
+    accuracy_by_version,
+    apply_swap,
+    process,
+    realign,
+)
 from worker.metrics import WorkerMetrics
 from worker.records import DeadLetters, RecordSorter, split_at_controls
 from worker.settings import WorkerSettings
@@ -37,16 +46,7 @@ log = logging.getLogger(__name__)
 
 
 class DeliveryError(TwincastError):
-    """Forecasts or dead letters could not be delivered; offsets are not committed."""
-
-
-@dataclass
-class InFlight:
-    """One poll's sends, not yet acknowledged, and the offsets they allow to commit."""
-
-    futures: list[Any]
-    offsets: dict[TopicPartition, int]
-    processed: list[tuple[EventBatch, BatchResult]]
+    """Forecasts, dead letters or state could not be delivered; offsets are not committed."""
 
 
 class WorkerService:
@@ -59,9 +59,14 @@ class WorkerService:
             settings.state_max_series, settings.replay_window, settings.features, 1, 1
         )
         self.sorter = RecordSorter(settings)
+        self.swap_durations: list[float] = []  # seconds the hot path paused for each swap
+        self._co_partitioned = False
         self._evictions_counted = 0
-        self.swap_durations: list[float] = []
-        self._co_partitioned = False  # seconds the hot path paused for each swap
+        self._futures: list[Any] = []  # sends since the last checkpoint
+        self._offsets: dict[TopicPartition, int] = {}  # consumed, not yet committed
+        self._resume_from: dict[bytes, int] = {}  # restored series -> offset it resumes at
+        self._clients: tuple[Any, Any] | None = None
+        self._listener_error: BaseException | None = None
 
     def request_stop(self) -> None:
         self.stop_requested.set()
@@ -79,9 +84,11 @@ class WorkerService:
             s, s.features, latest.next_offset, self.model.version if self.model else 0, self.metrics
         )
         watcher.start()
-        consumer, producer = self._consumer(), self._producer()
-        self._co_partitioned = self._partition_counts_match(producer)
+        consumer, producer = events_consumer(s), output_producer(s)
+        self._clients = (consumer, producer)
         try:
+            self._co_partitioned = check_layout(s, producer)
+            consumer.subscribe([s.events_topic], listener=_Rebalance(self))
             self._loop(consumer, producer, watcher, exit_when_idle)
             return 0
         finally:
@@ -93,52 +100,52 @@ class WorkerService:
     def _loop(
         self, consumer: Any, producer: Any, watcher: WeightsWatcher, exit_when_idle: float | None
     ) -> None:
-        last_event = time.monotonic()
-        in_flight: InFlight | None = None
+        last_event = last_checkpoint = time.monotonic()
+        interval = self.settings.commit_interval_ms / 1000
         while not self.stop_requested.is_set():
             prepared = watcher.take()
             if prepared is not None:
                 self._swap(prepared)
             batches = consumer.poll(timeout_ms=200, max_records=self.settings.max_poll_records)
+            if self._listener_error is not None:
+                raise self._listener_error
             records = [r for batch in batches.values() for r in batch]
             self._update_lag(consumer)
-            sent = self._handle(batches, records, producer) if records else None
-            if in_flight is not None:
-                self._settle(in_flight, consumer, producer)
-            in_flight = sent
             if records:
+                self._handle(batches, records, producer)
                 last_event = time.monotonic()
-            elif exit_when_idle is not None and time.monotonic() - last_event >= exit_when_idle:
+            if time.monotonic() - last_checkpoint >= interval:
+                self.checkpoint(consumer, producer)
+                last_checkpoint = time.monotonic()
+            if exit_when_idle is not None and time.monotonic() - last_event >= exit_when_idle:
                 log.info("no events for %.1fs: exiting", exit_when_idle)
                 break
-        if in_flight is not None:  # the last commit on the way out
-            self._settle(in_flight, consumer, producer)
+        self.checkpoint(consumer, producer)  # the last commit on the way out
 
     def _handle(
         self, batches: dict[TopicPartition, list[Any]], records: list[Any], producer: Any
-    ) -> InFlight:
+    ) -> None:
         """Validate, process and send one poll; nothing here waits for the broker."""
         self.metrics.events.inc(len(records))
-        futures: list[Any] = []
-        processed = []
+        # A poll's records come per partition in offset order: the last one sets the commit.
+        self._offsets.update({tp: batch[-1].offset + 1 for tp, batch in batches.items() if batch})
+        if self._resume_from:
+            records = [r for r in records if r.offset >= self._resume_from.get(r.key, -1)]
         for segment, control in split_at_controls(records):
             valid, dead = self.sorter.sort(segment)
-            futures += [
-                producer.send(self.settings.dlq_topic, key=key, value=value)
-                for key, value in dead.messages
-            ]
+            for key, value in dead.messages:
+                self._futures.append(producer.send(self.settings.dlq_topic, key=key, value=value))
             for reason, count in dead.reasons.items():
                 self.metrics.dlq.labels(reason).inc(count)
             result = process(self.model, self.store, valid, self._observe_wave)
-            futures += self.sorter.send_forecasts(producer, valid, result, self._co_partitioned)
-            processed.append((valid, result))
+            self._futures += self.sorter.send_forecasts(
+                producer, valid, result, self._co_partitioned
+            )
+            self._account(valid, result)
             if control is not None:
-                futures += self._apply_control(control, producer)
-        # A poll's records come per partition in offset order: the last one sets the commit.
-        offsets = {tp: batch[-1].offset + 1 for tp, batch in batches.items() if batch}
-        return InFlight(futures, offsets, processed)
+                self._apply_control(control, producer)
 
-    def _apply_control(self, record: Any, producer: Any) -> list[Any]:
+    def _apply_control(self, record: Any, producer: Any) -> None:
         """Carry out an operator's control record, in order with the events around it."""
         action = control_action(record.headers)
         if action == RESET and record.key is not None:
@@ -146,38 +153,74 @@ class WorkerService:
             self.store.evict(series_id)
             self.metrics.resets.inc()
             log.info("series %r reset by a control record at offset %d", series_id, record.offset)
-            return []
+            return
         dead = DeadLetters()
         dead.add(record, "unknown_control", f"unknown control action {action!r} or no key")
         self.metrics.dlq.labels("unknown_control").inc()
-        return [producer.send(self.settings.dlq_topic, key=k, value=v) for k, v in dead.messages]
+        for key, value in dead.messages:
+            self._futures.append(producer.send(self.settings.dlq_topic, key=key, value=value))
 
-    def _settle(self, in_flight: InFlight, consumer: Any, producer: Any) -> None:
-        """Wait until a poll's sends are acknowledged, then commit its offsets."""
-        if not all(f.is_done for f in in_flight.futures):
-            producer.flush()
-        failed = [f for f in in_flight.futures if f.failed()]
-        if failed:
-            raise DeliveryError(f"{len(failed)} sends failed, first: {failed[0].exception}")
-        for batch, result in in_flight.processed:
-            self._account(batch, result)
-        commit = {tp: OffsetAndMetadata(off, "", -1) for tp, off in in_flight.offsets.items()}
+    def checkpoint(self, consumer: Any, producer: Any) -> None:
+        """Outputs acknowledged -> changed states written and acknowledged -> offsets committed."""
+        self._flush(producer)
+        self._futures = write_changes(producer, self.settings.state_topic, self.store)
+        self._flush(producer)
+        if not self._offsets:
+            return
+        commit = {tp: OffsetAndMetadata(off, "", -1) for tp, off in self._offsets.items()}
         try:
             consumer.commit(commit)
+            self._offsets.clear()
         except KafkaError as exc:
-            # Not fatal: a later commit covers these offsets; a crash before it only repeats.
+            # Not fatal: the next checkpoint commits them; a crash before it only repeats.
             log.warning("offset commit failed: %s", exc)
+
+    def _flush(self, producer: Any) -> None:
+        if self._futures:
+            producer.flush()
+            failed = [f for f in self._futures if f.failed()]
+            if failed:
+                raise DeliveryError(f"{len(failed)} sends failed, first: {failed[0].exception}")
+        self._futures = []
+
+    def on_revoked(self, partitions: list[TopicPartition]) -> None:
+        """Before another worker takes these partitions: checkpoint, then forget their series."""
+        if self._clients is not None:
+            self.checkpoint(*self._clients)
+        gone = {tp.partition for tp in partitions}
+        dropped = self.store.evict_partitions(gone)
+        self._offsets = {tp: o for tp, o in self._offsets.items() if tp.partition not in gone}
+        log.info("partitions %s revoked: %d series handed over", sorted(gone), dropped)
+
+    def on_assigned(self, partitions: list[TopicPartition]) -> None:
+        """Restore the state of every series of the new partitions before any of their events."""
+        started = time.perf_counter()
+        states = read_states(self.settings, [tp.partition for tp in partitions])
+        for series_id, record in states.items():
+            self.store.put(series_id, to_state(record))
+            self._resume_from[series_id.encode()] = record.next_offset
+        self.store.dirty.difference_update(states)
+        if self.model is not None:  # states of an older model follow the swap policy
+            stale = [sid for sid, r in states.items() if r.model_version != self.model.version]
+            realign(self.store, stale, self.model, self.settings.swap_policy)
+        seconds = time.perf_counter() - started
+        self.metrics.restore_seconds.observe(seconds)
+        log.info(
+            "partitions %s assigned: %d series restored in %.2fs",
+            sorted(tp.partition for tp in partitions),
+            len(states),
+            seconds,
+        )
 
     def _observe_wave(self, seconds: float, size: int) -> None:
         self.metrics.wave_seconds.observe(seconds)
         self.metrics.wave_size.observe(size)
 
     def _account(self, batch: EventBatch, result: BatchResult) -> None:
-        """Metrics for one poll, aggregated first: per-event metric calls would dominate."""
+        """Metrics for one batch, aggregated first: per-event metric calls would dominate."""
         m = self.metrics
         m.forecasts.inc(len(batch))
-        sent_at_ms = time.time() * 1000
-        latency_ms = sent_at_ms - np.asarray(batch.timestamps_ms, np.float64)
+        latency_ms = time.time() * 1000 - np.asarray(batch.timestamps_ms, np.float64)
         m.latency.observe_many(np.maximum(0.0, latency_ms) / 1000)
         for version, errors in accuracy_by_version(result).items():
             label = str(version)
@@ -208,44 +251,27 @@ class WorkerService:
             seconds,
         )
 
-    def _partition_counts_match(self, producer: Any) -> bool:
-        s = self.settings
-        events = producer.partitions_for(s.events_topic)
-        forecasts = producer.partitions_for(s.forecasts_topic)
-        match = bool(events) and events == forecasts
-        if not match:
-            log.warning(
-                "%s and %s differ in partitions: forecasts are placed by key hash",
-                s.events_topic,
-                s.forecasts_topic,
-            )
-        return match
-
     def _update_lag(self, consumer: Any) -> None:
         for tp in consumer.assignment():
             highwater = consumer.highwater(tp)
             if highwater is not None:
                 self.metrics.lag.labels(str(tp.partition)).set(highwater - consumer.position(tp))
 
-    def _consumer(self) -> Any:
-        s = self.settings
-        try:
-            consumer = KafkaConsumer(
-                **s.client_config("worker"),
-                group_id=s.worker_group_id,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-            )
-        except KafkaError as exc:
-            raise KafkaUnavailableError(f"cannot reach {s.bootstrap_servers}: {exc}") from exc
-        consumer.subscribe([s.events_topic])
-        return consumer
 
-    def _producer(self) -> Any:
-        return KafkaProducer(
-            **self.settings.client_config("worker-producer"),
-            acks="all",
-            linger_ms=self.settings.linger_ms,
-            batch_size=256 * 1024,
-            retries=5,
-        )
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """kafka-python logs and swallows listener errors; keep them for the loop to raise."""
+
+    def __init__(self, service: WorkerService) -> None:
+        self.service = service
+
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self._guard(self.service.on_revoked, revoked)
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self._guard(self.service.on_assigned, assigned)
+
+    def _guard(self, action: Any, partitions: list[TopicPartition]) -> None:
+        try:
+            action(list(partitions))
+        except BaseException as exc:
+            self.service._listener_error = exc

@@ -24,5 +24,10 @@ class WorkerSettings(KafkaSettings):
     )
     max_poll_records: int = Field(5000, ge=1, description="Events taken per poll.")
     linger_ms: int = Field(5, ge=0, description="Producer linger for forecast batches.")
+    commit_interval_ms: int = Field(
+        1000,
+        ge=0,
+        description="Checkpoint state and commit offsets at most this often (0 = every poll).",
+    )
     metrics_port: int = Field(9102, ge=0, le=65535, description="Prometheus port; 0 = off.")
     metrics_addr: str = Field("0.0.0.0", description="Address the metrics endpoint binds to.")

@@ -28,6 +28,9 @@ class SeriesState:
     last_value: F64 | None  # [features]
     pending_forecast: float | None  # forecast made for the next value
     pending_version: int
+    partition: int = -1  # events partition of the series (-1 = unknown)
+    next_offset: int = 0  # offset after the last event this state reflects
+    model_version: int = 0  # version whose weights computed h and c
 
 
 class StateStore:
@@ -37,12 +40,18 @@ class StateStore:
         self.capacity, self.window, self.features = capacity, window, features
         self.evictions = 0
         self._slots: OrderedDict[str, int] = OrderedDict()  # in least-recently-seen order
+        # Checkpointing: series changed since the last checkpoint, and series forgotten since.
+        self.dirty: set[str] = set()
+        self.forgotten: dict[str, int] = {}  # series -> its partition, for tombstones
         self._free = list(range(capacity - 1, -1, -1))
         self.windows = np.zeros((capacity, window, features), np.float64)
         self.counts = np.zeros(capacity, np.int64)  # inputs in the window
         self.last_value = np.zeros((capacity, features), np.float64)
         self.pending = np.full(capacity, np.nan, np.float64)
         self.pending_version = np.zeros(capacity, np.int64)
+        self.partition = np.full(capacity, -1, np.int64)
+        self.next_offset = np.zeros(capacity, np.int64)
+        self.state_version = np.zeros(capacity, np.int64)
         self.resize_state(layers, units)
 
     def resize_state(self, layers: int, units: int) -> None:
@@ -93,6 +102,9 @@ class StateStore:
         self.last_value[slot] = 0.0
         self.pending[slot] = np.nan
         self.pending_version[slot] = 0
+        self.partition[slot] = -1
+        self.next_offset[slot] = 0
+        self.state_version[slot] = 0
 
     def evict(self, series_id: str) -> bool:
         """Forget a series (it will start again from zero state). True if it was there."""
@@ -100,7 +112,20 @@ class StateStore:
         if slot is None:
             return False
         self._free.append(slot)
+        self.dirty.discard(series_id)
+        if self.partition[slot] >= 0:
+            self.forgotten[series_id] = int(self.partition[slot])
         return True
+
+    def evict_partitions(self, partitions: Iterable[int]) -> int:
+        """Drop every series of these partitions (handed to another worker); no tombstones."""
+        gone = set(partitions)
+        victims = [sid for sid, slot in self._slots.items() if int(self.partition[slot]) in gone]
+        for series_id in victims:
+            self._free.append(self._slots.pop(series_id))
+            self.dirty.discard(series_id)
+            self.forgotten.pop(series_id, None)
+        return len(victims)
 
     def push_inputs(self, slots: I64, values: F64) -> None:
         """Append one input per slot to its window (dropping the oldest when full)."""
@@ -126,12 +151,16 @@ class StateStore:
             last_value=self.last_value[slot].copy() if count else None,
             pending_forecast=None if np.isnan(pending) else pending,
             pending_version=int(self.pending_version[slot]),
+            partition=int(self.partition[slot]),
+            next_offset=int(self.next_offset[slot]),
+            model_version=int(self.state_version[slot]),
         )
 
     def put(self, series_id: str, state: SeriesState) -> None:
         (slot,) = self.slots_for([series_id])
-        self.h[:, slot] = state.h
-        self.c[:, slot] = state.c
+        if state.h.shape == self.h[:, slot].shape:  # else: a model of another shape, zero state
+            self.h[:, slot] = state.h
+            self.c[:, slot] = state.c
         count = min(len(state.window), self.window)
         self.windows[slot, :count] = state.window[len(state.window) - count :]
         self.counts[slot] = count
@@ -139,6 +168,10 @@ class StateStore:
             self.last_value[slot] = state.last_value
         self.pending[slot] = np.nan if state.pending_forecast is None else state.pending_forecast
         self.pending_version[slot] = state.pending_version
+        self.partition[slot] = state.partition
+        self.next_offset[slot] = state.next_offset
+        self.state_version[slot] = state.model_version
+        self.forgotten.pop(series_id, None)
 
     def snapshot(self, series_ids: Iterable[str] | None = None) -> dict[str, SeriesState]:
         ids = self.series_ids() if series_ids is None else series_ids
@@ -147,6 +180,20 @@ class StateStore:
     def restore(self, states: dict[str, SeriesState]) -> None:
         for series_id, state in states.items():
             self.put(series_id, state)
+
+    def mark_stepped(self, slots: I64, partitions: I64, next_offsets: I64, version: int) -> None:
+        """Record where each stepped series now stands, and that it needs a checkpoint."""
+        self.partition[slots] = partitions
+        self.next_offset[slots] = next_offsets
+        self.state_version[slots] = version
+
+    def take_changes(self) -> tuple[dict[str, SeriesState], dict[str, int]]:
+        """States changed and series forgotten since the last call, for one checkpoint."""
+        changed = self.snapshot(self.dirty)
+        forgotten = dict(self.forgotten)
+        self.dirty.clear()
+        self.forgotten.clear()
+        return changed, forgotten
 
     def occupied_slots(self) -> I64:
         return np.fromiter(self._slots.values(), np.int64, len(self._slots))

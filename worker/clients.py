@@ -1,0 +1,56 @@
+"""The worker's Kafka clients and the topic layout checks they rely on."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError
+
+from twincast.errors import KafkaUnavailableError, TopicError
+from worker.settings import WorkerSettings
+
+log = logging.getLogger(__name__)
+
+
+def events_consumer(settings: WorkerSettings) -> Any:
+    try:
+        return KafkaConsumer(
+            **settings.client_config("worker"),
+            group_id=settings.worker_group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+    except KafkaError as exc:
+        raise KafkaUnavailableError(f"cannot reach {settings.bootstrap_servers}: {exc}") from exc
+
+
+def output_producer(settings: WorkerSettings) -> Any:
+    return KafkaProducer(
+        **settings.client_config("worker-producer"),
+        acks="all",
+        linger_ms=settings.linger_ms,
+        batch_size=256 * 1024,
+        retries=5,
+    )
+
+
+def check_layout(settings: WorkerSettings, producer: Any) -> bool:
+    """Require the state topic to be co-partitioned with events; say if forecasts are too."""
+    events = producer.partitions_for(settings.events_topic)
+    if not events:
+        raise TopicError(f"topic {settings.events_topic} does not exist; run `twincast topics`")
+    if producer.partitions_for(settings.state_topic) != events:
+        raise TopicError(
+            f"{settings.state_topic} must have as many partitions as {settings.events_topic} "
+            f"({len(events)}): a worker restores the state partitions of its event partitions"
+        )
+    co_partitioned = producer.partitions_for(settings.forecasts_topic) == events
+    if not co_partitioned:
+        log.warning(
+            "%s and %s differ in partitions: forecasts are placed by key hash",
+            settings.events_topic,
+            settings.forecasts_topic,
+        )
+    return bool(co_partitioned)
