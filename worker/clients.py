@@ -21,6 +21,8 @@ def events_consumer(settings: WorkerSettings) -> Any:
             group_id=settings.worker_group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=max(1000, settings.session_timeout_ms // 5),
         )
     except KafkaError as exc:
         raise KafkaUnavailableError(f"cannot reach {settings.bootstrap_servers}: {exc}") from exc

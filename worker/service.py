@@ -13,6 +13,7 @@ flag; the loop checkpoints once more on its way out.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from typing import Any
@@ -65,8 +66,14 @@ class WorkerService:
         self._futures: list[Any] = []  # sends since the last checkpoint
         self._offsets: dict[TopicPartition, int] = {}  # consumed, not yet committed
         self._resume_from: dict[bytes, int] = {}  # restored series -> offset it resumes at
-        self._clients: tuple[Any, Any] | None = None
-        self._listener_error: BaseException | None = None
+        # Rebalance news from the listener, which kafka-python may call on its IO thread: the
+        # loop applies it between polls, so the store is only ever touched by one thread.
+        self._rebalances: queue.SimpleQueue[tuple[str, list[TopicPartition]]] = queue.SimpleQueue()
+        # The partitions this worker holds as far as its state is concerned: changed only when
+        # the news above is applied, never by kafka-python's IO thread behind our back.
+        self._owned: set[TopicPartition] = set()
+        self._expect: dict[TopicPartition, int] = {}  # restored position, until reached
+        self._next: dict[TopicPartition, int] = {}  # offset after the last event in the state
 
     def request_stop(self) -> None:
         self.stop_requested.set()
@@ -85,10 +92,9 @@ class WorkerService:
         )
         watcher.start()
         consumer, producer = events_consumer(s), output_producer(s)
-        self._clients = (consumer, producer)
         try:
             self._co_partitioned = check_layout(s, producer)
-            consumer.subscribe([s.events_topic], listener=_Rebalance(self))
+            consumer.subscribe([s.events_topic], listener=_Rebalance(self._rebalances))
             self._loop(consumer, producer, watcher, exit_when_idle)
             return 0
         finally:
@@ -107,13 +113,16 @@ class WorkerService:
             if prepared is not None:
                 self._swap(prepared)
             batches = consumer.poll(timeout_ms=200, max_records=self.settings.max_poll_records)
-            if self._listener_error is not None:
-                raise self._listener_error
+            self._apply_rebalances(consumer)
+            if batches:
+                batches = self._owned_in_order(consumer, batches)
             records = [r for batch in batches.values() for r in batch]
             self._update_lag(consumer)
+            if records or not consumer.assignment():
+                # Idle time counts only while partitions are ours (a join can take a while).
+                last_event = time.monotonic()
             if records:
                 self._handle(batches, records, producer)
-                last_event = time.monotonic()
             if time.monotonic() - last_checkpoint >= interval:
                 self.checkpoint(consumer, producer)
                 last_checkpoint = time.monotonic()
@@ -162,8 +171,10 @@ class WorkerService:
 
     def checkpoint(self, consumer: Any, producer: Any) -> None:
         """Outputs acknowledged -> changed states written and acknowledged -> offsets committed."""
+        self._apply_rebalances(consumer)  # never write the state of a series no longer ours
         self._flush(producer)
-        self._futures = write_changes(producer, self.settings.state_topic, self.store)
+        positions = {tp.partition: offset for tp, offset in self._offsets.items()}
+        self._futures = write_changes(producer, self.settings.state_topic, self.store, positions)
         self._flush(producer)
         if not self._offsets:
             return
@@ -183,19 +194,71 @@ class WorkerService:
                 raise DeliveryError(f"{len(failed)} sends failed, first: {failed[0].exception}")
         self._futures = []
 
+    def _apply_rebalances(self, consumer: Any) -> None:
+        while not self._rebalances.empty():
+            kind, partitions = self._rebalances.get()
+            if kind == "revoked":
+                self.on_revoked(partitions)
+            else:
+                self.on_assigned(partitions, consumer)
+
+    def _owned_in_order(
+        self, consumer: Any, batches: dict[TopicPartition, list[Any]]
+    ) -> dict[TopicPartition, list[Any]]:
+        """Keep only records this worker's state may see: partitions it holds, and for a just
+        restored partition only records that start exactly at its restored position."""
+        kept = {}
+        for tp, batch in batches.items():
+            if tp not in self._owned or not batch:
+                continue  # revoked meanwhile: its new owner reads these
+            expected = self._expect.get(tp)
+            if expected is not None:
+                if batch[0].offset != expected:
+                    # Fetched from elsewhere (before the seek took effect): read again.
+                    consumer.seek(tp, expected)
+                    continue
+                del self._expect[tp]
+            done = self._next.get(tp)
+            if done is not None and batch[0].offset < done:
+                # Fetched again (kafka-python reset the position behind our back, e.g. during a
+                # rebalance): these events are already in the state; applying them twice is wrong.
+                batch = [r for r in batch if r.offset >= done]
+                if not batch:
+                    continue
+            self._next[tp] = batch[-1].offset + 1
+            kept[tp] = batch
+        return kept
+
     def on_revoked(self, partitions: list[TopicPartition]) -> None:
-        """Before another worker takes these partitions: checkpoint, then forget their series."""
-        if self._clients is not None:
-            self.checkpoint(*self._clients)
+        """Forget the series of partitions another worker takes over.
+
+        Their state is not written any more (the new owner may be restoring it already) and their
+        offsets are not committed: the new owner resumes from the last checkpoint, skipping what
+        that state reflects and recomputing the rest identically.
+        """
+        self._owned.difference_update(partitions)
+        for tp in partitions:
+            self._expect.pop(tp, None)
+            self._next.pop(tp, None)
         gone = {tp.partition for tp in partitions}
         dropped = self.store.evict_partitions(gone)
         self._offsets = {tp: o for tp, o in self._offsets.items() if tp.partition not in gone}
-        log.info("partitions %s revoked: %d series handed over", sorted(gone), dropped)
+        if partitions:
+            log.info("partitions %s revoked: %d series handed over", sorted(gone), dropped)
 
-    def on_assigned(self, partitions: list[TopicPartition]) -> None:
-        """Restore the state of every series of the new partitions before any of their events."""
+    def on_assigned(self, partitions: list[TopicPartition], consumer: Any) -> None:
+        """Restore the state of every series of the new partitions before any of their events,
+        and resume each partition where its restored state ends."""
+        if not partitions:
+            return
         started = time.perf_counter()
-        states = read_states(self.settings, [tp.partition for tp in partitions])
+        states, positions = read_states(self.settings, [tp.partition for tp in partitions])
+        self._owned.update(partitions)
+        for tp in partitions:
+            if tp.partition in positions:
+                consumer.seek(tp, positions[tp.partition])
+                self._expect[tp] = positions[tp.partition]
+                self._next[tp] = positions[tp.partition]
         for series_id, record in states.items():
             self.store.put(series_id, to_state(record))
             self._resume_from[series_id.encode()] = record.next_offset
@@ -259,19 +322,13 @@ class WorkerService:
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    """kafka-python logs and swallows listener errors; keep them for the loop to raise."""
+    """Only queues the news: the listener may run on kafka-python's IO thread."""
 
-    def __init__(self, service: WorkerService) -> None:
-        self.service = service
+    def __init__(self, news: queue.SimpleQueue[tuple[str, list[TopicPartition]]]) -> None:
+        self.news = news
 
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        self._guard(self.service.on_revoked, revoked)
+        self.news.put(("revoked", list(revoked)))
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        self._guard(self.service.on_assigned, assigned)
-
-    def _guard(self, action: Any, partitions: list[TopicPartition]) -> None:
-        try:
-            action(list(partitions))
-        except BaseException as exc:
-            self.service._listener_error = exc
+        self.news.put(("assigned", list(assigned)))

@@ -24,6 +24,9 @@ class WorkerSettings(KafkaSettings):
     )
     max_poll_records: int = Field(5000, ge=1, description="Events taken per poll.")
     linger_ms: int = Field(5, ge=0, description="Producer linger for forecast batches.")
+    session_timeout_ms: int = Field(
+        10_000, ge=6000, description="A worker silent this long loses its partitions to the others."
+    )
     commit_interval_ms: int = Field(
         1000,
         ge=0,
