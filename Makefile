@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install kafka-jars kafka-up kafka-down kafka-status topics demo test lint typecheck unit clean bench-trainer bench-worker prometheus
+.PHONY: install kafka-jars kafka-up kafka-down kafka-status topics demo test lint typecheck unit clean bench-trainer bench-worker bench-recovery prometheus
 
 # The virtualenv is rebuilt whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -63,3 +63,6 @@ bench-trainer: $(STAMP)
 
 bench-worker: $(STAMP) kafka-jars
 	$(BIN)/python -m bench.worker_throughput
+
+bench-recovery: $(STAMP) kafka-jars
+	$(BIN)/python -m bench.recovery

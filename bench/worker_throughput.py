@@ -16,13 +16,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,11 +29,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from kafka import KafkaConsumer, KafkaProducer
 
+from bench.broker import temporary_broker
 from lstmcore.artifact import Artifact, seal
 from lstmcore.serving import ServingModel
 from schemas import Event, encode
 from schemas.artifact import Architecture, Scaler, TrainingFacts, Validation
-from twincast.localkafka import LocalKafka, LocalKafkaSettings
 from twincast.settings import KafkaSettings, TopicSettings
 from twincast.topics import ensure_topics
 from twincast.weights_topic import publish, weights_producer
@@ -221,21 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     step_vs_predict(args.units, args.series)
     full_window_replay(args.units, args.series)
-    with tempfile.TemporaryDirectory() as tmp:
-        from tests.kafka_fixtures import free_port
-
-        broker = LocalKafka(
-            LocalKafkaSettings(
-                kafka_port=free_port(),
-                kafka_controller_port=free_port(),
-                kafka_dir=Path(tmp) / "kafka",
-            )
-        )
-        info = broker.up()
-        try:
-            measure(info.bootstrap, args)
-        finally:
-            broker.down()
+    with temporary_broker() as (bootstrap, _):
+        measure(bootstrap, args)
     return 0
 
 

@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
-import sys
 from collections.abc import Sequence
-from types import FrameType
-
-from pydantic import ValidationError
 
 from trainer.metrics import TrainerMetrics
 from trainer.service import TrainerService
 from trainer.settings import TrainerSettings
+from twincast.entrypoint import configure_logging, load_settings, stop_on_signals
 from twincast.errors import TwincastError
 from twincast.metrics_server import MetricsServer
 
@@ -38,26 +34,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("kafka").setLevel(logging.WARNING)
-    try:
-        settings = TrainerSettings()
-    except ValidationError as exc:
-        print(f"twincast-trainer: invalid settings:\n{exc}", file=sys.stderr)
+    configure_logging(args.log_level)
+    settings = load_settings(TrainerSettings, "twincast-trainer")
+    if settings is None:
         return 2
     metrics = TrainerMetrics()
     server = MetricsServer(metrics.registry, settings.metrics_addr, settings.metrics_port)
     try:
         service = TrainerService(settings, metrics)
-
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            log.info("signal %d: stopping after the current step", signum)
-            service.request_stop()
-
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
+        stop_on_signals(service.request_stop, "stopping after the current step")
         return service.run(once=args.once)
     except TwincastError as exc:
         log.error("%s", exc)

@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
-import sys
 from collections.abc import Sequence
-from types import FrameType
 
-from pydantic import ValidationError
-
+from twincast.entrypoint import configure_logging, load_settings, stop_on_signals
 from twincast.errors import TwincastError
 from twincast.metrics_server import MetricsServer
 from worker.metrics import WorkerMetrics
@@ -38,26 +34,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("kafka").setLevel(logging.WARNING)
-    try:
-        settings = WorkerSettings()
-    except ValidationError as exc:
-        print(f"twincast-worker: invalid settings:\n{exc}", file=sys.stderr)
+    configure_logging(args.log_level)
+    settings = load_settings(WorkerSettings, "twincast-worker")
+    if settings is None:
         return 2
     metrics = WorkerMetrics()
     server = MetricsServer(metrics.registry, settings.metrics_addr, settings.metrics_port)
-    service = WorkerService(settings, metrics)
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %d: finishing the current batch, committing and exiting", signum)
-        service.request_stop()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     try:
+        service = WorkerService(settings, metrics)
+        stop_on_signals(service.request_stop, "finishing the current batch, committing and exiting")
         return service.run(exit_when_idle=args.exit_when_idle)
     except TwincastError as exc:
         log.error("%s", exc)
