@@ -259,8 +259,14 @@ def measure(bootstrap: str, args: argparse.Namespace) -> None:
         f"ratio {passthrough_s / worker_s:.2f} of passthrough"
     )
 
+    # A second worker group needs a state topic of its own (state belongs to one group).
+    swap_state = f"bench-state-swap-{suffix}"
+    ensure_topics(topics.model_copy(update={"state_topic": swap_state}))
     swap_settings = WorkerSettings(
-        **common, worker_group_id=f"bench-swap-{suffix}", metrics_port=0, max_poll_records=5000
+        **{**common, "state_topic": swap_state},
+        worker_group_id=f"bench-swap-{suffix}",
+        metrics_port=0,
+        max_poll_records=5000,
     )
     _, service = run_worker(
         swap_settings,

@@ -28,9 +28,9 @@ class WorkerSettings(KafkaSettings):
         10_000, ge=6000, description="A worker silent this long loses its partitions to the others."
     )
     commit_interval_ms: int = Field(
-        1000,
+        5000,
         ge=0,
-        description="Checkpoint state and commit offsets at most this often (0 = every poll).",
+        description="Checkpoint state and commit offsets this often (0 = every poll).",
     )
     metrics_port: int = Field(9102, ge=0, le=65535, description="Prometheus port; 0 = off.")
     metrics_addr: str = Field("0.0.0.0", description="Address the metrics endpoint binds to.")
