@@ -2,12 +2,11 @@
 
 Order of a checkpoint (every ``commit_interval_ms``, on a rebalance and on the way out): flush the
 producer and check that every forecast and dead letter sent so far was acknowledged, then write the
-state of every series changed since the last checkpoint to the state topic (with the offset after
-the last event it reflects) and flush again, then commit the consumed offsets. A crash before the
-commit makes the worker read those events again: a series whose restored state already reflects an
-event skips it (its forecast was delivered before the state was written); the others recompute it
-from the same state, so a repeated forecast equals the first one. A signal only sets the stop
-flag; the loop checkpoints once more on its way out.
+state of every series changed since the last checkpoint and one position marker per partition to
+the state topic and flush again, then commit the consumed offsets. A worker that is assigned a
+partition restores its states and resumes exactly at its marker, so every event after the last
+checkpoint is recomputed from the state it had then: a repeated forecast equals the first one.
+A signal only sets the stop flag; the loop checkpoints once more on its way out.
 """
 
 from __future__ import annotations
@@ -65,7 +64,6 @@ class WorkerService:
         self._evictions_counted = 0
         self._futures: list[Any] = []  # sends since the last checkpoint
         self._offsets: dict[TopicPartition, int] = {}  # consumed, not yet committed
-        self._resume_from: dict[bytes, int] = {}  # restored series -> offset it resumes at
         # Rebalance news from the listener, which kafka-python may call on its IO thread: the
         # loop applies it between polls, so the store is only ever touched by one thread.
         self._rebalances: queue.SimpleQueue[tuple[str, list[TopicPartition]]] = queue.SimpleQueue()
@@ -138,8 +136,6 @@ class WorkerService:
         self.metrics.events.inc(len(records))
         # A poll's records come per partition in offset order: the last one sets the commit.
         self._offsets.update({tp: batch[-1].offset + 1 for tp, batch in batches.items() if batch})
-        if self._resume_from:
-            records = [r for r in records if r.offset >= self._resume_from.get(r.key, -1)]
         for segment, control in split_at_controls(records):
             valid, dead = self.sorter.sort(segment)
             for key, value in dead.messages:
@@ -261,7 +257,6 @@ class WorkerService:
                 self._next[tp] = positions[tp.partition]
         for series_id, record in states.items():
             self.store.put(series_id, to_state(record))
-            self._resume_from[series_id.encode()] = record.next_offset
         self.store.dirty.difference_update(states)
         if self.model is not None:  # states of an older model follow the swap policy
             stale = [sid for sid, r in states.items() if r.model_version != self.model.version]
