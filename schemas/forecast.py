@@ -9,8 +9,9 @@ from pydantic import Field
 
 from schemas.common import SCHEMA_VERSION, FiniteFloat, SeriesId, UtcDatetime, WireModel
 
-# Kafka headers repeating the source position, so a subscriber can spot a duplicate without
-# parsing the value. (Only these two: every header costs the producer several microseconds.)
+# Optional Kafka headers repeating the source position (worker setting ``forecast_headers``), for
+# subscribers that drop duplicates without parsing the value. Off by default: the value carries
+# the same position, and each header costs kafka-python's producer a few microseconds per record.
 HEADER_SOURCE_PARTITION = "twincast-source-partition"
 HEADER_SOURCE_OFFSET = "twincast-source-offset"
 

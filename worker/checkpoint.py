@@ -21,7 +21,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-from schemas.state import StateRecord, decode_state, encode_state
+from schemas.state import StateRecord, decode_state, encode_states
 from twincast.errors import SchemaError
 from twincast.settings import KafkaSettings
 from worker.state_store import SeriesState, StateStore
@@ -33,21 +33,6 @@ MARKER_PREFIX = b"\xff\xfetwincast-position-"
 
 def marker_key(partition: int) -> bytes:
     return MARKER_PREFIX + str(partition).encode()
-
-
-def to_record(series_id: str, state: SeriesState) -> StateRecord:
-    return StateRecord(
-        series_id,
-        state.partition,
-        state.next_offset,
-        state.model_version,
-        state.h,
-        state.c,
-        state.window,
-        state.last_value,
-        state.pending_forecast,
-        state.pending_version,
-    )
 
 
 def to_state(record: StateRecord) -> SeriesState:
@@ -70,16 +55,12 @@ def write_changes(
     """Send every changed state, a tombstone for every forgotten series, and the position
     marker of every partition that moved; returns the futures."""
     changed, forgotten = store.take_changes()
-    futures = []
-    for series_id, state in changed.items():
-        futures.append(
-            producer.send(
-                topic,
-                key=series_id.encode(),
-                partition=state.partition,
-                value=encode_state(to_record(series_id, state)),
-            )
+    futures = [
+        producer.send(topic, key=series_id.encode(), partition=partition, value=value)
+        for series_id, partition, value in zip(
+            changed.series_ids, changed.partitions.tolist(), encode_states(changed), strict=True
         )
+    ]
     for series_id, partition in forgotten.items():
         futures.append(
             producer.send(topic, key=series_id.encode(), value=None, partition=partition)

@@ -107,6 +107,7 @@ class RecordSorter:
         writer = self._writer
         writer.begin_batch(now_utc())
         out_topic, send = self.settings.forecasts_topic, producer.send
+        with_headers = self.settings.forecast_headers
         futures = []
         for series_id, ts, forecast, version, partition, offset in zip(
             batch.series_ids,
@@ -123,7 +124,7 @@ class RecordSorter:
                     out_topic,
                     key=series_id.encode(),
                     value=value,
-                    headers=forecast_headers(partition, offset),
+                    headers=forecast_headers(partition, offset) if with_headers else None,
                     partition=partition if same_partition else None,
                 )
             )

@@ -23,6 +23,11 @@ class WorkerSettings(KafkaSettings):
         DEFAULT_MAX_EVENT_BYTES, ge=64, description="Events larger than this (bytes) are invalid."
     )
     max_poll_records: int = Field(5000, ge=1, description="Events taken per poll.")
+    forecast_headers: bool = Field(
+        False,
+        description="Also put source partition and offset in Kafka headers of each forecast "
+        "(the value always has them; headers cost the producer a few us per record).",
+    )
     linger_ms: int = Field(5, ge=0, description="Producer linger for forecast batches.")
     session_timeout_ms: int = Field(
         10_000, ge=6000, description="A worker silent this long loses its partitions to the others."

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from schemas.state import StateColumns
+
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -187,13 +189,30 @@ class StateStore:
         self.next_offset[slots] = next_offsets
         self.state_version[slots] = version
 
-    def take_changes(self) -> tuple[dict[str, SeriesState], dict[str, int]]:
+    def take_changes(self) -> tuple[StateColumns, dict[str, int]]:
         """States changed and series forgotten since the last call, for one checkpoint."""
-        changed = self.snapshot(self.dirty)
+        changed = self.columns(list(self.dirty))
         forgotten = dict(self.forgotten)
         self.dirty.clear()
         self.forgotten.clear()
         return changed, forgotten
+
+    def columns(self, series_ids: list[str]) -> StateColumns:
+        """The states of these (stored) series side by side, copied with one gather per array."""
+        slots = np.fromiter((self._slots[sid] for sid in series_ids), np.int64, len(series_ids))
+        return StateColumns(
+            series_ids=series_ids,
+            partitions=self.partition[slots],
+            next_offsets=self.next_offset[slots],
+            model_versions=self.state_version[slots],
+            h=self.h[:, slots].transpose(1, 0, 2),
+            c=self.c[:, slots].transpose(1, 0, 2),
+            windows=self.windows[slots],
+            counts=self.counts[slots],
+            last_values=self.last_value[slots],
+            pending=self.pending[slots],
+            pending_versions=self.pending_version[slots],
+        )
 
     def occupied_slots(self) -> I64:
         return np.fromiter(self._slots.values(), np.int64, len(self._slots))

@@ -62,7 +62,7 @@ def test_one_forecast_per_event_equal_to_the_sequential_twin(
     publish_artifact(kafka_settings, artifact)
     series = seasonal_series(7, 60, seed=2)
     sent = produce_series(kafka_settings, series)  # interleaved: a poll holds many per series
-    env = service_env(kafka_settings, metrics_port=0, max_poll_records=500)
+    env = service_env(kafka_settings, metrics_port=0, max_poll_records=500, forecast_headers=True)
     result = run_module("worker", ["--exit-when-idle", "3"], env, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
 
@@ -88,9 +88,9 @@ def test_persistence_before_any_model(kafka_settings: KafkaSettings, tmp_path: P
     sent = produce_series(kafka_settings, series)
     env = service_env(kafka_settings, metrics_port=0)
     assert run_module("worker", ["--exit-when-idle", "2"], env, tmp_path).returncode == 0
-    for name, got in by_series(
-        forecasts_of(consume(kafka_settings, kafka_settings.forecasts_topic, sent))
-    ).items():
+    records = consume(kafka_settings, kafka_settings.forecasts_topic, sent)
+    assert all(not r.headers for r in records), "source headers are off by default"
+    for name, got in by_series(forecasts_of(records)).items():
         assert [f.model_version for f in got] == [0] * 10
         assert [f.forecast for f in got] == pytest.approx(series[name][:, 0].tolist())
 

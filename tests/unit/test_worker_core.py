@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from lstmcore.serving import ServingModel
+from schemas.state import decode_state, encode_states
 from tests.unit.test_artifact import make_artifact
 from worker.hotpath import (
     BatchResult,
@@ -121,6 +122,37 @@ def test_snapshot_restore_round_trip() -> None:
     np.testing.assert_allclose(
         _forecasts(process(model, other, after)), _forecasts(process(model, store, after))
     )
+
+
+def test_checkpoint_records_decode_to_the_stored_states() -> None:
+    """Columnar encoding of many series at once == each series' own state, field by field."""
+    model = _model()
+    store = _store(model, window=3)
+    odd_name = 'quo"te \\ ünï ✓'
+    process(model, store, _events([("a", 0.5), (odd_name, 1.5), ("a", 2.5), ("a", 3.5)]))
+    process(model, store, _events([("a", 4.5), ("b", -1.0)]))  # a's window is full and rolled
+    store.slots_for(["empty"])  # a series without any input yet
+    ids = ["a", odd_name, "b", "empty"]
+    records = [decode_state(raw) for raw in encode_states(store.columns(ids))]
+    for series_id, record in zip(ids, records, strict=True):
+        state = store.get(series_id)
+        assert state is not None and record.series_id == series_id
+        np.testing.assert_array_equal(record.h, state.h)
+        np.testing.assert_array_equal(record.c, state.c)
+        np.testing.assert_array_equal(record.window, state.window)
+        if state.last_value is None:
+            assert record.last_value is None
+        else:
+            np.testing.assert_array_equal(record.last_value, state.last_value)
+        assert record.pending_forecast == state.pending_forecast
+        assert (record.partition, record.next_offset, record.model_version) == (
+            state.partition,
+            state.next_offset,
+            state.model_version,
+        )
+        assert record.pending_version == state.pending_version
+    assert records[0].window[:, 0].tolist() == [2.5, 3.5, 4.5]
+    assert records[3].window.shape == (0, 1) and records[3].pending_forecast is None
 
 
 @pytest.mark.parametrize("policy", list(SwapPolicy))
