@@ -83,7 +83,12 @@ def read_states(
     positions: dict[int, int] = {}
     if not wanted:
         return states, positions
-    consumer = KafkaConsumer(**settings.client_config("worker-restore"), enable_auto_commit=False)
+    # read_committed: with exactly-once, states of aborted transactions never come back.
+    consumer = KafkaConsumer(
+        **settings.client_config("worker-restore"),
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
     try:
         consumer.assign(wanted)
         consumer.seek_to_beginning(*wanted)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
@@ -23,12 +24,22 @@ def events_consumer(settings: WorkerSettings) -> Any:
             auto_offset_reset="earliest",
             session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=max(1000, settings.session_timeout_ms // 5),
+            # Exactly-once reads only committed events (a transactional upstream's aborts vanish).
+            isolation_level="read_committed" if settings.exactly_once else "read_uncommitted",
         )
     except KafkaError as exc:
         raise KafkaUnavailableError(f"cannot reach {settings.bootstrap_servers}: {exc}") from exc
 
 
 def output_producer(settings: WorkerSettings) -> Any:
+    if settings.exactly_once:
+        return KafkaProducer(
+            **settings.client_config("worker-producer"),
+            transactional_id=transactional_id(settings),
+            transaction_timeout_ms=settings.transaction_timeout_ms,
+            linger_ms=settings.linger_ms,
+            batch_size=256 * 1024,
+        )
     return KafkaProducer(
         **settings.client_config("worker-producer"),
         acks="all",
@@ -36,6 +47,11 @@ def output_producer(settings: WorkerSettings) -> Any:
         batch_size=256 * 1024,
         retries=5,
     )
+
+
+def transactional_id(settings: WorkerSettings) -> str:
+    """Stable per worker instance: a restarted worker aborts what its previous life left open."""
+    return settings.transactional_id or f"{settings.worker_group_id}-{socket.gethostname()}"
 
 
 def check_layout(settings: WorkerSettings, producer: Any) -> bool:

@@ -73,6 +73,11 @@ class WorkerMetrics:
             registry=r,
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
         )
+        self.rewinds = Counter(
+            "twincast_worker_rewinds",
+            "Exactly-once transactions aborted; the worker went back to its last commit.",
+            registry=r,
+        )
         labels = ["model_version"]
         self.scored = Counter(
             "twincast_forecasts_scored", "Forecasts scored against the actual.", labels, registry=r

@@ -1,12 +1,12 @@
 """The worker's Kafka loop: a thin shell around the pure hot path.
 
-Order of a checkpoint (every ``commit_interval_ms``, on a rebalance and on the way out): flush the
-producer and check that every forecast and dead letter sent so far was acknowledged, then write the
-state of every series changed since the last checkpoint and one position marker per partition to
-the state topic and flush again, then commit the consumed offsets. A worker that is assigned a
-partition restores its states and resumes exactly at its marker, so every event after the last
-checkpoint is recomputed from the state it had then: a repeated forecast equals the first one.
-A signal only sets the stop flag; the loop checkpoints once more on its way out.
+A checkpoint (every ``commit_interval_ms`` and on the way out) writes the state of every series
+changed since the last one and a position marker per partition, and commits the consumed offsets,
+in the order ``worker.delivery`` writes down (at-least-once, or one transaction for exactly-once).
+A worker that is assigned a partition restores its states and resumes exactly at its marker, so
+every event after the last checkpoint is recomputed from the state it had then: a repeated
+forecast equals the first one. A signal only sets the stop flag; the loop checkpoints once more on
+its way out.
 """
 
 from __future__ import annotations
@@ -19,15 +19,13 @@ from typing import Any
 
 import numpy as np
 from kafka import ConsumerRebalanceListener, TopicPartition
-from kafka.errors import KafkaError
-from kafka.structs import OffsetAndMetadata
 
 from lstmcore.serving import ServingModel
 from schemas.control import RESET, control_action
-from twincast.errors import TwincastError
 from twincast.weights_topic import read_latest
-from worker.checkpoint import read_states, to_state, write_changes
+from worker.checkpoint import read_states, to_state
 from worker.clients import check_layout, events_consumer, output_producer
+from worker.delivery import Delivery, TransactionAborted, make_delivery
 from worker.hotpath import (
     BatchResult,
     EventBatch,
@@ -45,10 +43,6 @@ from worker.weights_watcher import WeightsWatcher
 log = logging.getLogger(__name__)
 
 
-class DeliveryError(TwincastError):
-    """Forecasts, dead letters or state could not be delivered; offsets are not committed."""
-
-
 class WorkerService:
     def __init__(self, settings: WorkerSettings, metrics: WorkerMetrics) -> None:
         self.settings = settings
@@ -62,7 +56,7 @@ class WorkerService:
         self.swap_durations: list[float] = []  # seconds the hot path paused for each swap
         self._co_partitioned = False
         self._evictions_counted = 0
-        self._futures: list[Any] = []  # sends since the last checkpoint
+        self.delivery: Delivery | None = None  # set when the producer exists
         self._offsets: dict[TopicPartition, int] = {}  # consumed, not yet committed
         # Rebalance news from the listener, which kafka-python may call on its IO thread: the
         # loop applies it between polls, so the store is only ever touched by one thread.
@@ -92,6 +86,7 @@ class WorkerService:
         consumer, producer = events_consumer(s), output_producer(s)
         try:
             self._co_partitioned = check_layout(s, producer)
+            self.delivery = make_delivery(s, producer)
             consumer.subscribe([s.events_topic], listener=_Rebalance(self._rebalances))
             self._loop(consumer, producer, watcher, exit_when_idle)
             return 0
@@ -139,18 +134,18 @@ class WorkerService:
         for segment, control in split_at_controls(records):
             valid, dead = self.sorter.sort(segment)
             for key, value in dead.messages:
-                self._futures.append(producer.send(self.settings.dlq_topic, key=key, value=value))
+                self._deliver().send(self.settings.dlq_topic, key, value)
             for reason, count in dead.reasons.items():
                 self.metrics.dlq.labels(reason).inc(count)
             result = process(self.model, self.store, valid, self._observe_wave)
-            self._futures += self.sorter.send_forecasts(
-                producer, valid, result, self._co_partitioned
+            self._deliver().track(
+                self.sorter.send_forecasts(producer, valid, result, self._co_partitioned)
             )
             self._account(valid, result)
             if control is not None:
-                self._apply_control(control, producer)
+                self._apply_control(control)
 
-    def _apply_control(self, record: Any, producer: Any) -> None:
+    def _apply_control(self, record: Any) -> None:
         """Carry out an operator's control record, in order with the events around it."""
         action = control_action(record.headers)
         if action == RESET and record.key is not None:
@@ -163,38 +158,35 @@ class WorkerService:
         dead.add(record, "unknown_control", f"unknown control action {action!r} or no key")
         self.metrics.dlq.labels("unknown_control").inc()
         for key, value in dead.messages:
-            self._futures.append(producer.send(self.settings.dlq_topic, key=key, value=value))
+            self._deliver().send(self.settings.dlq_topic, key, value)
 
     def checkpoint(self, consumer: Any, producer: Any) -> None:
-        """Outputs acknowledged -> changed states written and acknowledged -> offsets committed."""
+        """Changed states, position markers and consumed offsets, in the delivery's order."""
         self._apply_rebalances(consumer)  # never write the state of a series no longer ours
-        self._flush(producer)
-        positions = {tp.partition: offset for tp, offset in self._offsets.items()}
-        self._futures = write_changes(producer, self.settings.state_topic, self.store, positions)
-        self._flush(producer)
-        if not self._offsets:
-            return
-        commit = {tp: OffsetAndMetadata(off, "", -1) for tp, off in self._offsets.items()}
         try:
-            consumer.commit(commit)
-            self._offsets.clear()
-        except KafkaError as exc:
-            # Not fatal: the next checkpoint commits them; a crash before it only repeats.
-            log.warning("offset commit failed: %s", exc)
+            if self._deliver().checkpoint(
+                consumer, self.store, self.settings.state_topic, self._offsets
+            ):
+                self._offsets.clear()
+        except TransactionAborted:
+            self.metrics.rewinds.inc()
+            self._rewind(consumer)
 
-    def _flush(self, producer: Any) -> None:
-        if self._futures:
-            producer.flush()
-            failed = [f for f in self._futures if f.failed()]
-            if failed:
-                raise DeliveryError(f"{len(failed)} sends failed, first: {failed[0].exception}")
-        self._futures = []
+    def _deliver(self) -> Delivery:
+        if self.delivery is None:
+            raise RuntimeError("the worker's producer is not running")
+        return self.delivery
 
     def _apply_rebalances(self, consumer: Any) -> None:
         while not self._rebalances.empty():
             kind, partitions = self._rebalances.get()
             if kind == "revoked":
                 self.on_revoked(partitions)
+                if self._deliver().abandon():
+                    # Exactly-once: the aborted transaction held the kept partitions' work too.
+                    log.info("open transaction aborted on a rebalance: back to the last commit")
+                    self.metrics.rewinds.inc()
+                    self._rewind(consumer)
             else:
                 self.on_assigned(partitions, consumer)
 
@@ -242,7 +234,16 @@ class WorkerService:
         if partitions:
             log.info("partitions %s revoked: %d series handed over", sorted(gone), dropped)
 
-    def on_assigned(self, partitions: list[TopicPartition], consumer: Any) -> None:
+    def _rewind(self, consumer: Any) -> None:
+        """Back to the last committed checkpoint of every partition still held: drop their
+        series, restore their committed states, read again from their markers."""
+        kept = list(self._owned)
+        self.on_revoked(kept)
+        self.on_assigned(kept, consumer, rewinding=True)
+
+    def on_assigned(
+        self, partitions: list[TopicPartition], consumer: Any, rewinding: bool = False
+    ) -> None:
         """Restore the state of every series of the new partitions before any of their events,
         and resume each partition where its restored state ends."""
         if not partitions:
@@ -251,10 +252,15 @@ class WorkerService:
         states, positions = read_states(self.settings, [tp.partition for tp in partitions])
         self._owned.update(partitions)
         for tp in partitions:
-            if tp.partition in positions:
-                consumer.seek(tp, positions[tp.partition])
-                self._expect[tp] = positions[tp.partition]
-                self._next[tp] = positions[tp.partition]
+            position = positions.get(tp.partition)
+            if position is None and rewinding:  # never checkpointed: the group's commit or start
+                position = consumer.committed(tp)
+                if position is None:
+                    position = consumer.beginning_offsets([tp])[tp]
+            if position is not None:
+                consumer.seek(tp, position)
+                self._expect[tp] = position
+                self._next[tp] = position
         for series_id, record in states.items():
             self.store.put(series_id, to_state(record))
         self.store.dirty.difference_update(states)

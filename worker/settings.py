@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from schemas.codec import DEFAULT_MAX_EVENT_BYTES
 from twincast.settings import KafkaSettings
@@ -37,5 +37,31 @@ class WorkerSettings(KafkaSettings):
         ge=0,
         description="Checkpoint state and commit offsets this often (0 = every poll).",
     )
+    exactly_once: bool = Field(
+        False,
+        description="Forecasts, dead letters, states and offsets in one Kafka transaction per "
+        "commit; read_committed subscribers then see each forecast once, at each commit.",
+    )
+    transactional_id: str = Field(
+        "",
+        description="With exactly_once: this worker's transactional id, stable across restarts "
+        "and distinct per worker (default: worker_group_id-hostname).",
+    )
+    transaction_timeout_ms: int = Field(
+        10_000,
+        ge=1000,
+        description="With exactly_once: the broker aborts a dead worker's open transaction "
+        "after this long (read_committed readers wait for it until then).",
+    )
     metrics_port: int = Field(9102, ge=0, le=65535, description="Prometheus port; 0 = off.")
     metrics_addr: str = Field("0.0.0.0", description="Address the metrics endpoint binds to.")
+
+    @model_validator(mode="after")
+    def _transactions_outlive_commits(self) -> WorkerSettings:
+        if self.exactly_once and self.commit_interval_ms >= self.transaction_timeout_ms:
+            raise ValueError(
+                f"commit_interval_ms ({self.commit_interval_ms}) must be below "
+                f"transaction_timeout_ms ({self.transaction_timeout_ms}) with exactly_once: "
+                "each commit ends a transaction"
+            )
+        return self

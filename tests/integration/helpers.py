@@ -97,7 +97,11 @@ def start_module(
 
 
 def consume(
-    settings: KafkaSettings, topic: str, expected: int, timeout_s: float = 60.0
+    settings: KafkaSettings,
+    topic: str,
+    expected: int,
+    timeout_s: float = 60.0,
+    isolation_level: str = "read_uncommitted",
 ) -> list[ConsumerRecord]:
     """Read a topic from the beginning until ``expected`` records arrived (or the timeout)."""
     consumer = KafkaConsumer(
@@ -106,6 +110,7 @@ def consume(
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         consumer_timeout_ms=1000,
+        isolation_level=isolation_level,
     )
     records: list[ConsumerRecord] = []
     deadline = time.monotonic() + timeout_s

@@ -73,7 +73,10 @@ def _check_against_uninterrupted(
     return repeats
 
 
-def test_kill_9_at_random_moments(kafka_settings: KafkaSettings, tmp_path: Path) -> None:
+@pytest.mark.parametrize("exactly_once", [False, True], ids=["at-least-once", "exactly-once"])
+def test_kill_9_at_random_moments(
+    kafka_settings: KafkaSettings, tmp_path: Path, exactly_once: bool
+) -> None:
     create_topics(kafka_settings, partitions=3)
     artifact = make_artifact(version=1, units=8)
     publish_artifact(kafka_settings, artifact)
@@ -81,8 +84,14 @@ def test_kill_9_at_random_moments(kafka_settings: KafkaSettings, tmp_path: Path)
     # A killed worker stays in the group until its session times out; its successor gets the
     # partitions only then. Lifetimes longer than that make every kill hit real work.
     env = service_env(
-        kafka_settings, metrics_port=0, commit_interval_ms=300, session_timeout_ms=6000
+        kafka_settings,
+        metrics_port=0,
+        commit_interval_ms=300,
+        session_timeout_ms=6000,
+        exactly_once=exactly_once,
+        transactional_id=f"test-worker-{kafka_settings.events_topic}",
     )
+    isolation = "read_committed" if exactly_once else "read_uncommitted"
     stream = _stream(kafka_settings, data, pause=0.8)
     rng = random.Random(5)
     kills = []
@@ -93,7 +102,7 @@ def test_kill_9_at_random_moments(kafka_settings: KafkaSettings, tmp_path: Path)
             worker.send_signal(signal.SIGKILL)
             worker.wait(timeout=30)
             kills.append(
-                len(consume(kafka_settings, kafka_settings.forecasts_topic, 10**9, timeout_s=1))
+                len(consume(kafka_settings, kafka_settings.forecasts_topic, 10**9, 1, isolation))
             )
     finally:
         stream.join()
@@ -103,26 +112,42 @@ def test_kill_9_at_random_moments(kafka_settings: KafkaSettings, tmp_path: Path)
     assert last.returncode == 0, last.stderr[-3000:]
     assert "series restored" in last.stderr
     forecasts = forecasts_of(
-        consume(kafka_settings, kafka_settings.forecasts_topic, 10**9, timeout_s=5)
+        consume(kafka_settings, kafka_settings.forecasts_topic, 10**9, 5, isolation)
     )
-    print(f"forecasts on the topic after each kill -9: {kills}; total {len(forecasts)}")
+    print(f"forecasts {isolation} after each kill -9: {kills}; total {len(forecasts)}")
     assert min(kills) < SERIES * STEPS, "at least one kill hit the stream mid-way"
     repeats = _check_against_uninterrupted(forecasts, ServingModel.from_artifact(artifact), data)
-    print(f"repeated forecasts (at-least-once), all identical: {repeats}")
+    print(f"repeated forecasts, all identical: {repeats}")
+    if exactly_once:
+        assert repeats == 0, "a read_committed subscriber sees each forecast once"
+        everything = consume(kafka_settings, kafka_settings.forecasts_topic, 10**9, 5)
+        print(f"records incl. aborted transactions (read_uncommitted): {len(everything)}")
 
 
-def test_rebalance_when_a_worker_dies(kafka_settings: KafkaSettings, tmp_path: Path) -> None:
+@pytest.mark.parametrize("exactly_once", [False, True], ids=["at-least-once", "exactly-once"])
+def test_rebalance_when_a_worker_dies(
+    kafka_settings: KafkaSettings, tmp_path: Path, exactly_once: bool
+) -> None:
     create_topics(kafka_settings, partitions=4)
     artifact = make_artifact(version=1, units=8)
     publish_artifact(kafka_settings, artifact)
     data = seasonal_series(SERIES, STEPS, seed=22)
-    env = service_env(
-        kafka_settings, metrics_port=0, commit_interval_ms=300, session_timeout_ms=6000
-    )
+
+    def env(name: str) -> dict[str, str]:
+        return service_env(
+            kafka_settings,
+            metrics_port=0,
+            commit_interval_ms=300,
+            session_timeout_ms=6000,
+            exactly_once=exactly_once,
+            transactional_id=f"{name}-{kafka_settings.events_topic}",
+        )
+
+    # Idle longer than the broker takes to abort the victim's open transaction (exactly-once).
     survivor = start_module(
-        "worker", ["--exit-when-idle", "12"], env, tmp_path, tmp_path / "survivor.log"
+        "worker", ["--exit-when-idle", "25"], env("survivor"), tmp_path, tmp_path / "survivor.log"
     )
-    victim = start_module("worker", [], env, tmp_path, tmp_path / "victim.log")
+    victim = start_module("worker", [], env("victim"), tmp_path, tmp_path / "victim.log")
     stream = _stream(kafka_settings, data, pause=0.3)
     try:
         time.sleep(4)
@@ -133,7 +158,11 @@ def test_rebalance_when_a_worker_dies(kafka_settings: KafkaSettings, tmp_path: P
     assert survivor.wait(timeout=180) == 0, (tmp_path / "survivor.log").read_text()[-3000:]
     log = (tmp_path / "survivor.log").read_text()
     assert log.count("assigned") >= 2, "the survivor took over partitions"
+    isolation = "read_committed" if exactly_once else "read_uncommitted"
     forecasts = forecasts_of(
-        consume(kafka_settings, kafka_settings.forecasts_topic, 10**9, timeout_s=5)
+        consume(kafka_settings, kafka_settings.forecasts_topic, 10**9, 5, isolation)
     )
-    _check_against_uninterrupted(forecasts, ServingModel.from_artifact(artifact), data)
+    repeats = _check_against_uninterrupted(forecasts, ServingModel.from_artifact(artifact), data)
+    print(f"{isolation}: {len(forecasts)} forecasts, {repeats} repeated (identical)")
+    if exactly_once:
+        assert repeats == 0, "a read_committed subscriber sees each forecast once"

@@ -61,3 +61,12 @@ def test_password_is_secret() -> None:
     config = settings.client_config("worker")
     assert config["sasl_plain_password"] == "hunter2"
     assert config["client_id"] == "twincast-worker"
+
+
+def test_exactly_once_needs_commits_inside_the_transaction_timeout() -> None:
+    from worker.settings import WorkerSettings
+
+    assert WorkerSettings(exactly_once=True, commit_interval_ms=1000).exactly_once
+    with pytest.raises(ValidationError, match="must be below transaction_timeout_ms"):
+        WorkerSettings(exactly_once=True, commit_interval_ms=20_000)
+    assert not WorkerSettings(commit_interval_ms=20_000).exactly_once  # no transactions: fine
