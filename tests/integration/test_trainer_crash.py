@@ -1,4 +1,5 @@
-"""kill -9 the trainer while events flow; after a restart its history has no gap and no double."""
+"""kill -9 the trainer while events flow or while it refits: nothing partial is published, and
+after a restart its history has no gap and no double."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.helpers import (
+    consume,
     create_topics,
     produce_series,
     run_module,
@@ -22,6 +24,7 @@ from tests.integration.helpers import (
 from tests.kafka_fixtures import free_port
 from twincast.settings import KafkaSettings
 from twincast.synthetic import seasonal_series
+from twincast.weights_topic import read_latest
 
 pytestmark = pytest.mark.kafka
 
@@ -94,3 +97,53 @@ def test_kill_9_loses_and_doubles_nothing(kafka_settings: KafkaSettings, tmp_pat
     assert len(rows) == 10 * 400, "every event is in the history"
     assert len(set(rows)) == len(rows), "and none twice"
     assert sum(offsets.values()) == 10 * 400
+
+
+def _wait_for_line(log: Path, text: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if log.exists() and text in log.read_text():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{text!r} not in {log} after {timeout_s}s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_kill_9_during_a_refit_publishes_nothing_partial(
+    kafka_settings: KafkaSettings, tmp_path: Path, seed: int
+) -> None:
+    create_topics(kafka_settings)
+    db, artifacts = tmp_path / "history.sqlite", tmp_path / "a"
+    settings = dict(
+        history_db=db,
+        artifact_dir=artifacts,
+        metrics_port=0,
+        refit_every_events=1,
+        units=16,
+        gate="false",
+    )
+    data = seasonal_series(12, 600, seed=seed)
+    sent = produce_series(kafka_settings, data)
+    slow = service_env(kafka_settings, epochs=200, **settings)  # a refit of many seconds
+    log = tmp_path / "killed.log"
+    trainer = start_module("trainer", [], slow, tmp_path, log)
+    try:
+        _wait_for_line(log, "refit epoch 1/200", timeout_s=180)
+        time.sleep(random.Random(seed).uniform(0.0, 2.0))  # somewhere inside the training
+    finally:
+        trainer.send_signal(signal.SIGKILL)
+        trainer.wait(timeout=30)
+    assert "published version" not in log.read_text(), "killed before its refit ended"
+    weights = consume(kafka_settings, kafka_settings.weights_topic, 10**9, timeout_s=2)
+    assert weights == [], "nothing was published"
+    assert not artifacts.exists() or not any(artifacts.iterdir()), "no artifact file, not even part"
+
+    quick = service_env(kafka_settings, epochs=2, **settings)
+    result = run_module("trainer", ["--once"], quick, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    latest = read_latest(kafka_settings, 1)
+    assert latest.model is not None and latest.model.version == 1 and latest.refused == []
+    assert [p.name for p in artifacts.iterdir()] == ["twincast-lstm-v000001.npz"]
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT series_id, ts FROM points").fetchall()
+    assert len(rows) == sent and len(set(rows)) == sent, "no gap and no double in the history"
