@@ -36,6 +36,12 @@ class KafkaSettings(TwincastSettings):
     sasl_username: str | None = Field(None, description="SASL user name.")
     sasl_password: SecretStr | None = Field(None, description="SASL password (kept secret).")
     ssl_cafile: str | None = Field(None, description="CA bundle for TLS connections.")
+    reconnect_backoff_max_ms: int = Field(
+        1000,
+        ge=50,
+        description="Longest wait between reconnect attempts to a broker that went away "
+        "(kafka-python's own default is 30 s; Kafka's Java clients use 1 s).",
+    )
 
     events_topic: str = Field("twincast.events", description="Input events, key = series_id.")
     weights_topic: str = Field("twincast.weights", description="Versioned model artifacts.")
@@ -59,6 +65,7 @@ class KafkaSettings(TwincastSettings):
             "bootstrap_servers": [s.strip() for s in self.bootstrap_servers.split(",")],
             "client_id": f"{self.client_id_prefix}-{role}",
             "security_protocol": self.security_protocol,
+            "reconnect_backoff_max_ms": self.reconnect_backoff_max_ms,
         }
         if self.sasl_mechanism is not None:
             config["sasl_mechanism"] = self.sasl_mechanism

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka.errors import KafkaError
 
 from lstmcore.serving import ServingModel
 from schemas.control import RESET, control_action
@@ -105,7 +106,14 @@ class WorkerService:
             prepared = watcher.take()
             if prepared is not None:
                 self._swap(prepared)
-            batches = consumer.poll(timeout_ms=200, max_records=self.settings.max_poll_records)
+            try:
+                batches = consumer.poll(timeout_ms=200, max_records=self.settings.max_poll_records)
+            except KafkaError as exc:
+                if not _transient(exc):
+                    raise
+                log.warning("Kafka unreachable (%s): retrying", exc)  # nothing was taken yet
+                time.sleep(0.5)
+                continue
             self._apply_rebalances(consumer)
             if batches:
                 batches = self._owned_in_order(consumer, batches)
@@ -182,7 +190,7 @@ class WorkerService:
             kind, partitions = self._rebalances.get()
             if kind == "revoked":
                 self.on_revoked(partitions)
-                if self._deliver().abandon():
+                if partitions and self._deliver().abandon():
                     # Exactly-once: the aborted transaction held the kept partitions' work too.
                     log.info("open transaction aborted on a rebalance: back to the last commit")
                     self.metrics.rewinds.inc()
@@ -316,10 +324,16 @@ class WorkerService:
         )
 
     def _update_lag(self, consumer: Any) -> None:
-        for tp in consumer.assignment():
+        # From what the worker took, not consumer.position(): that may wait for the broker.
+        for tp, taken in self._next.items():
             highwater = consumer.highwater(tp)
             if highwater is not None:
-                self.metrics.lag.labels(str(tp.partition)).set(highwater - consumer.position(tp))
+                self.metrics.lag.labels(str(tp.partition)).set(highwater - taken)
+
+
+def _transient(exc: KafkaError) -> bool:
+    """Errors of a broker that is away for a while (restart, network): wait and retry."""
+    return bool(exc.retriable)  # connection errors and timeouts are retriable in kafka-python
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
