@@ -11,6 +11,7 @@ from schemas import DeadLetter, encode
 from schemas.codec import decode_event
 from schemas.common import now_utc
 from schemas.control import control_action
+from schemas.deadletter import MAX_KEY_BYTES_KEPT
 from schemas.forecast import ForecastWriter, forecast_headers
 from twincast.errors import SchemaError
 from worker.hotpath import BatchResult, EventBatch
@@ -35,7 +36,9 @@ class DeadLetters:
             raw=record.value,
             key=record.key,
         )
-        self.messages.append((record.key, encode(letter)))
+        # A hostile key as large as a message must not make the dead letter too large to send.
+        key = record.key if record.key is None or len(record.key) <= MAX_KEY_BYTES_KEPT else None
+        self.messages.append((key, encode(letter)))
         self.reasons[reason] += 1
 
 

@@ -115,6 +115,19 @@ class TestRoundTrips:
         assert letter.raw_truncated and letter.raw_size == 1_000_000
         assert len(encode(letter)) < 100_000
 
+    def test_dead_letter_truncates_a_huge_key(self) -> None:
+        letter = DeadLetter.of(
+            reason="key_mismatch",
+            error="k",
+            topic="e",
+            partition=0,
+            offset=0,
+            raw=b"{}",
+            key=b"k" * 900_000,
+        )
+        assert letter.key_size == 900_000 and letter.key_base64 is not None
+        assert len(encode(letter)) < 4_000
+
     def test_manifest(self) -> None:
         m = manifest()
         assert decode(ModelManifest, encode(m)) == m

@@ -167,7 +167,7 @@ class LocalKafka:
         ]
 
     def _format(self, jars: Path, properties: Path) -> None:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = _cluster_id()
         command = self._java(
             jars,
             "kafka.tools.StorageTool",
@@ -208,6 +208,15 @@ class LocalKafka:
                 raise LocalKafkaError(f"broker not started in time; see {self.log_file}")
             time.sleep(0.2)
         _wait_for_admin(self.bootstrap, deadline)
+
+
+def _cluster_id() -> str:
+    """A random KRaft cluster id that does not start with "-": the storage tool would take it
+    for an option (Kafka's own Uuid.randomUuid() avoids those for the same reason)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _alive(pid: int) -> bool:
