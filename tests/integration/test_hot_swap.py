@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 import time
 import urllib.request
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -141,19 +142,41 @@ def test_swap_mid_stream(kafka_settings: KafkaSettings, tmp_path: Path, policy: 
     assert seen_versions == {0, 1, 2}, "both swaps happened mid-stream"
 
 
-def _tampered(kind: str) -> bytes:
-    """A version-9 artifact spoiled in one way."""
+class _Payload:
+    """Unpickling this creates a file: proof that a received artifact was unpickled."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        return open, (str(self.marker), "w")
+
+
+def _tampered(kind: str, marker: Path) -> bytes:
+    """A version-9 artifact spoiled in one way (or an older, valid one)."""
     import json
+    import pickle
 
     from tests.unit.test_artifact import _members, _npz
 
-    members = _members(encode_artifact(make_artifact(version=9, units=6)))
+    if kind == "older":
+        return encode_artifact(make_artifact(version=2, units=6))
+    raw = encode_artifact(make_artifact(version=9, units=6))
+    members = _members(raw)
+    if kind == "truncated":
+        return raw[: len(raw) * 2 // 3]
+    if kind == "raw_pickle":
+        return pickle.dumps({"manifest": _Payload(marker), **members})
     if kind == "checksum":
         members["dense/bias"] = members["dense/bias"] + 1.0
     elif kind == "shape":
         members["dense/kernel"] = np.zeros((2, 1), np.float32)
-    elif kind == "non_finite":
+    elif kind == "nan":
         members["lstm_0/bias"] = np.full_like(members["lstm_0/bias"], np.nan)
+    elif kind == "inf":
+        members["dense/kernel"] = np.full_like(members["dense/kernel"], -np.inf)
+    elif kind == "pickle_in_npz":
+        members["lstm_0/bias"] = np.array([_Payload(marker)], dtype=object)
     elif kind == "manifest":
         manifest = json.loads(members["manifest"].tobytes())
         manifest["schema_version"] = 99
@@ -161,30 +184,56 @@ def _tampered(kind: str) -> bytes:
     return _npz(members)
 
 
+# Each hostile artifact and the reason it is refused for.
+HOSTILE_WEIGHTS = {
+    "truncated": "format",
+    "raw_pickle": "format",
+    "pickle_in_npz": "format",
+    "checksum": "checksum",
+    "shape": "shape",
+    "nan": "non_finite",
+    "inf": "non_finite",
+    "manifest": "manifest",
+    "older": "version",
+}
+
+
 def test_refused_artifacts_leave_the_current_model_serving(
     kafka_settings: KafkaSettings, tmp_path: Path
 ) -> None:
     create_topics(kafka_settings)
     publish_artifact(kafka_settings, make_artifact(version=3, units=6))
-    kinds = ["checksum", "shape", "non_finite", "manifest"]
+    marker = tmp_path / "unpickled"
     port = free_port()
     env = service_env(kafka_settings, metrics_port=port)
     worker = start_module("worker", ["--exit-when-idle", "4"], env, tmp_path, tmp_path / "w.log")
+    reasons = sorted(set(HOSTILE_WEIGHTS.values()))
     try:
         _wait_metric(port, "twincast_model_version", 3.0)
-        for kind in kinds:
-            publish_raw(kafka_settings, _tampered(kind))
+        for kind in HOSTILE_WEIGHTS:
+            publish_raw(kafka_settings, _tampered(kind, marker))
         deadline = time.monotonic() + 30
-        while (_metric(port, 'twincast_artifacts_refused_total{reason="manifest"}') or 0) < 1:
-            assert time.monotonic() < deadline, "the last bad artifact was never refused"
+        while _refused(port, reasons) < len(HOSTILE_WEIGHTS):
+            assert time.monotonic() < deadline, "not every bad artifact was refused"
             time.sleep(0.1)
         sent = produce_series(kafka_settings, seasonal_series(3, 20, seed=1))
         forecasts = forecasts_of(consume(kafka_settings, kafka_settings.forecasts_topic, sent))
         refused = {
-            k: _metric(port, f'twincast_artifacts_refused_total{{reason="{k}"}}') for k in kinds
+            r: _metric(port, f'twincast_artifacts_refused_total{{reason="{r}"}}') for r in reasons
         }
+        version = _metric(port, "twincast_model_version")
     finally:
         assert worker.wait(timeout=60) == 0, (tmp_path / "w.log").read_text()[-3000:]
     assert len(forecasts) == sent
-    assert {f.model_version for f in forecasts} == {3}
-    assert refused == dict.fromkeys(kinds, 1.0)
+    assert {f.model_version for f in forecasts} == {3} and version == 3.0, "v3 kept serving"
+    expected = Counter(HOSTILE_WEIGHTS.values())
+    assert refused == {r: float(expected[r]) for r in reasons}, "each one counted by its reason"
+    assert not marker.exists(), "nothing received was ever unpickled"
+    log = (tmp_path / "w.log").read_text()
+    assert log.count("refused") >= len(HOSTILE_WEIGHTS), "each refusal is logged"
+
+
+def _refused(port: int, reasons: list[str]) -> float:
+    return sum(
+        _metric(port, f'twincast_artifacts_refused_total{{reason="{r}"}}') or 0.0 for r in reasons
+    )
