@@ -10,10 +10,17 @@ import argparse
 import logging
 from collections.abc import Sequence
 
+from kafka.errors import KafkaError
+
 from trainer.metrics import TrainerMetrics
 from trainer.service import TrainerService
 from trainer.settings import TrainerSettings
-from twincast.entrypoint import configure_logging, load_settings, stop_on_signals
+from twincast.entrypoint import (
+    configure_logging,
+    failure_message,
+    load_settings,
+    stop_on_signals,
+)
 from twincast.errors import TwincastError
 from twincast.metrics_server import MetricsServer
 
@@ -44,8 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         service = TrainerService(settings, metrics)
         stop_on_signals(service.request_stop, "stopping after the current step")
         return service.run(once=args.once)
-    except TwincastError as exc:
-        log.error("%s", exc)
+    except (TwincastError, KafkaError) as exc:
+        log.error("%s", failure_message(exc))
         return 1
     finally:
         server.close()

@@ -8,8 +8,10 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from kafka.errors import KafkaError
 from pydantic import ValidationError
 
+from twincast.entrypoint import configure_logging, failure_message
 from twincast.errors import TwincastError
 from twincast.localkafka import LocalKafka, LocalKafkaSettings
 from twincast.localkafka.jars import ensure_jars
@@ -232,17 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    configure_logging("DEBUG" if args.verbose else "INFO")
     try:
         code: int = args.func(args)
     except ValidationError as exc:
         print(f"twincast: invalid settings:\n{exc}", file=sys.stderr)
         return 2
-    except TwincastError as exc:
-        print(f"twincast: {exc}", file=sys.stderr)
+    except (TwincastError, KafkaError) as exc:
+        print(f"twincast: {failure_message(exc)}", file=sys.stderr)
         return 1
     return code

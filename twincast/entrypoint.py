@@ -17,11 +17,42 @@ S = TypeVar("S", bound=BaseSettings)
 log = logging.getLogger(__name__)
 
 
+class _RefusedLogins(logging.Handler):
+    """Remembers kafka-python reporting a refused login. Its clients retry a refused login until
+    their bootstrap times out and then only say "Unable to bootstrap"; the reason is in the log."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.last: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if "AuthenticationFailed" in text:
+            self.last = text
+
+
+REFUSED_LOGINS = _RefusedLogins()
+
+
 def configure_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python is chatty at INFO
+    kafka = logging.getLogger("kafka")
+    kafka.setLevel(logging.WARNING)  # kafka-python is chatty at INFO
+    if REFUSED_LOGINS not in kafka.handlers:
+        kafka.addHandler(REFUSED_LOGINS)
+
+
+def failure_message(exc: BaseException) -> str:
+    """What to tell the operator when a service stops on ``exc``."""
+    if REFUSED_LOGINS.last is not None:
+        return (
+            "Kafka refused the login: wrong SASL user name, password or mechanism? Check "
+            "TWINCAST_SASL_USERNAME, TWINCAST_SASL_PASSWORD and TWINCAST_SASL_MECHANISM "
+            f"(kafka-python: {REFUSED_LOGINS.last.split(': ', 1)[-1][:300]})"
+        )
+    return str(exc)
 
 
 def load_settings(cls: type[S], prog: str) -> S | None:

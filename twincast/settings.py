@@ -36,6 +36,12 @@ class KafkaSettings(TwincastSettings):
     sasl_username: str | None = Field(None, description="SASL user name.")
     sasl_password: SecretStr | None = Field(None, description="SASL password (kept secret).")
     ssl_cafile: str | None = Field(None, description="CA bundle for TLS connections.")
+    ssl_certfile: str | None = Field(None, description="Client certificate (PEM) for mutual TLS.")
+    ssl_keyfile: str | None = Field(None, description="Client private key (PEM) for mutual TLS.")
+    ssl_password: SecretStr | None = Field(None, description="Password of the client key.")
+    ssl_check_hostname: bool = Field(
+        True, description="Check that the broker's certificate names the host connected to."
+    )
     reconnect_backoff_max_ms: int = Field(
         1000,
         ge=50,
@@ -72,8 +78,13 @@ class KafkaSettings(TwincastSettings):
             config["sasl_plain_username"] = self.sasl_username
             if self.sasl_password is not None:
                 config["sasl_plain_password"] = self.sasl_password.get_secret_value()
-        if self.ssl_cafile is not None:
-            config["ssl_cafile"] = self.ssl_cafile
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            config["ssl_check_hostname"] = self.ssl_check_hostname
+            for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+                if getattr(self, name) is not None:
+                    config[name] = getattr(self, name)
+            if self.ssl_password is not None:
+                config["ssl_password"] = self.ssl_password.get_secret_value()
         return config
 
 

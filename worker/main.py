@@ -10,7 +10,14 @@ import argparse
 import logging
 from collections.abc import Sequence
 
-from twincast.entrypoint import configure_logging, load_settings, stop_on_signals
+from kafka.errors import KafkaError
+
+from twincast.entrypoint import (
+    configure_logging,
+    failure_message,
+    load_settings,
+    stop_on_signals,
+)
 from twincast.errors import TwincastError
 from twincast.metrics_server import MetricsServer
 from worker.metrics import WorkerMetrics
@@ -44,8 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         service = WorkerService(settings, metrics)
         stop_on_signals(service.request_stop, "finishing the current batch, committing and exiting")
         return service.run(exit_when_idle=args.exit_when_idle)
-    except TwincastError as exc:
-        log.error("%s", exc)
+    except (TwincastError, KafkaError) as exc:
+        log.error("%s", failure_message(exc))
         return 1
     finally:
         server.close()

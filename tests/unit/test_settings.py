@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -70,3 +73,56 @@ def test_exactly_once_needs_commits_inside_the_transaction_timeout() -> None:
     with pytest.raises(ValidationError, match="must be below transaction_timeout_ms"):
         WorkerSettings(exactly_once=True, commit_interval_ms=20_000)
     assert not WorkerSettings(commit_interval_ms=20_000).exactly_once  # no transactions: fine
+
+
+def test_tls_settings_reach_the_client_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TWINCAST_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("TWINCAST_SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("TWINCAST_SASL_USERNAME", "bob")
+    monkeypatch.setenv("TWINCAST_SASL_PASSWORD", "s3cret")
+    monkeypatch.setenv("TWINCAST_SSL_CAFILE", "/etc/ca.pem")
+    monkeypatch.setenv("TWINCAST_SSL_CERTFILE", "/etc/client.pem")
+    monkeypatch.setenv("TWINCAST_SSL_KEYFILE", "/etc/client.key")
+    monkeypatch.setenv("TWINCAST_SSL_PASSWORD", "keypass")
+    monkeypatch.setenv("TWINCAST_SSL_CHECK_HOSTNAME", "false")
+    settings = KafkaSettings()
+    assert "keypass" not in repr(settings) and "s3cret" not in repr(settings)
+    config = settings.client_config("worker")
+    assert config["security_protocol"] == "SASL_SSL"
+    assert (config["sasl_mechanism"], config["sasl_plain_username"]) == ("SCRAM-SHA-512", "bob")
+    assert config["sasl_plain_password"] == "s3cret"
+    assert config["ssl_cafile"] == "/etc/ca.pem" and config["ssl_certfile"] == "/etc/client.pem"
+    assert config["ssl_keyfile"] == "/etc/client.key" and config["ssl_password"] == "keypass"
+    assert config["ssl_check_hostname"] is False
+    # kafka-python accepts every key: a misspelt one would fail when a client is built.
+    from kafka import KafkaConsumer
+
+    assert set(config) <= set(KafkaConsumer.DEFAULT_CONFIG)
+
+
+def _kafka_client_calls() -> list[tuple[str, ast.Call]]:
+    root = Path(__file__).resolve().parents[2]
+    calls = []
+    for package in ("trainer", "worker", "twincast", "schemas", "lstmcore"):
+        for path in sorted((root / package).rglob("*.py")):
+            if "localkafka" in path.parts:
+                continue  # the local broker's own PLAINTEXT readiness probe
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) in {
+                    "KafkaConsumer",
+                    "KafkaProducer",
+                    "KafkaAdminClient",
+                }:
+                    calls.append((f"{path.relative_to(root)}:{node.lineno}", node))
+    return calls
+
+
+def test_every_kafka_client_gets_the_security_settings() -> None:
+    calls = _kafka_client_calls()
+    assert len(calls) >= 10
+    for where, call in calls:
+        spread = [k.value for k in call.keywords if k.arg is None]
+        assert any(
+            isinstance(v, ast.Call) and getattr(v.func, "attr", None) == "client_config"
+            for v in spread
+        ), f"{where} builds a Kafka client without **settings.client_config(...)"

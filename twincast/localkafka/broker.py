@@ -18,9 +18,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from twincast.errors import LocalKafkaError
+from twincast.localkafka import sasl
 from twincast.localkafka.jars import ensure_jars, log4j_config
 from twincast.settings import TwincastSettings
 
@@ -43,6 +44,15 @@ class LocalKafkaSettings(TwincastSettings):
     kafka_version: str = Field("4.4.0", description="Apache Kafka version from Maven Central.")
     kafka_heap: str = Field("768m", description="Java heap of the broker (-Xmx).")
     kafka_start_timeout_s: float = Field(120.0, gt=0, description="Give up starting after.")
+    kafka_sasl_port: int | None = Field(
+        None, ge=1, le=65535, description="Also listen with SASL_PLAINTEXT on this port."
+    )
+    kafka_sasl_username: str = Field(
+        "twincast", pattern=r"^[A-Za-z0-9_.-]+$", description="The SASL listener's one user."
+    )
+    kafka_sasl_password: SecretStr = Field(
+        SecretStr("twincast-secret"), description="That user's password (PLAIN and SCRAM)."
+    )
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,8 @@ class LocalKafka:
             return BrokerInfo(self.bootstrap, pid, True, time.monotonic() - started)
         _ensure_port_free(self.settings.kafka_port)
         _ensure_port_free(self.settings.kafka_controller_port)
+        if self.settings.kafka_sasl_port is not None:
+            _ensure_port_free(self.settings.kafka_sasl_port)
         jars = ensure_jars(self.settings.kafka_jars_dir, self.settings.kafka_version)
         self.home.mkdir(parents=True, exist_ok=True)
         properties = self._write_properties()
@@ -151,6 +163,11 @@ class LocalKafka:
             "auto.create.topics.enable": "false",  # topics come from `twincast topics`
             "message.max.bytes": str(64 * 1024 * 1024 + 1024),
         }
+        if s.kafka_sasl_port is not None:
+            for key in ("listeners", "advertised.listeners"):
+                lines[key] += "," + sasl.listener(s.kafka_sasl_port)
+            lines["listener.security.protocol.map"] += "," + sasl.protocol_map_entry()
+            lines.update(sasl.sasl_properties(s.kafka_sasl_username, s.kafka_sasl_password))
         path = self.home / "server.properties"
         path.write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
         return path
@@ -177,10 +194,17 @@ class LocalKafka:
             cluster_id,
             "-c",
             str(properties),
+            *self._scram_args(),
         )
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise LocalKafkaError(f"formatting KRaft storage failed:\n{result.stderr[-2000:]}")
+
+    def _scram_args(self) -> list[str]:
+        s = self.settings
+        if s.kafka_sasl_port is None:
+            return []
+        return sasl.scram_format_args(s.kafka_sasl_username, s.kafka_sasl_password)
 
     def _launch(self, jars: Path, properties: Path) -> subprocess.Popen[bytes]:
         stdout = (self.home / "stdout.log").open("wb")

@@ -1,0 +1,125 @@
+"""The whole pipeline over SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) against a local broker with a
+SASL listener; a wrong password stops every service with a clear message."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from tests.integration.helpers import (
+    consume,
+    forecasts_of,
+    produce_series,
+    run_module,
+    service_env,
+)
+from tests.kafka_fixtures import free_port
+from twincast.localkafka import LocalKafka, LocalKafkaSettings
+from twincast.settings import KafkaSettings
+from twincast.synthetic import seasonal_series
+
+pytestmark = pytest.mark.kafka
+
+USER, PASSWORD = "pipeline-user", "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+def sasl_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
+    broker = LocalKafka(
+        LocalKafkaSettings(
+            kafka_port=free_port(),
+            kafka_controller_port=free_port(),
+            kafka_sasl_port=free_port(),
+            kafka_sasl_username=USER,
+            kafka_sasl_password=SecretStr(PASSWORD),
+            kafka_dir=tmp_path_factory.mktemp("sasl-kafka"),
+        )
+    )
+    broker.up()
+    try:
+        yield broker
+    finally:
+        broker.down()
+
+
+def _settings(broker: LocalKafka, mechanism: str, password: str) -> KafkaSettings:
+    suffix = uuid.uuid4().hex[:8]
+    assert broker.settings.kafka_sasl_port is not None
+    return KafkaSettings(
+        bootstrap_servers=f"127.0.0.1:{broker.settings.kafka_sasl_port}",
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism=mechanism,
+        sasl_username=USER,
+        sasl_password=SecretStr(password),
+        events_topic=f"s-events-{suffix}",
+        weights_topic=f"s-weights-{suffix}",
+        forecasts_topic=f"s-forecasts-{suffix}",
+        dlq_topic=f"s-dlq-{suffix}",
+        state_topic=f"s-state-{suffix}",
+    )
+
+
+def _env(settings: KafkaSettings, **values: object) -> dict[str, str]:
+    assert settings.sasl_password is not None
+    return service_env(
+        settings,
+        security_protocol=settings.security_protocol,
+        sasl_mechanism=settings.sasl_mechanism,
+        sasl_username=settings.sasl_username,
+        sasl_password=settings.sasl_password.get_secret_value(),
+        **values,
+    )
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+def test_pipeline_over_sasl(sasl_broker: LocalKafka, tmp_path: Path, mechanism: str) -> None:
+    settings = _settings(sasl_broker, mechanism, PASSWORD)
+    topics = run_module("twincast", ["topics"], _env(settings), tmp_path)
+    assert topics.returncode == 0, topics.stderr[-3000:]
+    sent = produce_series(settings, seasonal_series(4, 80, seed=51))
+    trainer = run_module(
+        "trainer",
+        ["--once"],
+        _env(
+            settings,
+            history_db=tmp_path / "h.sqlite",
+            artifact_dir=tmp_path / "a",
+            metrics_port=0,
+            epochs=2,
+            units=8,
+            gate="false",
+        ),
+        tmp_path,
+    )
+    assert trainer.returncode == 0, trainer.stderr[-3000:]
+    worker = run_module(
+        "worker", ["--exit-when-idle", "3"], _env(settings, metrics_port=0), tmp_path
+    )
+    assert worker.returncode == 0, worker.stderr[-3000:]
+    forecasts = forecasts_of(consume(settings, settings.forecasts_topic, sent))
+    assert len(forecasts) == sent
+    assert {f.model_version for f in forecasts} == {1}, "the trainer's model, over SASL"
+
+
+@pytest.mark.parametrize(
+    ("module", "args"),
+    [("twincast", ["topics"]), ("worker", ["--exit-when-idle", "1"]), ("trainer", ["--once"])],
+)
+def test_wrong_password_fails_clearly(
+    sasl_broker: LocalKafka, tmp_path: Path, module: str, args: list[str]
+) -> None:
+    settings = _settings(sasl_broker, "SCRAM-SHA-256", "not the password")
+    env = _env(settings, metrics_port=0, history_db=tmp_path / "h.sqlite")
+    if module == "twincast":
+        del env["TWINCAST_METRICS_PORT"], env["TWINCAST_HISTORY_DB"]
+    elif module == "worker":
+        del env["TWINCAST_HISTORY_DB"]
+    result = run_module(module, args, env, tmp_path, timeout=120)
+    assert result.returncode == 1, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert "Kafka refused the login" in last and "TWINCAST_SASL_PASSWORD" in last, last
+    assert "not the password" not in result.stderr, "the password is never printed"
