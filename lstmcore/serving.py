@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lstmcore.artifact import Artifact
-from lstmcore.scaling import scale, unscale_target
+from lstmcore.scaling import forecasts_from, series_inputs, step_inputs
 from lstmcore.step import Array, StepWeights, step
 from schemas.artifact import ModelManifest
 from twincast.errors import ArtifactError
@@ -42,16 +42,22 @@ class ServingModel:
         return model
 
     def forecast(
-        self, h: Array, c: Array, values: npt.NDArray[np.floating]
+        self,
+        h: Array,
+        c: Array,
+        values: npt.NDArray[np.floating],
+        previous: npt.NDArray[np.floating] | None = None,
     ) -> tuple[Array, Array, npt.NDArray[np.float64]]:
-        """One step for B series: raw values [B, F] -> new h, c and forecasts [B] (raw units)."""
-        new_h, new_c, y = step(self.weights, h, c, scale(self.manifest.scaler, values))
-        return new_h, new_c, unscale_target(self.manifest.scaler, y[:, 0])
+        """One step for B series: raw values [B, F] (and each series' value before them, for a
+        differencing model) -> new h, c and forecasts [B] (raw units)."""
+        scaler = self.manifest.scaler
+        new_h, new_c, y = step(self.weights, h, c, step_inputs(scaler, values, previous))
+        return new_h, new_c, forecasts_from(scaler, y[:, 0], values)
 
     def replay(self, history: npt.NDArray[np.floating]) -> tuple[Array, Array]:
         """State after feeding one series' recent inputs [W, F] from zero state."""
         h, c = self.weights.zero_state(1)
-        scaled = scale(self.manifest.scaler, history)
+        scaled = series_inputs(self.manifest.scaler, history)
         for t in range(len(scaled)):
             h, c, _ = step(self.weights, h, c, scaled[t : t + 1])
         return h, c

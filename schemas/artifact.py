@@ -37,9 +37,14 @@ class Architecture(WireModel):
 
 
 class Scaler(WireModel):
-    """Per-feature standardisation: ``scaled = (x - mean) / scale``; outputs use feature 0."""
+    """Per-feature standardisation: ``scaled = (x - mean) / scale``; outputs use feature 0.
 
-    kind: Literal["standard"] = "standard"
+    ``difference``: the model sees and forecasts changes instead of levels. Its input at t is
+    ``(x[t] - x[t-1] - mean) / scale`` (0 change for a series' first value) and its output,
+    unscaled, is added to ``x[t]``: a model that outputs no change is the persistence forecast.
+    """
+
+    kind: Literal["standard", "difference"] = "standard"
     mean: list[FiniteFloat]
     scale: list[FiniteFloat]
 

@@ -11,13 +11,14 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from lstmcore.artifact import Artifact, seal
 from lstmcore.keras_model import get_arrays
-from lstmcore.scaling import fit_scaler, scale, unscale_target
+from lstmcore.scaling import fit_scaler, forecasts_from, series_inputs
 from lstmcore.serving import ServingModel
 from lstmcore.step import StepWeights, step
 from lstmcore.training import ProgressCallback, TrainConfig, train
@@ -40,6 +41,7 @@ class RefitPlan:
     min_points_per_series: int
     holdout_fraction: float
     gate: bool
+    transform: Literal["standard", "difference"] = "standard"
 
 
 @dataclass(frozen=True)
@@ -70,12 +72,12 @@ def walk(weights: StepWeights, scaler: Scaler, series: list[Series]) -> list[Ser
     padded = np.zeros((len(series), longest, series[0].shape[1]), np.float64)
     for row, values in enumerate(series):
         padded[row, : len(values)] = values
-    scaled = scale(scaler, padded)
+    scaled = series_inputs(scaler, padded)
     h, c = weights.zero_state(len(series))
     forecasts = np.empty((len(series), longest), np.float64)
     for t in range(longest):
         h, c, y = step(weights, h, c, scaled[:, t])
-        forecasts[:, t] = unscale_target(scaler, y[:, 0])
+        forecasts[:, t] = forecasts_from(scaler, y[:, 0], padded[:, t])
     return [forecasts[row, : len(values)] for row, values in enumerate(series)]
 
 
@@ -136,8 +138,9 @@ def refit(
     series = [np.asarray(history[name], np.float64) for name in names]
     starts = [holdout_start(len(s), plan.holdout_fraction) for s in series]
     heads = [s[:start] for s, start in zip(series, starts, strict=True)]
-    scaler = fit_scaler(heads)
-    result = train(plan.architecture, [scale(scaler, h) for h in heads], plan.train, on_epoch)
+    scaler = fit_scaler(heads, plan.transform)
+    inputs = [series_inputs(scaler, h) for h in heads]
+    result = train(plan.architecture, inputs, plan.train, on_epoch)
     arrays = get_arrays(result.model, plan.architecture)
     weights = StepWeights.from_arrays(plan.architecture, arrays)
     evaluation = evaluate((weights, scaler), previous, series, starts)

@@ -22,7 +22,7 @@ from lstmcore.serving import ServingModel
 from trainer.consume import assign_from_history, open_consumer, to_consumed
 from trainer.history import HistoryStore
 from trainer.metrics import TrainerMetrics
-from trainer.refit import NotEnoughData, RefitOutcome, RefitPlan, refit
+from trainer.refit import NotEnoughData, RefitOutcome, refit
 from trainer.settings import TrainerSettings
 from twincast.errors import KafkaUnavailableError, TwincastError
 from twincast.weights_topic import publish, read_latest, weights_producer
@@ -113,17 +113,6 @@ class TrainerService:
             or waited >= self.settings.refit_every_seconds
         )
 
-    def _plan(self) -> RefitPlan:
-        s = self.settings
-        return RefitPlan(
-            s.architecture(),
-            s.train_config(),
-            s.model_name,
-            s.min_points_per_series,
-            s.holdout_fraction,
-            s.gate,
-        )
-
     def _next_version(self) -> int:
         stored = int(self.history.get_fact(PUBLISHED_VERSION) or 0)
         return max(stored, self.current.version if self.current else 0) + 1
@@ -144,7 +133,7 @@ class TrainerService:
         try:
             outcome = refit(
                 self.history.series(),
-                self._plan(),
+                self.settings.refit_plan(),
                 version,
                 self.history.offsets(self.settings.events_topic),
                 self.current,

@@ -10,6 +10,7 @@ from pydantic import Field
 from lstmcore.training import TrainConfig
 from schemas.artifact import Architecture
 from schemas.codec import DEFAULT_MAX_EVENT_BYTES
+from trainer.refit import RefitPlan
 from twincast.settings import KafkaSettings
 
 
@@ -47,6 +48,11 @@ class TrainerSettings(KafkaSettings):
     segment_length: int | None = Field(
         None, ge=2, description="Cut series longer than this into contiguous streams."
     )
+    transform: Literal["standard", "difference"] = Field(
+        "difference",
+        description="What the model sees: standardised levels, or standardised changes "
+        "(difference: the forecast is the last value plus a forecast change).",
+    )
     learning_rate: float = Field(1e-2, gt=0, description="Adam learning rate.")
     seed: int = Field(0, description="Random seed of weight initialisation.")
     max_event_bytes: int = Field(
@@ -72,4 +78,15 @@ class TrainerSettings(KafkaSettings):
             segment_length=self.segment_length,
             learning_rate=self.learning_rate,
             seed=self.seed,
+        )
+
+    def refit_plan(self) -> RefitPlan:
+        return RefitPlan(
+            self.architecture(),
+            self.train_config(),
+            self.model_name,
+            self.min_points_per_series,
+            self.holdout_fraction,
+            self.gate,
+            self.transform,
         )

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from twincast.entrypoint import configure_logging, failure_message
 from twincast.errors import TwincastError
+from twincast.evaluation.command import add_parser as add_evaluate_parser
 from twincast.localkafka import LocalKafka, LocalKafkaSettings
 from twincast.localkafka.jars import ensure_jars
 from twincast.settings import KafkaSettings, TopicSettings
@@ -220,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--series", type=int, default=20, help="number of series")
     gen.add_argument("--duration", type=float, help="stop after this many seconds")
     gen.set_defaults(func=_generate)
+    add_evaluate_parser(sub)
     demo = sub.add_parser("demo", help="broker, topics, trainer, worker and a live data stream")
     demo.add_argument(
         "--duration", type=float, help="stop after this many seconds (default: Ctrl-C)"

@@ -18,7 +18,7 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
-from lstmcore.scaling import scale
+from lstmcore.scaling import series_inputs
 from lstmcore.serving import ServingModel
 from lstmcore.step import step
 from worker.state_store import StateStore
@@ -155,7 +155,10 @@ def process_wave(
     if model is None:
         forecasts, version = values[:, 0].copy(), 0
     else:
-        h, c, forecasts = model.forecast(store.h[:, slots], store.c[:, slots], values)
+        # A series' first value has no value before it: no change (differencing models).
+        seen = (store.counts[slots] > 0)[:, None]
+        previous = np.where(seen, store.last_value[slots], values)
+        h, c, forecasts = model.forecast(store.h[:, slots], store.c[:, slots], values, previous)
         store.h[:, slots] = h
         store.c[:, slots] = c
         version = model.version
@@ -237,7 +240,7 @@ def replay_states(
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     """h, c of many series after feeding each its window's first ``counts`` inputs from zero."""
     h, c = model.weights.zero_state(len(windows))
-    scaled = scale(model.manifest.scaler, windows)
+    scaled = series_inputs(model.manifest.scaler, windows)
     all_active_until = int(counts.min(initial=0))
     for t in range(int(counts.max(initial=0))):
         new_h, new_c, _ = step(model.weights, h, c, scaled[:, t])

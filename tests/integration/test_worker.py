@@ -39,10 +39,11 @@ def sequential_reference(
     out = {}
     for name, values in series.items():
         h, c = model.weights.zero_state(1)
-        forecasts = []
+        forecasts, before = [], None
         for value in values:
-            h, c, y = model.forecast(h, c, value[None, :])
+            h, c, y = model.forecast(h, c, value[None, :], before)
             forecasts.append(float(y[0]))
+            before = value[None, :]
         out[name] = forecasts
     return out
 

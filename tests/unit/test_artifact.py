@@ -7,7 +7,7 @@ import json
 import pickle
 import zipfile
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pytest
@@ -19,7 +19,12 @@ from twincast.errors import ArtifactError
 
 
 def make_artifact(
-    version: int = 1, units: int = 4, features: int = 1, mean: float = 0.0, scale: float = 1.0
+    version: int = 1,
+    units: int = 4,
+    features: int = 1,
+    mean: float = 0.0,
+    scale: float = 1.0,
+    kind: Literal["standard", "difference"] = "standard",
 ) -> Artifact:
     arch = Architecture(features=features, units=units, layers=2)
     rng = np.random.default_rng(version)
@@ -33,7 +38,7 @@ def make_artifact(
         "architecture": arch,
         "training": TrainingFacts(batch_size=4, epochs=1, tbptt=8, n_series=4, n_points=100),
         "validation": Validation(model_mae=0.1, persistence_mae=0.2, points=10),
-        "scaler": Scaler(mean=[mean] * features, scale=[scale] * features),
+        "scaler": Scaler(kind=kind, mean=[mean] * features, scale=[scale] * features),
     }
     return seal(fields, arrays)
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+import pytest
 
 from lstmcore.artifact import encode_artifact
 from lstmcore.serving import ServingModel
@@ -15,17 +16,21 @@ from tests.unit.test_artifact import make_artifact
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def test_readme_snippet_matches_the_serving_model() -> None:
+@pytest.mark.parametrize("kind", ["standard", "difference"])
+def test_readme_snippet_matches_the_serving_model(kind: Literal["standard", "difference"]) -> None:
     text = README.read_text("utf-8")
     section = text[text.index("To recompute twincast's forecasts") :]
     snippet = re.search(r"```python\n(.*?)```", section, re.S)
     assert snippet is not None
-    artifact = make_artifact(units=6, mean=3.0, scale=0.5)
+    artifact = make_artifact(units=6, mean=3.0, scale=0.5, kind=kind)
     namespace: dict[str, Any] = {"value": encode_artifact(artifact)}
     exec(snippet.group(1), namespace)
 
     model = ServingModel.from_artifact(artifact)
     h, c = model.weights.zero_state(1)
+    before = None
     for x in 3.0 + np.sin(np.arange(12) / 3.0):
-        h, c, expected = model.forecast(h, c, np.array([[x]]))
+        values = np.array([[x]])
+        h, c, expected = model.forecast(h, c, values, before)
+        before = values
         assert abs(namespace["step"]([x]) - expected[0]) < 1e-4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Literal
 
 import numpy as np
 import pytest
@@ -41,18 +42,23 @@ def _store(model: ServingModel | None = None, capacity: int = 100, window: int =
     return StateStore(capacity, window, 1, layers, units)
 
 
-def _model(version: int = 1) -> ServingModel:
-    return ServingModel.from_artifact(make_artifact(version=version, units=5, mean=1.0, scale=2.0))
+def _model(version: int = 1, kind: Literal["standard", "difference"] = "standard") -> ServingModel:
+    return ServingModel.from_artifact(
+        make_artifact(version=version, units=5, mean=1.0, scale=2.0, kind=kind)
+    )
 
 
 def _sequential(model: ServingModel, events: EventBatch) -> list[float]:
-    """Reference: one event at a time, in offset order, a batch-1 state per series."""
+    """Reference: one event at a time, in offset order, a batch-1 state (and, for a
+    differencing model, the value before) per series."""
     states: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    before: dict[str, np.ndarray] = {}
     out = []
     for series_id, values in zip(events.series_ids, events.values, strict=True):
         h, c = states.get(series_id, model.weights.zero_state(1))
-        h, c, y = model.forecast(h, c, np.array([values]))
-        states[series_id] = (h, c)
+        x = np.array([values])
+        h, c, y = model.forecast(h, c, x, before.get(series_id))
+        states[series_id], before[series_id] = (h, c), x
         out.append(float(y[0]))
     return out
 
@@ -62,11 +68,14 @@ def test_waves_hold_each_series_once_in_offset_order() -> None:
     assert plan_waves(ids) == [[0, 1, 4], [2, 5], [3]]
 
 
-def test_a_poll_with_repeated_series_equals_one_by_one() -> None:
+@pytest.mark.parametrize("kind", ["standard", "difference"])
+def test_a_poll_with_repeated_series_equals_one_by_one(
+    kind: Literal["standard", "difference"],
+) -> None:
     rng = np.random.default_rng(0)
     pairs = [(f"s{rng.integers(0, 4)}", float(rng.normal())) for _ in range(40)]
     events = _events(pairs)
-    model = _model()
+    model = _model(kind=kind)
     result = process(model, _store(model), events)
     np.testing.assert_allclose(_forecasts(result), _sequential(model, events), atol=1e-6)
     assert set(result.versions.tolist()) == {1}

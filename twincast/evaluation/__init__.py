@@ -1,0 +1,1 @@
+"""``twincast evaluate``: online one-step accuracy next to persistence and River."""

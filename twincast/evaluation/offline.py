@@ -1,0 +1,111 @@
+"""``twincast evaluate --offline``: the trainer's and the worker's logic in one process, no broker.
+
+The replay is cut into rounds of ``refit_every_events`` events. In each round the worker's hot
+path (``worker.hotpath.process``, the model of the previous round, persistence before any) forecasts
+every event, the events join the trainer's history (the newest ``history_max_points`` per series),
+and the trainer's refit (``trainer.refit.refit``, gate included) runs on that history; an accepted
+model is swapped in under the worker's swap policy before the next round. ``--pipeline`` runs the
+real services in the same rounds, so both modes see the same refits at the same events. (The
+trainer's time-based schedule, ``refit_every_seconds``, has no meaning in a replay.)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from lstmcore.serving import ServingModel
+from trainer.refit import NotEnoughData, refit
+from trainer.settings import TrainerSettings
+from twincast.evaluation.datasets import Dataset
+from worker.hotpath import EventBatch, apply_swap, process
+from worker.settings import WorkerSettings
+from worker.state_store import StateStore
+
+log = logging.getLogger(__name__)
+
+Event = tuple[str, datetime, float]
+
+
+@dataclass
+class ModelRun:
+    """What twincast forecast: per series, the forecast of each value made before it arrived
+    (NaN where none was made: the first value) and the model version that made it."""
+
+    forecasts: dict[str, npt.NDArray[np.float64]]
+    versions: dict[str, npt.NDArray[np.int64]]
+    refits: list[str] = field(default_factory=list)  # verdict of each refit, in order
+
+
+def rounds(events: Sequence[Event], size: int) -> list[Sequence[Event]]:
+    return [events[i : i + size] for i in range(0, len(events), size)]
+
+
+def run_offline(
+    dataset: Dataset,
+    trainer: TrainerSettings,
+    worker: WorkerSettings,
+    on_refit: Callable[[int, str], None] | None = None,
+) -> ModelRun:
+    store = StateStore(worker.state_max_series, worker.replay_window, 1, 1, 1)
+    collector = ForecastCollector(dataset)
+    history: dict[str, list[list[float]]] = {}
+    model: ServingModel | None = None
+    verdicts: list[str] = []
+    offset = 0
+    chunks = rounds(dataset.events(), trainer.refit_every_events)
+    for number, chunk in enumerate(chunks, start=1):
+        batch = EventBatch()
+        for series_id, ts, value in chunk:
+            batch.append(series_id, ts, [value], 0, offset, 0)
+            offset += 1
+            kept = history.setdefault(series_id, [])
+            kept.append([value])
+            del kept[: -trainer.history_max_points]
+        result = process(model, store, batch)
+        collector.add(batch.series_ids, result.forecasts.tolist(), result.versions.tolist())
+        if number == len(chunks):
+            break  # nothing is left to forecast with a newer model
+        version = (model.version if model else 0) + 1
+        try:
+            outcome = refit(
+                {k: np.asarray(v) for k, v in history.items()},
+                trainer.refit_plan(),
+                version,
+                {},
+                model,
+            )
+        except NotEnoughData:
+            continue
+        verdicts.append(outcome.verdict)
+        if on_refit is not None:
+            on_refit(version, outcome.verdict)
+        if outcome.accepted:
+            new = ServingModel.from_artifact(outcome.artifact)
+            apply_swap(store, model, new, worker.swap_policy)
+            model = new
+    return collector.run(verdicts)
+
+
+class ForecastCollector:
+    """Lines up the forecast made at each event with the next value of its series."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self._made: dict[str, list[tuple[float, int]]] = {k: [] for k in dataset.series}
+
+    def add(self, series_ids: list[str], forecasts: list[float], versions: list[int]) -> None:
+        for series_id, forecast, version in zip(series_ids, forecasts, versions, strict=True):
+            self._made[series_id].append((forecast, version))
+
+    def run(self, verdicts: list[str]) -> ModelRun:
+        forecasts, versions = {}, {}
+        for series_id, made in self._made.items():
+            # The forecast made at value i is the forecast of value i + 1.
+            forecasts[series_id] = np.array([np.nan] + [f for f, _ in made[:-1]])
+            versions[series_id] = np.array([0] + [v for _, v in made[:-1]], np.int64)
+        return ModelRun(forecasts, versions, verdicts)
