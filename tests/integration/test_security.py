@@ -1,5 +1,5 @@
-"""The whole pipeline over SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) against a local broker with a
-SASL listener; a wrong password stops every service with a clear message."""
+"""The whole pipeline over SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) and over TLS against local
+brokers with such listeners; a wrong password stops every service with a clear message."""
 
 from __future__ import annotations
 
@@ -64,20 +64,57 @@ def _settings(broker: LocalKafka, mechanism: str, password: str) -> KafkaSetting
 
 
 def _env(settings: KafkaSettings, **values: object) -> dict[str, str]:
-    assert settings.sasl_password is not None
-    return service_env(
-        settings,
-        security_protocol=settings.security_protocol,
-        sasl_mechanism=settings.sasl_mechanism,
-        sasl_username=settings.sasl_username,
-        sasl_password=settings.sasl_password.get_secret_value(),
-        **values,
-    )
+    """The service environment with every security setting of ``settings``."""
+    security: dict[str, str] = {"security_protocol": settings.security_protocol}
+    for name in ("sasl_mechanism", "sasl_username", "ssl_cafile"):
+        if getattr(settings, name) is not None:
+            security[name] = getattr(settings, name)
+    if settings.sasl_password is not None:
+        security["sasl_password"] = settings.sasl_password.get_secret_value()
+    return service_env(settings, **security, **values)
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
 def test_pipeline_over_sasl(sasl_broker: LocalKafka, tmp_path: Path, mechanism: str) -> None:
-    settings = _settings(sasl_broker, mechanism, PASSWORD)
+    _run_pipeline(_settings(sasl_broker, mechanism, PASSWORD), tmp_path)
+
+
+@pytest.fixture(scope="module")
+def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
+    broker = LocalKafka(
+        LocalKafkaSettings(
+            kafka_port=free_port(),
+            kafka_controller_port=free_port(),
+            kafka_ssl_port=free_port(),
+            kafka_dir=tmp_path_factory.mktemp("tls-kafka"),
+        )
+    )
+    broker.up()
+    try:
+        yield broker
+    finally:
+        broker.down()
+
+
+def test_pipeline_over_tls(tls_broker: LocalKafka, tmp_path: Path) -> None:
+    """Clients check the broker's certificate against the CA file (and its host name)."""
+    assert tls_broker.settings.kafka_ssl_port is not None
+    suffix = uuid.uuid4().hex[:8]
+    settings = KafkaSettings(
+        bootstrap_servers=f"127.0.0.1:{tls_broker.settings.kafka_ssl_port}",
+        security_protocol="SSL",
+        ssl_cafile=str(tls_broker.home / "tls" / "ca.pem"),
+        events_topic=f"tls-events-{suffix}",
+        weights_topic=f"tls-weights-{suffix}",
+        forecasts_topic=f"tls-forecasts-{suffix}",
+        dlq_topic=f"tls-dlq-{suffix}",
+        state_topic=f"tls-state-{suffix}",
+    )
+    _run_pipeline(settings, tmp_path)
+
+
+def _run_pipeline(settings: KafkaSettings, tmp_path: Path) -> None:
+    """topics -> events -> trainer --once -> worker: every event gets the trainer's model."""
     topics = run_module("twincast", ["topics"], _env(settings), tmp_path)
     assert topics.returncode == 0, topics.stderr[-3000:]
     sent = produce_series(settings, seasonal_series(4, 80, seed=51))

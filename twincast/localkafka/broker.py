@@ -21,7 +21,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 
 from twincast.errors import LocalKafkaError
-from twincast.localkafka import sasl
+from twincast.localkafka import sasl, tls
 from twincast.localkafka.jars import ensure_jars, log4j_config
 from twincast.settings import TwincastSettings
 
@@ -44,6 +44,9 @@ class LocalKafkaSettings(TwincastSettings):
     kafka_version: str = Field("4.4.0", description="Apache Kafka version from Maven Central.")
     kafka_heap: str = Field("768m", description="Java heap of the broker (-Xmx).")
     kafka_start_timeout_s: float = Field(120.0, gt=0, description="Give up starting after.")
+    kafka_ssl_port: int | None = Field(
+        None, ge=1, le=65535, description="Also listen with TLS (SSL) on this port."
+    )
     kafka_sasl_port: int | None = Field(
         None, ge=1, le=65535, description="Also listen with SASL_PLAINTEXT on this port."
     )
@@ -99,8 +102,9 @@ class LocalKafka:
             return BrokerInfo(self.bootstrap, pid, True, time.monotonic() - started)
         _ensure_port_free(self.settings.kafka_port)
         _ensure_port_free(self.settings.kafka_controller_port)
-        if self.settings.kafka_sasl_port is not None:
-            _ensure_port_free(self.settings.kafka_sasl_port)
+        for extra in (self.settings.kafka_sasl_port, self.settings.kafka_ssl_port):
+            if extra is not None:
+                _ensure_port_free(extra)
         jars = ensure_jars(self.settings.kafka_jars_dir, self.settings.kafka_version)
         self.home.mkdir(parents=True, exist_ok=True)
         properties = self._write_properties()
@@ -163,6 +167,11 @@ class LocalKafka:
             "auto.create.topics.enable": "false",  # topics come from `twincast topics`
             "message.max.bytes": str(64 * 1024 * 1024 + 1024),
         }
+        if s.kafka_ssl_port is not None:
+            for key in ("listeners", "advertised.listeners"):
+                lines[key] += "," + tls.listener(s.kafka_ssl_port)
+            lines["listener.security.protocol.map"] += "," + tls.protocol_map_entry()
+            lines.update(tls.ssl_properties(*tls.ensure_certificate(self.home / "tls")))
         if s.kafka_sasl_port is not None:
             for key in ("listeners", "advertised.listeners"):
                 lines[key] += "," + sasl.listener(s.kafka_sasl_port)
