@@ -85,7 +85,14 @@ class TrainerService:
         return 0 if outcome is not None else 5
 
     def _ingest(self, consumer: Any, timeout_ms: int) -> None:
-        batches = consumer.poll(timeout_ms=timeout_ms, max_records=5000)
+        try:
+            batches = consumer.poll(timeout_ms=timeout_ms, max_records=5000)
+        except KafkaError as exc:
+            if not exc.retriable:
+                raise
+            log.warning("Kafka unreachable (%s): retrying", exc)  # nothing was taken yet
+            time.sleep(0.5)
+            return
         records = [r for batch in batches.values() for r in batch]
         if not records:
             return

@@ -16,6 +16,8 @@ again from there, so the next transaction carries the same forecasts.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from kafka import TopicPartition
@@ -86,26 +88,58 @@ class Delivery:
         self._futures = []
 
 
+class TransactionStuck(KafkaError):  # type: ignore[misc]
+    """A transactional request got no answer in time (seen after a broker restart)."""
+
+
 class TransactionalDelivery(Delivery):
-    """Exactly-once: one transaction per checkpoint, offsets included (KIP-447 fencing)."""
+    """Exactly-once: one transaction per checkpoint, offsets included (KIP-447 fencing).
+
+    kafka-python waits for the answer of a transactional request without a time limit, and
+    after a broker restart an answer can be lost for good; so each step is awaited here with a
+    limit, and a producer that got stuck is replaced by a new one with the same transactional id,
+    whose ``init_transactions`` aborts whatever the old one left open.
+    """
 
     exactly_once = True
 
-    def __init__(self, producer: Any) -> None:
-        super().__init__(producer)
-        producer.init_transactions()  # aborts what a previous life of this id left open
-        producer.begin_transaction()
+    def __init__(self, new_producer: Callable[[], Any], wait_ms: int) -> None:
+        self._new_producer, self._wait_ms = new_producer, wait_ms
+        super().__init__(self._start())
+
+    def _start(self) -> Any:
+        """A new transactional producer; while the broker is away, try again."""
+        while True:
+            producer = None
+            try:
+                producer = self._new_producer()
+                producer.init_transactions()  # aborts what a previous life of this id left open
+                producer.begin_transaction()
+                return producer
+            except KafkaError as exc:
+                if producer is not None:
+                    producer.close(timeout=0)
+                if not exc.retriable:
+                    raise
+                log.warning("transactions not ready (%s): trying again", exc)
+                time.sleep(1)
 
     def checkpoint(
         self, consumer: Any, store: StateStore, state_topic: str, offsets: dict[TopicPartition, int]
     ) -> bool:
         positions = {tp.partition: offset for tp, offset in offsets.items()}
+        manager = self.producer._transaction_manager
         try:
             write_changes(self.producer, state_topic, store, positions)
             if offsets:
                 commit = {tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()}
-                self.producer.send_offsets_to_transaction(commit, consumer.group_metadata())
-            self.producer.commit_transaction()
+                group = consumer.group_metadata()
+                self._await(lambda: manager.send_offsets_to_transaction(commit, group), "offsets")
+            self._await(manager.begin_commit, "commit")
+        except TransactionStuck as exc:
+            log.warning("transaction stuck (%s): rewinding with a new producer", exc)
+            self._replace()
+            raise TransactionAborted(str(exc)) from exc
         except ProducerFencedError as exc:
             raise DeliveryError(
                 f"another worker uses transactional id {self.producer.config['transactional_id']!r}"
@@ -121,12 +155,29 @@ class TransactionalDelivery(Delivery):
     def abandon(self) -> bool:
         self._futures = []
         try:
-            self.producer.abort_transaction()
+            self._await(self.producer._transaction_manager.begin_abort, "abort")
+            self.producer.begin_transaction()
         except ProducerFencedError as exc:
             raise DeliveryError("this worker's transactional id was taken over") from exc
-        self.producer.begin_transaction()
+        except KafkaError as exc:
+            log.warning("abort failed (%s): a new producer takes over the transactional id", exc)
+            self._replace()
         return True
 
+    def _replace(self) -> None:
+        """A new producer with the same id; its ``init_transactions`` aborts the open one."""
+        self._futures = []
+        self.producer.close(timeout=0)
+        self.producer = self._start()
 
-def make_delivery(settings: WorkerSettings, producer: Any) -> Delivery:
-    return TransactionalDelivery(producer) if settings.exactly_once else Delivery(producer)
+    def _await(self, start: Callable[[], Any], what: str) -> None:
+        result = start()
+        self.producer._sender.wakeup()
+        if not result.wait(timeout_ms=self._wait_ms):
+            raise TransactionStuck(f"no answer to the transaction's {what} in {self._wait_ms} ms")
+
+
+def make_delivery(settings: WorkerSettings, new_producer: Callable[[], Any]) -> Delivery:
+    if settings.exactly_once:
+        return TransactionalDelivery(new_producer, 2 * settings.transaction_timeout_ms)
+    return Delivery(new_producer())

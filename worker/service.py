@@ -84,22 +84,21 @@ class WorkerService:
             s, s.features, latest.next_offset, self.model.version if self.model else 0, self.metrics
         )
         watcher.start()
-        consumer, producer = events_consumer(s), output_producer(s)
+        consumer = events_consumer(s)
         try:
-            self._co_partitioned = check_layout(s, producer)
-            self.delivery = make_delivery(s, producer)
+            self.delivery = make_delivery(s, lambda: output_producer(s))
+            self._co_partitioned = check_layout(s, self.delivery.producer)
             consumer.subscribe([s.events_topic], listener=_Rebalance(self._rebalances))
-            self._loop(consumer, producer, watcher, exit_when_idle)
+            self._loop(consumer, watcher, exit_when_idle)
             return 0
         finally:
             watcher.stop()
-            producer.close()
+            if self.delivery is not None:
+                self.delivery.producer.close()
             consumer.close()
             watcher.join(timeout=5)
 
-    def _loop(
-        self, consumer: Any, producer: Any, watcher: WeightsWatcher, exit_when_idle: float | None
-    ) -> None:
+    def _loop(self, consumer: Any, watcher: WeightsWatcher, exit_when_idle: float | None) -> None:
         last_event = last_checkpoint = time.monotonic()
         interval = self.settings.commit_interval_ms / 1000
         while not self.stop_requested.is_set():
@@ -123,18 +122,16 @@ class WorkerService:
                 # Idle time counts only while partitions are ours (a join can take a while).
                 last_event = time.monotonic()
             if records:
-                self._handle(batches, records, producer)
+                self._handle(batches, records)
             if time.monotonic() - last_checkpoint >= interval:
-                self.checkpoint(consumer, producer)
+                self.checkpoint(consumer)
                 last_checkpoint = time.monotonic()
             if exit_when_idle is not None and time.monotonic() - last_event >= exit_when_idle:
                 log.info("no events for %.1fs: exiting", exit_when_idle)
                 break
-        self.checkpoint(consumer, producer)  # the last commit on the way out
+        self.checkpoint(consumer)  # the last commit on the way out
 
-    def _handle(
-        self, batches: dict[TopicPartition, list[Any]], records: list[Any], producer: Any
-    ) -> None:
+    def _handle(self, batches: dict[TopicPartition, list[Any]], records: list[Any]) -> None:
         """Validate, process and send one poll; nothing here waits for the broker."""
         self.metrics.events.inc(len(records))
         # A poll's records come per partition in offset order: the last one sets the commit.
@@ -146,8 +143,9 @@ class WorkerService:
             for reason, count in dead.reasons.items():
                 self.metrics.dlq.labels(reason).inc(count)
             result = process(self.model, self.store, valid, self._observe_wave)
-            self._deliver().track(
-                self.sorter.send_forecasts(producer, valid, result, self._co_partitioned)
+            delivery = self._deliver()
+            delivery.track(
+                self.sorter.send_forecasts(delivery.producer, valid, result, self._co_partitioned)
             )
             self._account(valid, result)
             if control is not None:
@@ -168,7 +166,7 @@ class WorkerService:
         for key, value in dead.messages:
             self._deliver().send(self.settings.dlq_topic, key, value)
 
-    def checkpoint(self, consumer: Any, producer: Any) -> None:
+    def checkpoint(self, consumer: Any) -> None:
         """Changed states, position markers and consumed offsets, in the delivery's order."""
         self._apply_rebalances(consumer)  # never write the state of a series no longer ours
         try:
