@@ -88,7 +88,7 @@ class Delivery:
         self._futures = []
 
 
-class TransactionStuck(KafkaError):  # type: ignore[misc]
+class TransactionStuck(TwincastError):
     """A transactional request got no answer in time (seen after a broker restart)."""
 
 
@@ -159,7 +159,7 @@ class TransactionalDelivery(Delivery):
             self.producer.begin_transaction()
         except ProducerFencedError as exc:
             raise DeliveryError("this worker's transactional id was taken over") from exc
-        except KafkaError as exc:
+        except (KafkaError, TransactionStuck) as exc:
             log.warning("abort failed (%s): a new producer takes over the transactional id", exc)
             self._replace()
         return True
