@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.kafka_fixtures import free_port
 from twincast.localkafka import LocalKafka, LocalKafkaSettings
+from twincast.ports import free_port
 
 
 @contextmanager

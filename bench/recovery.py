@@ -23,7 +23,7 @@ from typing import Any
 
 from bench.broker import temporary_broker
 from bench.worker_throughput import artifact, produce_events
-from tests.kafka_fixtures import free_port
+from twincast.ports import free_port
 from twincast.scrape import scrape
 from twincast.settings import TopicSettings
 from twincast.topics import ensure_topics

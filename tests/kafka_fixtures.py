@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,14 +10,8 @@ from pathlib import Path
 import pytest
 
 from twincast.localkafka import LocalKafka, LocalKafkaSettings
+from twincast.ports import free_port
 from twincast.settings import KafkaSettings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="session")

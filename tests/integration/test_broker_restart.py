@@ -27,9 +27,9 @@ from tests.integration.helpers import (
     start_module,
 )
 from tests.integration.test_recovery import _check_against_uninterrupted
-from tests.kafka_fixtures import free_port
 from tests.unit.test_artifact import make_artifact
 from twincast.localkafka import LocalKafka, LocalKafkaSettings
+from twincast.ports import free_port
 from twincast.settings import KafkaSettings
 from twincast.synthetic import seasonal_series
 

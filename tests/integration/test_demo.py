@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.kafka_fixtures import free_port
+from twincast.ports import free_port
 
 pytestmark = pytest.mark.kafka
 

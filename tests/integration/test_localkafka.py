@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from kafka.admin import KafkaAdminClient
 
-from tests.kafka_fixtures import free_port
 from twincast.localkafka import LocalKafka, LocalKafkaSettings
+from twincast.ports import free_port
 
 pytestmark = pytest.mark.kafka
 

@@ -17,8 +17,8 @@ from tests.integration.helpers import (
     run_module,
     service_env,
 )
-from tests.kafka_fixtures import free_port
 from twincast.localkafka import LocalKafka, LocalKafkaSettings
+from twincast.ports import free_port
 from twincast.settings import KafkaSettings
 from twincast.synthetic import seasonal_series
 

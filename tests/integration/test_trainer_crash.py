@@ -21,7 +21,7 @@ from tests.integration.helpers import (
     service_env,
     start_module,
 )
-from tests.kafka_fixtures import free_port
+from twincast.ports import free_port
 from twincast.settings import KafkaSettings
 from twincast.synthetic import seasonal_series
 from twincast.weights_topic import read_latest

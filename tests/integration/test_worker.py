@@ -24,8 +24,8 @@ from tests.integration.helpers import (
     service_env,
     start_module,
 )
-from tests.kafka_fixtures import free_port
 from tests.unit.test_artifact import make_artifact
+from twincast.ports import free_port
 from twincast.settings import KafkaSettings
 from twincast.synthetic import seasonal_series
 

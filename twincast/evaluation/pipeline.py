@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,8 @@ from twincast.errors import TwincastError
 from twincast.evaluation.datasets import Dataset
 from twincast.evaluation.offline import ForecastCollector, ModelRun, rounds
 from twincast.localkafka import LocalKafka, LocalKafkaSettings
-from twincast.scrape import scrape, total
+from twincast.ports import free_port
+from twincast.scrape import scrape
 from twincast.settings import KafkaSettings, TopicSettings
 from twincast.topic_reader import read_topic
 from twincast.topics import ensure_topics
@@ -49,7 +49,7 @@ def run_pipeline(
     with _private_broker() as (bootstrap, home):
         topics = TopicSettings(bootstrap_servers=bootstrap, partitions=3)
         ensure_topics(topics)
-        ports = {"trainer": _free_port(), "worker": _free_port()}
+        ports = {"trainer": free_port(), "worker": free_port()}
         env = _env(topics, home, trainer, worker, ports)
         services = {
             name: _start(name, env[name], home / f"{name}.log") for name in ("trainer", "worker")
@@ -89,9 +89,9 @@ def _replay(
             _await_forecast_count(urls["worker"], sent, services, timeout_s)
             services["trainer"].send_signal(signal.SIGCONT)
             if number < len(chunks):  # after the last round nothing is left to forecast
-                now = _await_refit(urls, services, number, timeout_s)
+                now = _await_refit(urls, services, number, outcomes, timeout_s)
                 grown = [k for k, v in now.items() if v > outcomes.get(k, 0.0)]
-                verdicts += [k for k in grown if k != "not_enough_data"]
+                verdicts += [k for k in grown if k not in ("not_enough_data", "published_version")]
                 outcomes = now
     finally:
         producer.close()
@@ -102,27 +102,37 @@ def _replay(
     return collector.run(verdicts)
 
 
+SERVED = ("accepted", "gate_off")
+
+
 def _await_refit(
     urls: dict[str, str],
     services: dict[str, subprocess.Popen[bytes]],
     refits: int,
+    before: dict[str, float],
     timeout_s: float,
 ) -> dict[str, float]:
-    """Wait for the trainer's refit number ``refits`` and for the worker to serve what it
-    published; the trainer's refit counts by outcome."""
+    """Wait for the trainer's refit number ``refits`` to end (an accepted one ends when it is
+    published: the trainer counts the outcome first) and for the worker to serve it; returns
+    the trainer's refit counts by outcome."""
     deadline = time.monotonic() + timeout_s
+    prefix = "twincast_refits_total{outcome="
+    served_before = sum(before.get(k, 0.0) for k in SERVED)
     while True:
         _check_alive(services, deadline)
         trainer = _samples(urls["trainer"])
-        if trainer and total(trainer, "twincast_refits_total") >= refits:
+        outcomes = {k[len(prefix) : -1]: v for k, v in trainer.items() if k.startswith(prefix)}
+        published = trainer.get("twincast_trainer_published_version", 0.0)
+        if sum(outcomes.values()) >= refits and (
+            sum(outcomes.get(k, 0.0) for k in SERVED) == served_before
+            or published > before.get("published_version", 0.0)
+        ):
             break
         time.sleep(0.2)
-    published = trainer.get("twincast_trainer_published_version", 0.0)
     while _samples(urls["worker"]).get("twincast_model_version", -1.0) < published:
         _check_alive(services, deadline)
         time.sleep(0.1)
-    prefix = "twincast_refits_total{outcome="
-    return {k[len(prefix) : -1]: v for k, v in trainer.items() if k.startswith(prefix)}
+    return {**outcomes, "published_version": published}
 
 
 def _await_forecast_count(
@@ -215,20 +225,13 @@ def _stop(child: subprocess.Popen[bytes]) -> None:
             child.wait()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def _private_broker() -> Iterator[tuple[str, Path]]:
     with tempfile.TemporaryDirectory(prefix="twincast-evaluate-") as tmp:
         broker = LocalKafka(
             LocalKafkaSettings(
-                kafka_port=_free_port(),
-                kafka_controller_port=_free_port(),
+                kafka_port=free_port(),
+                kafka_controller_port=free_port(),
                 kafka_dir=Path(tmp) / "kafka",
             )
         )
