@@ -1,26 +1,5 @@
-"""A private broker for a benchmark run: free ports, a temporary folder, stopped afterwards."""
+"""A private broker for a benchmark run (the same one ``twincast evaluate --pipeline`` uses)."""
 
-from __future__ import annotations
+from twincast.localkafka.temporary import temporary_broker
 
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-
-from twincast.localkafka import LocalKafka, LocalKafkaSettings
-from twincast.ports import free_port
-
-
-@contextmanager
-def temporary_broker() -> Iterator[tuple[str, Path]]:
-    """(bootstrap address, scratch folder) of a broker that lives for the with-block."""
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = LocalKafkaSettings(
-            kafka_port=free_port(), kafka_controller_port=free_port(), kafka_dir=Path(tmp) / "k"
-        )
-        broker = LocalKafka(settings)
-        info = broker.up()
-        try:
-            yield info.bootstrap, Path(tmp)
-        finally:
-            broker.down()
+__all__ = ["temporary_broker"]

@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from pathlib import Path
 from kafka import KafkaProducer
 
 from schemas import Event, encode
+from twincast.children import start_module, stop_child
 from twincast.localkafka import LocalKafka, LocalKafkaSettings
 from twincast.scrape import scrape, total
 from twincast.settings import TopicSettings
@@ -114,18 +113,6 @@ def _mae(samples: dict[str, float], name: str, scored: float) -> str:
     return f"{_model_only(samples, name) / scored:.4f}" if scored > 0 else "  -   "
 
 
-def _start(module: str, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    handle = log_path.open("wb")
-    # A new process group: the terminal's Ctrl-C reaches the demo, which stops them in order.
-    return subprocess.Popen(
-        [sys.executable, "-m", module],
-        env=env,
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
 def _service_env(topics: TopicSettings, home: Path, options: DemoOptions) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWINCAST_")}
     env.update(
@@ -153,15 +140,17 @@ def run_demo(options: DemoOptions) -> int:
     home = broker.home / "demo"
     home.mkdir(parents=True, exist_ok=True)
     env = _service_env(topics, home, options)
-    trainer = _start(
+    trainer = start_module(
         "trainer",
         {**env, "TWINCAST_METRICS_PORT": str(options.trainer_metrics_port)},
         home / "trainer.log",
+        new_session=True,  # the terminal's Ctrl-C reaches the demo, which stops them in order
     )
-    worker = _start(
+    worker = start_module(
         "worker",
         {**env, "TWINCAST_METRICS_PORT": str(options.worker_metrics_port)},
         home / "worker.log",
+        new_session=True,
     )
     stream = SyntheticStream(topics, options)
     stream.start()
@@ -191,18 +180,8 @@ def run_demo(options: DemoOptions) -> int:
         stream.stop_requested.set()
         stream.join(timeout=10)
         for child in (worker, trainer):
-            _stop_child(child)
+            stop_child(child)
         if not info.already_running:
             broker.down()
         print(f"demo stopped: {stream.sent} events sent; everything it started is stopped")
     return code
-
-
-def _stop_child(child: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
-    if child.poll() is None:
-        child.send_signal(signal.SIGTERM)
-        try:
-            child.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()

@@ -14,21 +14,18 @@ import logging
 import os
 import signal
 import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from kafka import KafkaProducer
 
 from schemas import Event, Forecast, decode, encode
 from trainer.settings import TrainerSettings
+from twincast.children import start_module, stop_child
 from twincast.errors import TwincastError
 from twincast.evaluation.datasets import Dataset
 from twincast.evaluation.offline import ForecastCollector, ModelRun, rounds
-from twincast.localkafka import LocalKafka, LocalKafkaSettings
+from twincast.localkafka.temporary import temporary_broker
 from twincast.ports import free_port
 from twincast.scrape import scrape
 from twincast.settings import KafkaSettings, TopicSettings
@@ -46,19 +43,20 @@ class PipelineError(TwincastError):
 def run_pipeline(
     dataset: Dataset, trainer: TrainerSettings, worker: WorkerSettings, timeout_s: float = 600
 ) -> ModelRun:
-    with _private_broker() as (bootstrap, home):
+    with temporary_broker("twincast-evaluate-") as (bootstrap, home):
         topics = TopicSettings(bootstrap_servers=bootstrap, partitions=3)
         ensure_topics(topics)
         ports = {"trainer": free_port(), "worker": free_port()}
         env = _env(topics, home, trainer, worker, ports)
         services = {
-            name: _start(name, env[name], home / f"{name}.log") for name in ("trainer", "worker")
+            name: start_module(name, env[name], home / f"{name}.log")
+            for name in ("trainer", "worker")
         }
         try:
             return _replay(dataset, topics, trainer, services, ports, timeout_s)
         finally:
             for child in services.values():
-                _stop(child)
+                stop_child(child)
 
 
 def _replay(
@@ -205,38 +203,3 @@ def _env(
     out["trainer"]["TWINCAST_ARTIFACT_DIR"] = str(home / "artifacts")
     out["trainer"]["TWINCAST_REFIT_EVERY_SECONDS"] = str(10**9)  # rounds of events only
     return out
-
-
-def _start(module: str, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    handle = log_path.open("wb")
-    return subprocess.Popen(
-        [sys.executable, "-m", module], env=env, stdout=handle, stderr=subprocess.STDOUT
-    )
-
-
-def _stop(child: subprocess.Popen[bytes]) -> None:
-    if child.poll() is None:
-        child.send_signal(signal.SIGCONT)  # in case it was paused
-        child.send_signal(signal.SIGTERM)
-        try:
-            child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-
-
-@contextmanager
-def _private_broker() -> Iterator[tuple[str, Path]]:
-    with tempfile.TemporaryDirectory(prefix="twincast-evaluate-") as tmp:
-        broker = LocalKafka(
-            LocalKafkaSettings(
-                kafka_port=free_port(),
-                kafka_controller_port=free_port(),
-                kafka_dir=Path(tmp) / "kafka",
-            )
-        )
-        info = broker.up()
-        try:
-            yield info.bootstrap, Path(tmp)
-        finally:
-            broker.down()
