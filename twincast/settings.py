@@ -6,12 +6,52 @@ its entry point only (never deep inside the code). Unknown keyword arguments are
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "TWINCAST_"
+
+
+def unknown_variables(environ: Mapping[str, str], known: Collection[str]) -> list[str]:
+    """One sentence per ``TWINCAST_*`` variable that no twincast setting reads.
+
+    pydantic-settings silently ignores a misspelt variable, so a typo would leave the default in
+    force. Names are compared case-insensitively, as pydantic-settings reads them.
+
+    >>> unknown_variables({"TWINCAST_EVENT_TOPIC": "x", "HOME": "/"}, ["TWINCAST_EVENTS_TOPIC"])
+    ['TWINCAST_EVENT_TOPIC is not a twincast setting; did you mean TWINCAST_EVENTS_TOPIC?']
+    """
+    valid = {name.upper() for name in known}
+    # Compared without the prefix every name shares, which would make any two look alike.
+    suffixes = [name.removeprefix(ENV_PREFIX) for name in sorted(valid)]
+    problems = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in valid:
+            continue
+        close = _closest(upper.removeprefix(ENV_PREFIX), suffixes)
+        hint = f"did you mean {ENV_PREFIX}{close}?" if close else "see `twincast settings`"
+        problems.append(f"{name} is not a twincast setting; {hint}")
+    return problems
+
+
+def _closest(suffix: str, suffixes: list[str]) -> str | None:
+    """The most similar spelling, else the name sharing most words (PUBLISH_GATE -> GATE)."""
+    close = difflib.get_close_matches(suffix, suffixes, 1, 0.6)
+    if close:
+        return close[0]
+    words = set(suffix.split("_"))
+
+    def likeness(candidate: str) -> tuple[int, float]:
+        shared = len(words & set(candidate.split("_")))
+        return shared, difflib.SequenceMatcher(None, suffix, candidate).ratio()
+
+    best = max(suffixes, key=likeness, default=None)
+    return best if best is not None and likeness(best)[0] > 0 else None
 
 
 class TwincastSettings(BaseSettings):
