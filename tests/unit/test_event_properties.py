@@ -9,6 +9,7 @@ import math
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -318,3 +319,13 @@ def test_an_unforeseen_exception_is_a_dead_letter_and_a_skip(
     monkeypatch.setattr("trainer.consume.Point", _explode)
     consumed = to_consumed(records, 1, 64 * 1024)
     assert [c.bad_reason for c in consumed] == [UNDECODABLE, UNDECODABLE]
+
+
+def test_the_readme_names_every_reason() -> None:
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
+    refused = text[text.index("A refused event gets a `SchemaError`") :]
+    dlq = text[text.index("**DLQ reasons:**") :]
+    for reason in REASONS:
+        assert f"`{reason}`" in refused[:400], reason
+    for reason in WORKER_REASONS:
+        assert f"`{reason}`" in dlq[:600], reason
