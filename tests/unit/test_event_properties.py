@@ -19,6 +19,10 @@ from hypothesis import strategies as st
 from schemas import DeadLetter, Event, decode, decode_event
 from schemas.codec import REASONS, UNDECODABLE
 from trainer.consume import to_consumed
+from trainer.history import Consumed, Point
+from trainer.metrics import TrainerMetrics
+from trainer.service import TrainerService
+from trainer.settings import TrainerSettings
 from twincast.errors import SchemaError
 from worker.records import KEY_MISMATCH, MISSING_KEY, RecordSorter
 from worker.settings import WorkerSettings
@@ -329,3 +333,21 @@ def test_the_readme_names_every_reason() -> None:
         assert f"`{reason}`" in refused[:400], reason
     for reason in WORKER_REASONS:
         assert f"`{reason}`" in dlq[:600], reason
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
+def test_a_valid_event_at_the_float_edge_fails_a_refit_never_the_trainer(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = TrainerSettings(history_db=tmp_path / "history.sqlite", min_points_per_series=20)
+    service = TrainerService(settings, TrainerMetrics())
+    edge = [sys.float_info.max, -sys.float_info.max]  # finite, so valid; their spread is not
+    points = [
+        Consumed(0, i, Point(f"s{i % 2}", f"2026-01-01T00:{i // 2:02d}:00", [edge[(i // 2) % 2]]))
+        for i in range(60)
+    ]
+    service.history.ingest(settings.events_topic, points)
+    assert service._refit_and_publish(producer=None) is None
+    assert service.metrics.registry.get_sample_value("twincast_refits_total", {"outcome": "failed"})
+    assert "refit of version 1 failed" in caplog.text
+    service.history.close()
