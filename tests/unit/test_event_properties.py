@@ -18,13 +18,14 @@ from hypothesis import strategies as st
 
 from schemas import DeadLetter, Event, decode, decode_event
 from schemas.codec import REASONS, UNDECODABLE
+from schemas.control import CONTROL_HEADER, control_action
 from trainer.consume import to_consumed
 from trainer.history import Consumed, Point
 from trainer.metrics import TrainerMetrics
 from trainer.service import TrainerService
 from trainer.settings import TrainerSettings
 from twincast.errors import SchemaError
-from worker.records import KEY_MISMATCH, MISSING_KEY, RecordSorter
+from worker.records import KEY_MISMATCH, MISSING_KEY, RecordSorter, split_at_controls
 from worker.settings import WorkerSettings
 
 FUZZ = settings(
@@ -258,7 +259,7 @@ class Record:
     topic: str = "twincast.events"
     partition: int = 0
     timestamp: int = 0
-    headers: tuple[()] = ()
+    headers: list[tuple[str, bytes | None]] | None = None
 
 
 WORKER_REASONS = REASONS | {MISSING_KEY, KEY_MISMATCH}
@@ -333,6 +334,17 @@ def test_the_readme_names_every_reason() -> None:
         assert f"`{reason}`" in refused[:400], reason
     for reason in WORKER_REASONS:
         assert f"`{reason}`" in dlq[:600], reason
+
+
+def test_a_control_header_with_a_null_value_is_an_unknown_control_not_a_crash() -> None:
+    # Kafka allows a null header value (kafka-python's producer cannot send one; others can).
+    good = b'{"series_id": "a", "ts": 1, "value": 1}'
+    odd = Record(good, b"a", 1, headers=[(CONTROL_HEADER, None)])
+    records = [Record(good, b"a", 0), odd, Record(good, b"a", 2)]
+    assert control_action(odd.headers) == ""  # not an action: the worker dead-letters it
+    assert [control for _, control in split_at_controls(records)] == [odd, None]
+    consumed = to_consumed(records, 1, 64 * 1024)
+    assert [c.point is not None for c in consumed] == [True, False, True]
 
 
 @pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
