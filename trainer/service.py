@@ -138,14 +138,7 @@ class TrainerService:
         log.info("refit of version %d starting", version)
         started = time.monotonic()
         try:
-            outcome = refit(
-                self.history.series(),
-                self.settings.refit_plan(),
-                version,
-                self.history.offsets(self.settings.events_topic),
-                self.current,
-                self._on_epoch,
-            )
+            outcome = self._train(version)
         except NotEnoughData as exc:
             self.metrics.refits.labels("not_enough_data").inc()
             if raise_not_enough:
@@ -155,10 +148,26 @@ class TrainerService:
         except RefitAborted:
             log.info("refit of version %d aborted; nothing published", version)
             return None
+        except Exception:
+            # Valid events can still break training (finite values whose spread overflows, say):
+            # that costs this refit, never the trainer. The current model keeps serving.
+            self.metrics.refits.labels("failed").inc()
+            log.exception("refit of version %d failed; nothing published; ingesting on", version)
+            return None
         self._record(outcome, time.monotonic() - started)
         if outcome.accepted:
             self._publish(producer, outcome.artifact)
         return outcome
+
+    def _train(self, version: int) -> RefitOutcome:
+        return refit(
+            self.history.series(),
+            self.settings.refit_plan(),
+            version,
+            self.history.offsets(self.settings.events_topic),
+            self.current,
+            self._on_epoch,
+        )
 
     def _record(self, outcome: RefitOutcome, seconds: float) -> None:
         ev, m = outcome.evaluation, self.metrics
