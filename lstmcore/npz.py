@@ -1,0 +1,113 @@
+"""Reading an uncompressed ``.npz`` (a zip of ``.npy`` members) with every size checked first.
+
+``np.load`` trusts each member's ``.npy`` header and allocates the shape it declares before reading
+the data: a 3.6 KB member can declare a 4 TB array (``MemoryError``, or worse, an OOM kill). Here
+each header is parsed on its own (numpy's header readers, ``allow_pickle`` never involved), and a
+member is read only if the bytes it declares are exactly the bytes it holds, so nothing larger than
+the message itself is ever allocated. Object dtypes are refused: nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import zipfile
+from dataclasses import dataclass
+from typing import IO, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from twincast.errors import ArtifactError
+
+MAX_MEMBERS = 64  # the manifest and 3 arrays per layer (at most 16) + 2 for the dense head
+SUFFIX = ".npy"
+
+
+@dataclass(frozen=True)
+class NpyHeader:
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+    fortran_order: bool
+
+    @property
+    def data_bytes(self) -> int:
+        return math.prod(self.shape) * self.dtype.itemsize
+
+
+class BoundedNpz:
+    """The members of one stored zip, listed and size-checked on opening; read one by one."""
+
+    def __init__(self, raw: bytes) -> None:
+        self._zip = zipfile.ZipFile(io.BytesIO(raw))
+        infos = self._zip.infolist()
+        if len(infos) > MAX_MEMBERS:
+            raise ArtifactError("too_large", f"{len(infos)} members, at most {MAX_MEMBERS}")
+        self._infos: dict[str, zipfile.ZipInfo] = {}
+        for info in infos:
+            _check_member(info, len(raw))
+            name = info.filename.removesuffix(SUFFIX)
+            if name in self._infos or not info.filename.endswith(SUFFIX):
+                raise ArtifactError("format", f"member {info.filename!r} is repeated or not .npy")
+            self._infos[name] = info
+        # Stored members cannot expand: more declared bytes than the message means a forgery.
+        if sum(i.file_size for i in infos) > len(raw):
+            raise ArtifactError("too_large", "members declare more bytes than the artifact holds")
+
+    @property
+    def names(self) -> set[str]:
+        return set(self._infos)
+
+    def header(self, name: str) -> NpyHeader:
+        with self._zip.open(self._infos[name]) as member:
+            return _read_header(member, name)[0]
+
+    def read(self, name: str, header: NpyHeader) -> npt.NDArray[Any]:
+        """The member's array, after checking its header is ``header`` and fits the member."""
+        info = self._infos[name]
+        with self._zip.open(info) as member:
+            found, offset = _read_header(member, name)
+            if found != header:
+                raise ArtifactError("shape", f"{name} changed its header between two reads")
+            if header.data_bytes != info.file_size - offset:
+                raise ArtifactError(
+                    "too_large" if header.data_bytes > info.file_size - offset else "format",
+                    f"{name} declares {header.data_bytes:,} bytes of data and holds "
+                    f"{info.file_size - offset:,}",
+                )
+            data = member.read(header.data_bytes)
+        flat = np.frombuffer(data, dtype=header.dtype)
+        shaped = flat.reshape(header.shape, order="F" if header.fortran_order else "C")
+        array: npt.NDArray[Any] = np.ascontiguousarray(shaped)  # a copy that owns its memory
+        return array
+
+    def close(self) -> None:
+        self._zip.close()
+
+
+def _check_member(info: zipfile.ZipInfo, raw_size: int) -> None:
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise ArtifactError("format", f"member {info.filename} is compressed")
+    if info.file_size != info.compress_size or info.file_size > raw_size:
+        raise ArtifactError("too_large", f"member {info.filename} declares a forged size")
+
+
+def _read_header(member: IO[bytes], name: str) -> tuple[NpyHeader, int]:
+    """The member's header and the offset where its data starts."""
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(member)
+        if version == (1, 0):
+            shape, fortran, dtype = fmt.read_array_header_1_0(member)
+        elif version == (2, 0):
+            shape, fortran, dtype = fmt.read_array_header_2_0(member)
+        else:
+            raise ArtifactError("format", f"{name}: .npy format {version} is not supported")
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ArtifactError("format", f"{name}: unreadable .npy header: {exc}") from exc
+    if dtype.hasobject or dtype.kind not in "uif":
+        raise ArtifactError("format", f"{name} has dtype {dtype}: only plain numbers are read")
+    if any(d < 0 for d in shape):
+        raise ArtifactError("format", f"{name} declares a negative dimension {shape}")
+    offset = member.tell()
+    return NpyHeader(tuple(shape), dtype, bool(fortran)), offset
