@@ -59,22 +59,26 @@ class BoundedNpz:
         return set(self._infos)
 
     def header(self, name: str) -> NpyHeader:
-        with self._zip.open(self._infos[name]) as member:
-            return _read_header(member, name)[0]
+        """The member's header, refused unless the data it declares is exactly what it holds."""
+        info = self._infos[name]
+        with self._zip.open(info) as member:
+            header, offset = _read_header(member, name)
+        held = info.file_size - offset
+        if header.data_bytes != held:
+            raise ArtifactError(
+                "too_large" if header.data_bytes > held else "format",
+                f"{name} declares {list(header.shape)} {header.dtype} "
+                f"({header.data_bytes:,} bytes) and holds {held:,} bytes",
+            )
+        return header
 
     def read(self, name: str, header: NpyHeader) -> npt.NDArray[Any]:
-        """The member's array, after checking its header is ``header`` and fits the member."""
+        """The member's array; ``header`` is what ``header(name)`` returned and was checked."""
         info = self._infos[name]
         with self._zip.open(info) as member:
             found, offset = _read_header(member, name)
-            if found != header:
-                raise ArtifactError("shape", f"{name} changed its header between two reads")
-            if header.data_bytes != info.file_size - offset:
-                raise ArtifactError(
-                    "too_large" if header.data_bytes > info.file_size - offset else "format",
-                    f"{name} declares {header.data_bytes:,} bytes of data and holds "
-                    f"{info.file_size - offset:,}",
-                )
+            if found != header or header.data_bytes != info.file_size - offset:
+                raise ArtifactError("format", f"{name} changed between two reads")
             data = member.read(header.data_bytes)
         flat = np.frombuffer(data, dtype=header.dtype)
         shaped = flat.reshape(header.shape, order="F" if header.fortran_order else "C")
