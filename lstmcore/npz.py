@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+import struct
 import zipfile
 from dataclasses import dataclass
 from typing import IO, Any
@@ -21,6 +22,8 @@ import numpy.typing as npt
 from twincast.errors import ArtifactError
 
 MAX_MEMBERS = 64  # the manifest and 3 arrays per layer (at most 16) + 2 for the dense head
+MAX_DIRECTORY_BYTES = MAX_MEMBERS * 1024  # a central directory entry is ~100 bytes here
+END_RECORD, ZIP64_LOCATOR = b"PK\x05\x06", b"PK\x06\x07"
 SUFFIX = ".npy"
 
 
@@ -39,6 +42,7 @@ class BoundedNpz:
     """The members of one stored zip, listed and size-checked on opening; read one by one."""
 
     def __init__(self, raw: bytes) -> None:
+        _check_directory(raw)
         self._zip = zipfile.ZipFile(io.BytesIO(raw))
         infos = self._zip.infolist()
         if len(infos) > MAX_MEMBERS:
@@ -87,6 +91,21 @@ class BoundedNpz:
 
     def close(self) -> None:
         self._zip.close()
+
+
+def _check_directory(raw: bytes) -> None:
+    """Bound the central directory before zipfile parses it: it builds an object per entry, and
+    a 64 MB message of tiny entries would take several times that in memory."""
+    end = raw.rfind(END_RECORD, max(0, len(raw) - 22 - 65_535))
+    if end < 0 or end + 22 > len(raw):
+        raise ArtifactError("format", "not a zip archive (no end record)")
+    if raw[max(0, end - 20) : end].startswith(ZIP64_LOCATOR):
+        raise ArtifactError("format", "a zip64 archive: artifacts are far smaller")
+    entries, size = struct.unpack_from("<HI", raw, end + 10)
+    if entries > MAX_MEMBERS or size > MAX_DIRECTORY_BYTES:
+        raise ArtifactError(
+            "too_large", f"{entries} members in a {size:,}-byte directory, at most {MAX_MEMBERS}"
+        )
 
 
 def _check_member(info: zipfile.ZipInfo, raw_size: int) -> None:

@@ -195,3 +195,13 @@ def test_the_trainer_refuses_to_start_with_a_model_over_the_budget() -> None:
     with pytest.raises(ValidationError, match="workers would refuse"):
         TrainerSettings(units=1000)
     assert TrainerSettings(units=1000, max_step_flops=10**7).units == 1000
+
+
+def test_member_count_and_directory_are_bounded_before_zipfile_reads_them() -> None:
+    members = _unzip(encode_artifact(make_artifact()))
+    members.update({f"pad{i}.npy": b"" for i in range(100)})
+    assert _reason(_zip(members)) == "too_large"
+    raw = bytearray(encode_artifact(make_artifact()))
+    end = raw.rfind(b"PK\x05\x06")
+    raw[end + 12 : end + 16] = (10**7).to_bytes(4, "little")  # a forged directory size
+    assert _reason(bytes(raw)) == "too_large"
