@@ -7,6 +7,7 @@ import json
 import resource
 import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -205,3 +206,19 @@ def test_member_count_and_directory_are_bounded_before_zipfile_reads_them() -> N
     end = raw.rfind(b"PK\x05\x06")
     raw[end + 12 : end + 16] = (10**7).to_bytes(4, "little")  # a forged directory size
     assert _reason(bytes(raw)) == "too_large"
+
+
+def test_the_trainer_publishes_nothing_a_worker_would_refuse(tmp_path: Path) -> None:
+    from trainer.metrics import TrainerMetrics
+    from trainer.service import TrainerService
+    from trainer.settings import TrainerSettings
+
+    settings = TrainerSettings(history_db=tmp_path / "h.sqlite", metrics_port=0)
+    service = TrainerService(settings, TrainerMetrics())
+    try:
+        assert service._publishable(make_artifact(version=1))
+        assert not service._publishable(make_artifact(version=2_000_000))  # too far ahead of 0
+        assert not service._publishable(make_artifact(version=1, units=800))  # over the budget
+        assert service.metrics.refits.labels("unpublishable")._value.get() == 2
+    finally:
+        service.history.close()
