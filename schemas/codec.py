@@ -60,11 +60,12 @@ def decode(model: type[M], raw: bytes | None, max_bytes: int | None = None) -> M
         # (a library's OverflowError, RecursionError, ...) is a refusal like any other.
         raise undecodable(exc) from exc
     version = getattr(message, "schema_version", SCHEMA_VERSION)
-    if version != SCHEMA_VERSION:
+    field = model.model_fields.get("schema_version")  # a contract may have its own version
+    expected = field.default if field is not None else SCHEMA_VERSION
+    if version != expected:
         raise SchemaError(
             UNSUPPORTED_VERSION,
-            f"{model.__name__} schema_version {version} is not supported"
-            f" (this is {SCHEMA_VERSION})",
+            f"{model.__name__} schema_version {version} is not supported (this is {expected})",
         )
     return message
 

@@ -13,6 +13,8 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lstmcore.limits import ArtifactLimits
+
 ENV_PREFIX = "TWINCAST_"
 
 
@@ -89,6 +91,20 @@ class KafkaSettings(TwincastSettings):
         "(kafka-python's own default is 30 s; Kafka's Java clients use 1 s).",
     )
 
+    max_step_flops: int = Field(
+        2_000_000,
+        ge=1000,
+        description="Model artifacts whose step costs more multiply-adds per series than this are "
+        "refused by workers and never published by the trainer (a replay swap costs "
+        "replay_window x series x this).",
+    )
+    max_version_jump: int = Field(
+        1_000_000,
+        ge=1,
+        description="An artifact whose version is more than this ahead of the current one is "
+        "refused (so one record cannot freeze every later version out).",
+    )
+
     events_topic: str = Field("twincast.events", description="Input events, key = series_id.")
     weights_topic: str = Field("twincast.weights", description="Versioned model artifacts.")
     forecasts_topic: str = Field("twincast.forecasts", description="One forecast per event.")
@@ -104,6 +120,10 @@ class KafkaSettings(TwincastSettings):
             "dlq": self.dlq_topic,
             "state": self.state_topic,
         }
+
+    def artifact_limits(self) -> ArtifactLimits:
+        """What workers accept and the trainer may publish: the same for both."""
+        return ArtifactLimits(self.max_step_flops, self.max_version_jump)
 
     def client_config(self, role: str) -> dict[str, Any]:
         """Keyword arguments common to every kafka-python client of this service."""
