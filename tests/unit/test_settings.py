@@ -156,7 +156,9 @@ def test_every_variable_the_docs_and_deploy_files_name_exists() -> None:
     text = "".join((root / f).read_text() for f in ("README.md", "docker-compose.yml"))
     named = set(re.findall(r"TWINCAST_[A-Z0-9_]*[A-Z0-9]\b", text))
     prefixes = {"TWINCAST_KAFKA"}  # "TWINCAST_KAFKA_*" in prose
-    assert named - known_variables() - prefixes == set()
+    typos = set(re.findall(r"(TWINCAST_\w+) is not a twincast setting", text.replace("\n", " ")))
+    assert typos, "the README shows what a typo gives"
+    assert named - known_variables() - prefixes - typos == set()
 
 
 @pytest.mark.parametrize("command", [["worker"], ["trainer", "--once"], ["twincast", "topics"]])
