@@ -24,7 +24,7 @@ from kafka.errors import KafkaError
 from lstmcore.serving import ServingModel
 from schemas.control import RESET, control_action
 from twincast.weights_topic import read_latest
-from worker.checkpoint import read_states, to_state
+from worker.checkpoint import to_state
 from worker.clients import check_layout, events_consumer, output_producer
 from worker.delivery import Delivery, TransactionAborted, make_delivery
 from worker.hotpath import (
@@ -37,6 +37,7 @@ from worker.hotpath import (
 )
 from worker.metrics import WorkerMetrics
 from worker.records import DeadLetters, RecordSorter, split_at_controls
+from worker.restore import Expectation, read_states
 from worker.settings import WorkerSettings
 from worker.state_store import StateStore
 from worker.weights_watcher import WeightsWatcher
@@ -255,7 +256,12 @@ class WorkerService:
         if not partitions:
             return
         started = time.perf_counter()
-        states, positions = read_states(self.settings, [tp.partition for tp in partitions])
+        restored = read_states(
+            self.settings, [tp.partition for tp in partitions], self._state_fit()
+        )
+        for reason, count in restored.refused.items():
+            self.metrics.state_refused.labels(reason).inc(count)
+        states, positions = restored.states, restored.positions
         self._owned.update(partitions)
         for tp in partitions:
             position = positions.get(tp.partition)
@@ -281,6 +287,15 @@ class WorkerService:
             len(states),
             seconds,
         )
+
+    def _state_fit(self) -> Expectation:
+        """What a restored state must fit; without a model (cold start) its h and c shapes are
+        not checked here: the first model's swap resizes and realigns every state."""
+        s, model = self.settings, self.model
+        if model is None:
+            return Expectation(s.features, s.replay_window)
+        arch = model.manifest.architecture
+        return Expectation(s.features, s.replay_window, (model.version, arch.layers, arch.units))
 
     def _observe_wave(self, seconds: float, size: int) -> None:
         self.metrics.wave_seconds.observe(seconds)
