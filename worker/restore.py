@@ -97,17 +97,17 @@ def read_states(
                 raise TimeoutError(f"state restore of {wanted} did not finish in {timeout_s}s")
             for records in consumer.poll(timeout_ms=500).values():
                 for record in records:
-                    _take(out, record, ends[record.partition], fit)
+                    take_record(out, record, ends[record.partition], fit)
     finally:
         consumer.close()
     for partition, markers in out.markers.items():
-        position = _position(out, partition, markers, ends[partition])
+        position = marker_position(out, partition, markers, ends[partition])
         if position is not None:
             out.positions[partition] = position
     return out
 
 
-def _take(out: Restored, record: Any, end: int, fit: Expectation) -> None:
+def take_record(out: Restored, record: Any, end: int, fit: Expectation) -> None:
     key = record.key
     if not key:
         return _refuse(out, record.partition, record.offset, "key", "a record without a key")
@@ -132,7 +132,7 @@ def _take(out: Restored, record: Any, end: int, fit: Expectation) -> None:
     return None
 
 
-def _position(
+def marker_position(
     out: Restored, partition: int, markers: list[tuple[int, bytes]], end: int
 ) -> int | None:
     """The newest valid marker, clamped to the events partition's end.

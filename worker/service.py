@@ -36,7 +36,7 @@ from worker.hotpath import (
     realign,
 )
 from worker.metrics import WorkerMetrics
-from worker.records import DeadLetters, RecordSorter, split_at_controls
+from worker.records import DeadLetters, RecordSorter, drop_non_finite, split_at_controls
 from worker.restore import Expectation, read_states
 from worker.settings import WorkerSettings
 from worker.state_store import StateStore
@@ -139,11 +139,13 @@ class WorkerService:
         self._offsets.update({tp: batch[-1].offset + 1 for tp, batch in batches.items() if batch})
         for segment, control in split_at_controls(records):
             valid, dead = self.sorter.sort(segment)
+            result = process(self.model, self.store, valid, self._observe_wave)
+            if result.non_finite.any():  # never a NaN forecast: those events are dead letters
+                valid, result = drop_non_finite(segment, valid, result, dead)
             for key, value in dead.messages:
                 self._deliver().send(self.settings.dlq_topic, key, value)
             for reason, count in dead.reasons.items():
                 self.metrics.dlq.labels(reason).inc(count)
-            result = process(self.model, self.store, valid, self._observe_wave)
             delivery = self._deliver()
             delivery.track(
                 self.sorter.send_forecasts(delivery.producer, valid, result, self._co_partitioned)
