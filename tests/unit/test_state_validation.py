@@ -52,16 +52,14 @@ def _good(series_id: str = "a") -> bytes:
     return encode_states(store.columns([series_id]))[0]
 
 
-def _edit(raw: bytes, **fields: object) -> bytes:
+def edit_header(raw: bytes, **fields: object) -> bytes:
     line, body = raw.split(b"\n", 1)
     header = json.loads(line)
     header.update(fields)
     return json.dumps(header).encode() + b"\n" + body
 
 
-def _with_arrays(
-    raw: bytes, h: np.ndarray | None = None, window: np.ndarray | None = None
-) -> bytes:
+def with_arrays(raw: bytes, h: np.ndarray | None = None, window: np.ndarray | None = None) -> bytes:
     record = decode_state(raw)
     line = raw.split(b"\n", 1)[0]
     h = record.h if h is None else h
@@ -87,20 +85,20 @@ HOSTILE = {
     "no_newline": (b"x" * 5000, "invalid"),
     "random_bytes": (bytes(random.Random(1).randrange(256) for _ in range(300)), "invalid"),
     "json_list": (b"[1, 2]\n", "invalid"),
-    "string_pending": (_edit(_good(), pending_forecast="1.5"), "type"),
-    "int_pending": (_edit(_good(), pending_forecast=2), "type"),
-    "nan_pending": (_edit(_good(), pending_forecast=float("nan")), "non_finite"),
-    "bool_offset": (_edit(_good(), next_offset=True), "type"),
-    "string_offset": (_edit(_good(), next_offset="3"), "type"),
-    "offset_2_63": (_edit(_good(), next_offset=2**63), "range"),
-    "negative_offset": (_edit(_good(), next_offset=-1), "range"),
-    "schema_2": (_edit(_good(), schema_version=2), "schema_version"),
-    "huge_layers": (_edit(_good(), layers=10**12), "range"),
-    "size_mismatch": (_edit(_good(), units=6), "size"),
-    "has_last_lies": (_edit(_good(), has_last=False), "invalid"),
-    "empty_series_id": (_edit(_good(), series_id=" "), "type"),
-    "nan_h": (_with_arrays(_good(), h=np.full((LAYERS, 5), np.nan)), "non_finite"),
-    "inf_window": (_with_arrays(_good(), window=np.array([[1.0], [np.inf]])), "non_finite"),
+    "string_pending": (edit_header(_good(), pending_forecast="1.5"), "type"),
+    "int_pending": (edit_header(_good(), pending_forecast=2), "type"),
+    "nan_pending": (edit_header(_good(), pending_forecast=float("nan")), "non_finite"),
+    "bool_offset": (edit_header(_good(), next_offset=True), "type"),
+    "string_offset": (edit_header(_good(), next_offset="3"), "type"),
+    "offset_2_63": (edit_header(_good(), next_offset=2**63), "range"),
+    "negative_offset": (edit_header(_good(), next_offset=-1), "range"),
+    "schema_2": (edit_header(_good(), schema_version=2), "schema_version"),
+    "huge_layers": (edit_header(_good(), layers=10**12), "range"),
+    "size_mismatch": (edit_header(_good(), units=6), "size"),
+    "has_last_lies": (edit_header(_good(), has_last=False), "invalid"),
+    "empty_series_id": (edit_header(_good(), series_id=" "), "type"),
+    "nan_h": (with_arrays(_good(), h=np.full((LAYERS, 5), np.nan)), "non_finite"),
+    "inf_window": (with_arrays(_good(), window=np.array([[1.0], [np.inf]])), "non_finite"),
 }
 
 
@@ -132,10 +130,10 @@ def test_arbitrary_bytes_decode_or_are_refused() -> None:
         (_good("a"), b"b", 0, 3, "key"),
         (_good(), b"a", 1, 3, "partition"),
         (_good(), b"a", 0, 2, "offset_past_end"),
-        (_with_arrays(_good(), window=np.ones((2, 2))), b"a", 0, 3, "features"),
-        (_with_arrays(_good(), window=np.ones((9, 1))), b"a", 0, 3, "window"),
-        (_with_arrays(_good(), h=np.ones((LAYERS, 4))), b"a", 0, 3, "shape"),
-        (_with_arrays(_good(), h=np.ones((LAYERS + 1, 5))), b"a", 0, 3, "shape"),
+        (with_arrays(_good(), window=np.ones((2, 2))), b"a", 0, 3, "features"),
+        (with_arrays(_good(), window=np.ones((9, 1))), b"a", 0, 3, "window"),
+        (with_arrays(_good(), h=np.ones((LAYERS, 4))), b"a", 0, 3, "shape"),
+        (with_arrays(_good(), h=np.ones((LAYERS + 1, 5))), b"a", 0, 3, "shape"),
     ],
 )
 def test_a_state_that_does_not_fit_is_refused(
@@ -147,7 +145,7 @@ def test_a_state_that_does_not_fit_is_refused(
 
 
 def test_another_versions_state_of_another_shape_is_left_to_realign() -> None:
-    record = decode_state(_with_arrays(_edit(_good(), model_version=7), h=np.ones((2, 3))))
+    record = decode_state(with_arrays(edit_header(_good(), model_version=7), h=np.ones((2, 3))))
     check_state(record, b"a", 0, 3, FIT)  # the swap policy replays or resets it
     check_state(record, b"a", 0, 3, Expectation(1, 8))  # cold start: no model to compare
 
@@ -164,7 +162,7 @@ class _Record:
 def test_a_refused_state_leaves_the_previous_good_one() -> None:
     out = Restored()
     good = _good("a")
-    for offset, value in enumerate([good, _edit(good, pending_forecast="x"), b"\x00junk"]):
+    for offset, value in enumerate([good, edit_header(good, pending_forecast="x"), b"\x00junk"]):
         take_record(out, _Record(b"a", value, offset=offset), 3, FIT)
     take_record(out, _Record(b"z", b"\x00junk", offset=3), 3, FIT)  # no good one: zero state
     take_record(out, _Record(b"\xff\xff", good, offset=4), 3, FIT)  # not UTF-8: not a series
