@@ -98,6 +98,8 @@ def process_wave(
     result.persistence_abs_errors[rows] = np.where(
         known, np.abs(values[:, 0] - store.last_value[slots, 0]), 0.0
     )
+    # Without a model the forecast is the (validated, finite) last value and h, c are unused.
+    finite_state = True
     if model is None:
         forecasts, version = values[:, 0].copy(), 0
     else:
@@ -105,6 +107,7 @@ def process_wave(
         seen = (store.counts[slots] > 0)[:, None]
         previous = np.where(seen, store.last_value[slots], values)
         h, c, forecasts = model.forecast(store.h[:, slots], store.c[:, slots], values, previous)
+        finite_state = bool(np.isfinite(h).all() and np.isfinite(c).all())
         store.h[:, slots] = h
         store.c[:, slots] = c
         version = model.version
@@ -114,15 +117,8 @@ def process_wave(
     result.forecasts[rows] = forecasts
     result.versions[rows] = version
     # One vectorised check per wave; the per-series search only when it fails.
-    if not np.isfinite(forecasts).all() or not _finite_state(store, slots, model):
+    if not (finite_state and np.isfinite(forecasts).all()):
         reset_non_finite(store, slots, rows, result)
-
-
-def _finite_state(store: StateStore, slots: I64, model: ServingModel | None) -> bool:
-    # Without a model the forecast is the (validated, finite) last value and h, c are unused.
-    return model is None or bool(
-        np.isfinite(store.h[:, slots]).all() and np.isfinite(store.c[:, slots]).all()
-    )
 
 
 def reset_non_finite(store: StateStore, slots: I64, rows: I64, result: BatchResult) -> None:

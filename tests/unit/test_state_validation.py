@@ -17,8 +17,8 @@ from schemas.state import decode_state, encode_states
 from schemas.state_header import decode_marker, encode_marker
 from tests.unit.test_artifact import make_artifact
 from twincast.errors import SchemaError
-from worker.checkpoint import marker_key
-from worker.hotpath import EventBatch, process
+from worker.checkpoint import marker_key, to_state
+from worker.hotpath import EventBatch, SwapPolicy, apply_swap, process
 from worker.records import NON_FINITE_FORECAST, DeadLetters, drop_non_finite
 from worker.restore import Expectation, Restored, check_state, marker_position, take_record
 from worker.state_store import StateStore
@@ -225,3 +225,14 @@ def test_the_forecast_writer_never_writes_a_non_finite_forecast() -> None:
     for bad in (float("nan"), float("inf"), -float("inf")):
         with pytest.raises(SchemaError):
             writer.write("a", TS, bad, 1, 0, 0)
+
+
+def test_a_cold_start_state_of_any_shape_fits_once_the_first_model_arrives() -> None:
+    store = StateStore(10, 8, 1, 1, 1)  # the worker's store before any model exists
+    record = decode_state(with_arrays(_good(), h=np.ones((3, 7))))
+    check_state(record, b"a", 0, 3, Expectation(1, 8))  # nothing to compare h with yet
+    store.put("a", to_state(record))
+    apply_swap(store, None, MODEL, SwapPolicy.REPLAY)  # resized, recomputed from the window
+    assert store.h.shape == (LAYERS, 10, 5)
+    result = process(MODEL, store, _events([("a", 2.0)], first_offset=3))
+    assert np.isfinite(result.forecasts).all() and not result.non_finite.any()
