@@ -20,6 +20,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
+from lstmcore.serving import ServingModel
 from schemas.state import StateRecord, decode_state
 from schemas.state_header import decode_marker
 from twincast.errors import SchemaError
@@ -36,6 +37,15 @@ class Expectation:
     features: int
     max_window: int
     model: tuple[int, int, int] | None = None  # (version, layers, units) of the running model
+
+    @classmethod
+    def of(cls, features: int, max_window: int, model: ServingModel | None) -> Expectation:
+        """Without a model (cold start) h and c shapes cannot be checked: the first model's swap
+        resizes and realigns every state instead."""
+        if model is None:
+            return cls(features, max_window)
+        arch = model.manifest.architecture
+        return cls(features, max_window, (model.version, arch.layers, arch.units))
 
 
 @dataclass

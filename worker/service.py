@@ -258,9 +258,8 @@ class WorkerService:
         if not partitions:
             return
         started = time.perf_counter()
-        restored = read_states(
-            self.settings, [tp.partition for tp in partitions], self._state_fit()
-        )
+        fit = Expectation.of(self.settings.features, self.settings.replay_window, self.model)
+        restored = read_states(self.settings, [tp.partition for tp in partitions], fit)
         for reason, count in restored.refused.items():
             self.metrics.state_refused.labels(reason).inc(count)
         states, positions = restored.states, restored.positions
@@ -284,20 +283,12 @@ class WorkerService:
         seconds = time.perf_counter() - started
         self.metrics.restore_seconds.observe(seconds)
         log.info(
-            "partitions %s assigned: %d series restored in %.2fs",
+            "partitions %s assigned: %d series restored in %.2fs (%d state records refused)",
             sorted(tp.partition for tp in partitions),
             len(states),
             seconds,
+            sum(restored.refused.values()),
         )
-
-    def _state_fit(self) -> Expectation:
-        """What a restored state must fit; without a model (cold start) its h and c shapes are
-        not checked here: the first model's swap resizes and realigns every state."""
-        s, model = self.settings, self.model
-        if model is None:
-            return Expectation(s.features, s.replay_window)
-        arch = model.manifest.architecture
-        return Expectation(s.features, s.replay_window, (model.version, arch.layers, arch.units))
 
     def _observe_wave(self, seconds: float, size: int) -> None:
         self.metrics.wave_seconds.observe(seconds)

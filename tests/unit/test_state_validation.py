@@ -78,6 +78,7 @@ def test_a_good_record_decodes() -> None:
     record = decode_state(_good())
     assert record.series_id == "a" and record.next_offset == 3 and record.h.shape == (LAYERS, 5)
     check_state(record, b"a", 0, 3, FIT)
+    assert Expectation.of(1, 8, MODEL) == FIT and Expectation.of(1, 8, None).model is None
 
 
 HOSTILE = {
