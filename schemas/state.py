@@ -118,15 +118,18 @@ def _decode(raw: bytes) -> StateRecord:
     sizes = header.body_sizes()
     if len(body) != sum(sizes):
         raise SchemaError("size", f"{len(body)} bytes of arrays, expected {sum(sizes)}")
-    cut = np.cumsum([0, *sizes]).tolist()
+    # One finiteness check for h and c together and one for window and last value: restore
+    # decodes every series, and per-array checks would double the cost of a small record.
+    cells, inputs = sizes[0] + sizes[1], sizes[2]
+    hc = np.frombuffer(body[:cells], "<f4")
+    values = np.frombuffer(body[cells:], "<f8")
+    if not (np.isfinite(hc).all() and np.isfinite(values).all()):
+        raise SchemaError("non_finite", "h, c, the window or the last value hold NaN or infinity")
     shape = (header.layers, header.units)
-    h = np.frombuffer(body[cut[0] : cut[1]], "<f4").reshape(shape).astype(np.float32)
-    c = np.frombuffer(body[cut[1] : cut[2]], "<f4").reshape(shape).astype(np.float32)
-    window = np.frombuffer(body[cut[2] : cut[3]], "<f8").reshape(header.window, header.features)
-    last = np.frombuffer(body[cut[3] : cut[4]], "<f8") if header.has_last else None
-    for name, values in (("h", h), ("c", c), ("window", window), ("last value", last)):
-        if values is not None and not np.isfinite(values).all():
-            raise SchemaError("non_finite", f"{name} holds NaN or infinity")
+    h = hc[: cells // 8].reshape(shape).astype(np.float32)
+    c = hc[cells // 8 :].reshape(shape).astype(np.float32)
+    window = values[: inputs // 8].reshape(header.window, header.features)
+    last = values[inputs // 8 :] if header.has_last else None
     return StateRecord(
         header.series_id,
         header.partition,

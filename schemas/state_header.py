@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from twincast.errors import SchemaError
 
@@ -25,8 +24,10 @@ MAX_WINDOW_VALUES = 1 << 22  # window * features: 32 MiB of float64 at most
 MAX_SERIES_ID = 256
 
 
-@dataclass(frozen=True)
-class StateHeader:
+class StateHeader(NamedTuple):
+    """A checked header (a NamedTuple: a restore builds one per series, cheaper than a frozen
+    dataclass)."""
+
     series_id: str
     partition: int
     next_offset: int
