@@ -25,7 +25,7 @@ from schemas.state import StateRecord, decode_state
 from schemas.state_header import decode_marker
 from twincast.errors import SchemaError
 from twincast.settings import KafkaSettings
-from worker.checkpoint import MARKER_PREFIX
+from worker.checkpoint import MARKER_PREFIX, marker_key
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,8 @@ def take_record(out: Restored, record: Any, end: int, fit: Expectation) -> None:
     if not key:
         return _refuse(out, record.partition, record.offset, "key", "a record without a key")
     if key.startswith(MARKER_PREFIX):
+        if key != marker_key(record.partition):  # another partition's marker, or no marker
+            return _refuse(out, record.partition, record.offset, "marker_invalid", "wrong key")
         if record.value is None:  # what compaction does with a tombstoned marker: no marker
             out.markers.pop(record.partition, None)
         else:

@@ -198,6 +198,8 @@ def test_marker_records_are_kept_raw_and_a_tombstone_removes_them() -> None:
     assert out.markers == {0: [(0, b"junk")]} and not out.refused
     take_record(out, _Record(marker_key(0), None, offset=1), 9, FIT)
     assert out.markers == {}
+    take_record(out, _Record(marker_key(1), encode_marker(5), offset=2), 9, FIT)  # in partition 0
+    assert out.markers == {} and out.refused == {"marker_invalid": 1}
 
 
 def test_a_non_finite_step_resets_the_series_and_dead_letters_its_event() -> None:
