@@ -22,6 +22,11 @@ class WorkerMetrics:
         self.refused = Counter(
             "twincast_artifacts_refused", "Artifacts refused, by reason.", ["reason"], registry=r
         )
+        self.watcher_restarts = Counter(
+            "twincast_weights_watcher_restarts",
+            "Times the weights watcher thread stopped and was started again.",
+            registry=r,
+        )
         self.model_version = Gauge(
             "twincast_model_version", "Model version in use (0 = persistence).", registry=r
         )

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from schemas import DeadLetter, encode
-from schemas.codec import decode_event
+from schemas.codec import decode_event, undecodable
 from schemas.common import now_utc
 from schemas.control import control_action
 from schemas.deadletter import MAX_KEY_BYTES_KEPT
@@ -81,6 +81,14 @@ def drop_non_finite(
     return batch.take(keep.tolist()), result.take(keep)
 
 
+def _key_refusal(key: bytes | None, series_id: str) -> SchemaError:
+    """Why the Kafka key rules the event out (it is not the series id)."""
+    if key is None:
+        # Without the key the series may land on any partition, i.e. any worker's state.
+        return SchemaError(MISSING_KEY, "the Kafka key must be the series_id")
+    return SchemaError(KEY_MISMATCH, f"Kafka key {key[:100]!r} is not series_id {series_id!r}")
+
+
 class RecordSorter:
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
@@ -94,20 +102,15 @@ class RecordSorter:
         for record in records:
             try:
                 event = decode_event(record.value, features, max_bytes)
+                if record.key != event.series_id.encode("utf-8"):
+                    raise _key_refusal(record.key, event.series_id)
             except SchemaError as exc:
                 dead.add(record, exc.reason, exc.detail)
                 continue
-            key = record.key
-            if key is None:
-                # Without the key the series may land on any partition, i.e. any worker's state.
-                dead.add(record, MISSING_KEY, "the Kafka key must be the series_id")
-                continue
-            if key != event.series_id.encode("utf-8"):
-                dead.add(
-                    record,
-                    KEY_MISMATCH,
-                    f"Kafka key {key[:100]!r} is not series_id {event.series_id!r}",
-                )
+            except Exception as exc:
+                # Never fatal: a record that breaks in a way nobody foresaw is a dead letter too.
+                failed = undecodable(exc)
+                dead.add(record, failed.reason, failed.detail)
                 continue
             value = event.value
             valid.append(

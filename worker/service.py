@@ -44,6 +44,8 @@ from worker.weights_watcher import WeightsWatcher
 
 log = logging.getLogger(__name__)
 
+WATCHER_RESTART_PAUSE_S = 5.0  # a watcher that keeps stopping is not restarted in a busy loop
+
 
 class WorkerService:
     def __init__(self, settings: WorkerSettings, metrics: WorkerMetrics) -> None:
@@ -68,6 +70,8 @@ class WorkerService:
         self._owned: set[TopicPartition] = set()
         self._expect: dict[TopicPartition, int] = {}  # restored position, until reached
         self._next: dict[TopicPartition, int] = {}  # offset after the last event in the state
+        self.watcher: WeightsWatcher  # started by run()
+        self._watcher_restart_at = 0.0
 
     def request_stop(self) -> None:
         self.stop_requested.set()
@@ -81,29 +85,40 @@ class WorkerService:
             self._swap(latest.model)
         else:
             log.info("no model yet: persistence forecasts (model version 0) until one arrives")
-        watcher = WeightsWatcher(
-            s, s.features, latest.next_offset, self.model.version if self.model else 0, self.metrics
+        self.watcher = WeightsWatcher(
+            s, latest.next_offset, self.model.version if self.model else 0, self.metrics
         )
-        watcher.start()
+        self.watcher.start()
         consumer = events_consumer(s)
         try:
             self.delivery = make_delivery(s, lambda: output_producer(s))
             self._co_partitioned = check_layout(s, self.delivery.producer)
             consumer.subscribe([s.events_topic], listener=_Rebalance(self._rebalances))
-            self._loop(consumer, watcher, exit_when_idle)
+            self._loop(consumer, exit_when_idle)
             return 0
         finally:
-            watcher.stop()
+            self.watcher.stop()
             if self.delivery is not None:
                 self.delivery.producer.close()
             consumer.close()
-            watcher.join(timeout=5)
+            self.watcher.join(timeout=5)
 
-    def _loop(self, consumer: Any, watcher: WeightsWatcher, exit_when_idle: float | None) -> None:
+    def _watch(self) -> None:
+        """Restart a weights watcher that stopped (it logged why), at most every few seconds."""
+        if self.watcher.is_alive() or time.monotonic() < self._watcher_restart_at:
+            return
+        log.error("the weights watcher stopped: starting a new one where it ended")
+        self.metrics.watcher_restarts.inc()
+        self._watcher_restart_at = time.monotonic() + WATCHER_RESTART_PAUSE_S
+        self.watcher = self.watcher.restart()
+        self.watcher.start()
+
+    def _loop(self, consumer: Any, exit_when_idle: float | None) -> None:
         last_event = last_checkpoint = time.monotonic()
         interval = self.settings.commit_interval_ms / 1000
         while not self.stop_requested.is_set():
-            prepared = watcher.take()
+            self._watch()
+            prepared = self.watcher.take()
             if prepared is not None:
                 self._swap(prepared)
             try:
