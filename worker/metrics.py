@@ -42,6 +42,12 @@ class WorkerMetrics:
         self.state_evictions = Counter(
             "twincast_state_evictions", "Series evicted from the full state store.", registry=r
         )
+        self.state_refused = Counter(
+            "twincast_state_refused",
+            "State topic records (states, position markers) refused on restore, by reason.",
+            ["reason"],
+            registry=r,
+        )
         self.lag = Gauge(
             "twincast_consumer_lag",
             "Events not yet consumed, by partition.",

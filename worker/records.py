@@ -7,6 +7,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from schemas import DeadLetter, encode
 from schemas.codec import decode_event, undecodable
 from schemas.common import now_utc
@@ -19,6 +21,7 @@ from worker.settings import WorkerSettings
 
 MISSING_KEY = "missing_key"
 KEY_MISMATCH = "key_mismatch"
+NON_FINITE_FORECAST = "non_finite_forecast"
 
 
 @dataclass
@@ -57,6 +60,25 @@ def split_at_controls(records: Sequence[Any]) -> Iterator[tuple[list[Any], Any |
             run.append(record)
     if run:
         yield run, None
+
+
+def drop_non_finite(
+    records: Sequence[Any], batch: EventBatch, result: BatchResult, dead: DeadLetters
+) -> tuple[EventBatch, BatchResult]:
+    """The events whose step went non-finite become dead letters (their series were reset to
+    zero state); the rest of the batch and its results are returned, to be forecast."""
+    bad = np.flatnonzero(result.non_finite).tolist()
+    by_position = {(r.partition, r.offset): r for r in records}
+    for i in bad:
+        record = by_position[(batch.partitions[i], batch.offsets[i])]
+        dead.add(
+            record,
+            NON_FINITE_FORECAST,
+            "the model's step gave a non-finite forecast or "
+            "state; the series was reset to zero state",
+        )
+    keep = np.flatnonzero(~result.non_finite)
+    return batch.take(keep.tolist()), result.take(keep)
 
 
 def _key_refusal(key: bytes | None, series_id: str) -> SchemaError:

@@ -24,7 +24,7 @@ from kafka.errors import KafkaError
 from lstmcore.serving import ServingModel
 from schemas.control import RESET, control_action
 from twincast.weights_topic import read_latest
-from worker.checkpoint import read_states, to_state
+from worker.checkpoint import to_state
 from worker.clients import check_layout, events_consumer, output_producer
 from worker.delivery import Delivery, TransactionAborted, make_delivery
 from worker.hotpath import (
@@ -36,7 +36,8 @@ from worker.hotpath import (
     realign,
 )
 from worker.metrics import WorkerMetrics
-from worker.records import DeadLetters, RecordSorter, split_at_controls
+from worker.records import DeadLetters, RecordSorter, drop_non_finite, split_at_controls
+from worker.restore import Expectation, read_states
 from worker.settings import WorkerSettings
 from worker.state_store import StateStore
 from worker.weights_watcher import WeightsWatcher
@@ -153,11 +154,13 @@ class WorkerService:
         self._offsets.update({tp: batch[-1].offset + 1 for tp, batch in batches.items() if batch})
         for segment, control in split_at_controls(records):
             valid, dead = self.sorter.sort(segment)
+            result = process(self.model, self.store, valid, self._observe_wave)
+            if result.non_finite.any():  # never a NaN forecast: those events are dead letters
+                valid, result = drop_non_finite(segment, valid, result, dead)
             for key, value in dead.messages:
                 self._deliver().send(self.settings.dlq_topic, key, value)
             for reason, count in dead.reasons.items():
                 self.metrics.dlq.labels(reason).inc(count)
-            result = process(self.model, self.store, valid, self._observe_wave)
             delivery = self._deliver()
             delivery.track(
                 self.sorter.send_forecasts(delivery.producer, valid, result, self._co_partitioned)
@@ -270,7 +273,11 @@ class WorkerService:
         if not partitions:
             return
         started = time.perf_counter()
-        states, positions = read_states(self.settings, [tp.partition for tp in partitions])
+        fit = Expectation.of(self.settings.features, self.settings.replay_window, self.model)
+        restored = read_states(self.settings, [tp.partition for tp in partitions], fit)
+        for reason, count in restored.refused.items():
+            self.metrics.state_refused.labels(reason).inc(count)
+        states, positions = restored.states, restored.positions
         self._owned.update(partitions)
         for tp in partitions:
             position = positions.get(tp.partition)
@@ -291,10 +298,11 @@ class WorkerService:
         seconds = time.perf_counter() - started
         self.metrics.restore_seconds.observe(seconds)
         log.info(
-            "partitions %s assigned: %d series restored in %.2fs",
+            "partitions %s assigned: %d series restored in %.2fs (%d state records refused)",
             sorted(tp.partition for tp in partitions),
             len(states),
             seconds,
+            sum(restored.refused.values()),
         )
 
     def _observe_wave(self, seconds: float, size: int) -> None:
