@@ -88,12 +88,13 @@ class _Prober:
             if culprit is None:
                 log.warning("no assigned partition is unreadable any more: %s", error)
                 return None
-            bad = positions.pop(culprit)  # the others are read again from where they were
-            end = self.first_readable_after(culprit, bad)
-            self.consumer.seek(culprit, end)  # the loop reads from here as usual
+            bad = positions[culprit]
+            positions[culprit] = end = self.first_readable_after(culprit, bad)
             return Skipped(culprit, bad, end, error, self.probes)
         finally:
-            for tp, position in positions.items():  # nothing probing returned was used
+            # Nothing probing returned was used: every partition is read again from where it was
+            # (the culprit from after the skip, or from the bad record if none happened).
+            for tp, position in positions.items():
                 self.consumer.seek(tp, position)
 
     def _culprit(self, positions: dict[TopicPartition, int]) -> TopicPartition | None:
