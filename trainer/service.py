@@ -120,15 +120,7 @@ class TrainerService:
         skipped = skip_unreadable(consumer, exc, timeout_ms)
         if skipped is None:
             return  # not found yet: the next poll raises again and this runs again
-        consumed = unreadable_consumed(skipped)
-        log.warning(
-            "skipping %d unreadable records at partition %d offsets %d-%d: %s",
-            len(consumed),
-            skipped.partition.partition,
-            skipped.first_offset,
-            skipped.end_offset - 1,
-            skipped.error,
-        )
+        consumed = unreadable_consumed(skipped)  # skip_unreadable logged them
         self.history.ingest(self.settings.events_topic, consumed)
         self.metrics.bad_events.labels(UNREADABLE).inc(len(consumed))
 

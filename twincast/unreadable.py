@@ -90,12 +90,23 @@ class _Prober:
                 return None
             bad = positions[culprit]
             positions[culprit] = end = self.first_readable_after(culprit, bad)
+            log.warning(
+                "%d unreadable records skipped: partition %d offsets %d-%d (%d probes): %s",
+                end - bad,
+                culprit.partition,
+                bad,
+                end - 1,
+                self.probes,
+                error,
+            )
             return Skipped(culprit, bad, end, error, self.probes)
         finally:
             # Nothing probing returned was used: every partition is read again from where it was
             # (the culprit from after the skip, or from the bad record if none happened).
+            held = self.consumer.assignment()  # a probe's poll may have taken part in a rebalance
             for tp, position in positions.items():
-                self.consumer.seek(tp, position)
+                if tp in held:
+                    self.consumer.seek(tp, position)
 
     def _culprit(self, positions: dict[TopicPartition, int]) -> TopicPartition | None:
         for tp in sorted(positions):

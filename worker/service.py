@@ -166,11 +166,6 @@ class WorkerService:
             self._deliver().send(self.settings.dlq_topic, key, value)
         self.metrics.dlq.labels(UNREADABLE).inc(dead.reasons[UNREADABLE])
         tp, end = skipped.partition, skipped.end_offset
-        log.warning(
-            "%d unreadable records of partition %d dead-lettered",
-            end - skipped.first_offset,
-            tp.partition,
-        )
         self._offsets[tp] = self._next[tp] = end
         if tp in self._expect:  # restored right at the bad record: resume after the skip
             self._expect[tp] = end

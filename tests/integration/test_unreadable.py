@@ -148,8 +148,9 @@ def test_the_unreadable_rest_of_a_batch_is_found_and_skipped(
     assert sorted(read) == sorted(x for x in expected if not (x[0] == partition and x[1] in lost))
 
 
+@pytest.mark.parametrize("exactly_once", [False, True], ids=["at-least-once", "exactly-once"])
 def test_worker_and_trainer_skip_the_unreadable_rest_of_a_batch(
-    kafka_settings: KafkaSettings, tmp_path: Path
+    kafka_settings: KafkaSettings, tmp_path: Path, exactly_once: bool
 ) -> None:
     create_topics(kafka_settings)
     artifact = make_artifact(version=1, units=8)
@@ -158,20 +159,25 @@ def test_worker_and_trainer_skip_the_unreadable_rest_of_a_batch(
     partition, lost = sent.unreadable()
     readable = len(sent.futures) - (len(lost) - 1)  # the bad record is not among the events
 
-    worker = run_module(
-        "worker", ["--exit-when-idle", "3"], service_env(kafka_settings, metrics_port=0), tmp_path
-    )
+    env = service_env(kafka_settings, metrics_port=0, exactly_once=exactly_once)
+    worker = run_module("worker", ["--exit-when-idle", "3"], env, tmp_path)
     assert worker.returncode == 0, worker.stderr[-3000:]
+    logged = f"{len(lost)} unreadable records skipped: partition {partition} offsets {lost[0]}-"
+    assert logged in worker.stderr
+    print(next(line for line in worker.stderr.splitlines() if logged in line)[:160])
+    isolation = "read_committed" if exactly_once else "read_uncommitted"
     letters = [
         decode(DeadLetter, r.value)
-        for r in consume(kafka_settings, kafka_settings.dlq_topic, len(lost))
+        for r in consume(kafka_settings, kafka_settings.dlq_topic, len(lost), 60, isolation)
     ]
     assert sorted((d.source_partition, d.source_offset) for d in letters) == [
         (partition, o) for o in lost
     ]
     assert {d.reason for d in letters} == {"unreadable_record"}
     assert all("invalid record structure" in d.error and d.raw_size == 0 for d in letters)
-    forecasts = forecasts_of(consume(kafka_settings, kafka_settings.forecasts_topic, readable))
+    forecasts = forecasts_of(
+        consume(kafka_settings, kafka_settings.forecasts_topic, readable, 60, isolation)
+    )
     assert len(forecasts) == readable, "one forecast per event outside the unreadable range"
     reference = sequential_reference(
         ServingModel.from_artifact(artifact), sent.readable((partition, lost))
@@ -192,7 +198,7 @@ def test_worker_and_trainer_skip_the_unreadable_rest_of_a_batch(
     )
     trainer = run_module("trainer", ["--once"], env, tmp_path)
     assert trainer.returncode == 0, trainer.stderr[-3000:]
-    assert f"{len(lost)} unreadable records" in trainer.stderr
+    assert logged in trainer.stderr
     with sqlite3.connect(history) as db:
         points = db.execute("SELECT count(*) FROM points").fetchone()[0]
         consumed = db.execute("SELECT sum(next_offset) FROM offsets").fetchone()[0]
