@@ -54,6 +54,7 @@ def skip_unreadable(consumer: Any, error: CorruptRecordError, timeout_ms: int) -
     """After ``poll`` raised ``error``: seek the unreadable partition past its unreadable records
     and say which they were. None if that cannot be found out now (the loop's next poll raises
     again and this runs again); never raises, the loop must go on."""
+    _discard_failed_parse(consumer)
     paused = consumer.paused()
     candidates = [tp for tp in consumer.assignment() if tp not in paused]
     try:
@@ -61,6 +62,17 @@ def skip_unreadable(consumer: Any, error: CorruptRecordError, timeout_ms: int) -
     except Exception as exc:  # whatever happens while probing, the loop goes on
         log.warning("cannot locate the unreadable record yet (%s): retrying later", exc)
         return None
+
+
+def _discard_failed_parse(consumer: Any) -> None:
+    """Drop the record set whose parse just failed, which kafka-python 3.0 keeps: its iterator is
+    spent but not drained, so a later poll at the offset where the parse stopped (the bad one,
+    where the loop resumes if the search fails) would spin on it forever. There is no public way;
+    if kafka-python's insides differ, this does nothing and the next poll elsewhere drops it."""
+    fetcher = getattr(consumer, "_fetcher", None)
+    failed = getattr(fetcher, "_next_partition_records", None)
+    if failed is not None and callable(getattr(failed, "drain", None)):
+        failed.drain()
 
 
 class _Prober:
@@ -162,6 +174,7 @@ class _Prober:
             try:
                 batches = self.consumer.poll(timeout_ms=self.timeout_ms, max_records=1)
             except CorruptRecordError:
+                _discard_failed_parse(self.consumer)
                 return False
             # Records, or a position moved past records the consumer never returns (transaction
             # markers, aborted records): either way this offset is readable.

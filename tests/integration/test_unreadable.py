@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from tests.integration.test_worker import by_series, sequential_reference
 from tests.unit.test_artifact import make_artifact
 from twincast.settings import KafkaSettings
 from twincast.synthetic import seasonal_series
-from twincast.unreadable import Skipped, skip_unreadable
+from twincast.unreadable import Skipped, _discard_failed_parse, skip_unreadable
 
 pytestmark = pytest.mark.kafka
 
@@ -204,3 +205,30 @@ def test_worker_and_trainer_skip_the_unreadable_rest_of_a_batch(
         consumed = db.execute("SELECT sum(next_offset) FROM offsets").fetchone()[0]
     assert points == readable, "every readable event is in the history"
     assert consumed == len(sent.futures) + 1, "ingestion went past the unreadable records"
+
+
+def test_a_poll_after_a_failed_search_raises_again_instead_of_hanging(
+    kafka_settings: KafkaSettings,
+) -> None:
+    """When the search cannot finish (broker away), the loop polls again at the bad record: that
+    poll must raise again (and the search run again), never spin on the spent record set."""
+    create_topics(kafka_settings)
+    _produce(kafka_settings)
+    consumer = KafkaConsumer(
+        **kafka_settings.client_config("test-unreadable-again"),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    consumer.assign([TopicPartition(kafka_settings.events_topic, p) for p in range(3)])
+    failures = 0
+    try:
+        deadline = time.monotonic() + 30
+        while failures < 3 and time.monotonic() < deadline:
+            try:
+                consumer.poll(timeout_ms=200)
+            except CorruptRecordError:
+                failures += 1
+                _discard_failed_parse(consumer)  # what skip_unreadable does first
+    finally:
+        consumer.close()
+    assert failures == 3
