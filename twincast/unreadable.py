@@ -2,9 +2,9 @@
 
 kafka-python parses every record of a fetched batch, also those below the fetch offset, and a
 record it cannot parse (a header name that is not UTF-8, a failed CRC) makes ``poll`` raise
-``CorruptRecordError`` without saying where, on every poll from then on. Seeking one past the bad
-record does not help while the position is still inside that batch: the rest of the batch cannot
-be read at all. So the partition is found by polling each one alone, and the first readable offset
+``CorruptRecordError`` without saying where (and a later poll at that offset would spin: see
+``_discard_failed_parse``). Seeking one past the bad record does not help while the position is
+still inside that batch: the rest of the batch cannot be read at all. So the partition is found by polling each one alone, and the first readable offset
 after the bad one by probing bad+1, +2, +4, ... and then bisecting back down: a number of probes
 logarithmic in the size of the batch, each waiting at most the loop's own poll timeout (plus the
 broker's fetch wait).
@@ -54,10 +54,10 @@ def skip_unreadable(consumer: Any, error: CorruptRecordError, timeout_ms: int) -
     """After ``poll`` raised ``error``: seek the unreadable partition past its unreadable records
     and say which they were. None if that cannot be found out now (the loop's next poll raises
     again and this runs again); never raises, the loop must go on."""
-    _discard_failed_parse(consumer)
-    paused = consumer.paused()
-    candidates = [tp for tp in consumer.assignment() if tp not in paused]
     try:
+        _discard_failed_parse(consumer)
+        paused = consumer.paused()
+        candidates = [tp for tp in consumer.assignment() if tp not in paused]
         return _Prober(consumer, timeout_ms).skip(str(error), candidates)
     except Exception as exc:  # whatever happens while probing, the loop goes on
         log.warning("cannot locate the unreadable record yet (%s): retrying later", exc)
