@@ -4,10 +4,10 @@ kafka-python parses every record of a fetched batch, also those below the fetch 
 record it cannot parse (a header name that is not UTF-8, a failed CRC) makes ``poll`` raise
 ``CorruptRecordError`` without saying where (and a later poll at that offset would spin: see
 ``_discard_failed_parse``). Seeking one past the bad record does not help while the position is
-still inside that batch: the rest of the batch cannot be read at all. So the partition is found by polling each one alone, and the first readable offset
-after the bad one by probing bad+1, +2, +4, ... and then bisecting back down: a number of probes
-logarithmic in the size of the batch, each waiting at most the loop's own poll timeout (plus the
-broker's fetch wait).
+still inside that batch: the rest of the batch cannot be read at all. So the partition is found
+by polling each one alone, and the first readable offset after the bad one by probing bad+1, +2,
++4, ... and then bisecting back down: a number of probes logarithmic in the size of the batch,
+each waiting at most the loop's own poll timeout (plus the broker's fetch wait).
 
 "Alone" means the other partitions wait at their log end, where there is nothing to fetch, not
 paused: kafka-python 3.0 can park a paused partition's fetched records where a later poll never
