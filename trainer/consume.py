@@ -15,6 +15,7 @@ from schemas.control import control_action
 from trainer.history import Consumed, HistoryStore, Point
 from twincast.errors import KafkaUnavailableError, SchemaError, TopicError
 from twincast.settings import KafkaSettings
+from twincast.unreadable import UNREADABLE, Skipped
 
 log = logging.getLogger(__name__)
 
@@ -77,3 +78,9 @@ def to_consumed(records: Iterable[Any], n_features: int, max_bytes: int) -> list
             continue
         out.append(Consumed(record.partition, record.offset, point))
     return out
+
+
+def unreadable_consumed(skipped: Skipped) -> list[Consumed]:
+    """Offsets kafka-python could not read: positions without points, so the history passes."""
+    partition = skipped.partition.partition
+    return [Consumed(partition, offset, None, UNREADABLE) for offset in skipped.offsets()]

@@ -15,16 +15,17 @@ import time
 from collections import Counter
 from typing import Any
 
-from kafka.errors import KafkaError
+from kafka.errors import CorruptRecordError, KafkaError
 
 from lstmcore.artifact import Artifact, encode_artifact
 from lstmcore.serving import ServingModel
-from trainer.consume import assign_from_history, open_consumer, to_consumed
+from trainer.consume import assign_from_history, open_consumer, to_consumed, unreadable_consumed
 from trainer.history import HistoryStore
 from trainer.metrics import TrainerMetrics
 from trainer.refit import NotEnoughData, RefitOutcome, refit
 from trainer.settings import TrainerSettings
 from twincast.errors import ArtifactError, KafkaUnavailableError, TwincastError
+from twincast.unreadable import UNREADABLE, skip_unreadable
 from twincast.weights_topic import check_publishable, publish, read_latest, weights_producer
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,9 @@ class TrainerService:
     def _ingest(self, consumer: Any, timeout_ms: int) -> None:
         try:
             batches = consumer.poll(timeout_ms=timeout_ms, max_records=5000)
+        except CorruptRecordError as exc:  # a batch kafka-python cannot parse: skip its rest
+            self._skip_unreadable(consumer, exc, timeout_ms)
+            return
         except KafkaError as exc:
             if not exc.retriable:
                 raise
@@ -110,6 +114,15 @@ class TrainerService:
         series, points = self.history.size()
         self.metrics.history_series.set(series)
         self.metrics.history_points.set(points)
+
+    def _skip_unreadable(self, consumer: Any, exc: CorruptRecordError, timeout_ms: int) -> None:
+        """Count the offsets kafka-python cannot read as bad events; the history moves past."""
+        skipped = skip_unreadable(consumer, exc, timeout_ms)
+        if skipped is None:
+            return  # not found yet: the next poll raises again and this runs again
+        consumed = unreadable_consumed(skipped)  # skip_unreadable logged them
+        self.history.ingest(self.settings.events_topic, consumed)
+        self.metrics.bad_events.labels(UNREADABLE).inc(len(consumed))
 
     def _refit_due(self) -> bool:
         if self._new_events == 0:

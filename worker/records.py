@@ -16,6 +16,7 @@ from schemas.control import control_action
 from schemas.deadletter import MAX_KEY_BYTES_KEPT
 from schemas.forecast import ForecastWriter, forecast_headers
 from twincast.errors import SchemaError
+from twincast.unreadable import UNREADABLE, Skipped
 from worker.hotpath import BatchResult, EventBatch
 from worker.settings import WorkerSettings
 
@@ -28,6 +29,21 @@ NON_FINITE_FORECAST = "non_finite_forecast"
 class DeadLetters:
     messages: list[tuple[bytes | None, bytes]] = field(default_factory=list)  # (key, value)
     reasons: Counter[str] = field(default_factory=Counter)
+
+    def add_unreadable(self, skipped: Skipped) -> None:
+        """One dead letter per offset kafka-python could not read: no value or key to keep."""
+        tp = skipped.partition
+        for offset in skipped.offsets():
+            letter = DeadLetter.of(
+                reason=UNREADABLE,
+                error=f"unreadable record batch, its values unknown: {skipped.error}",
+                topic=tp.topic,
+                partition=tp.partition,
+                offset=offset,
+                raw=None,
+            )
+            self.messages.append((None, encode(letter)))
+        self.reasons[UNREADABLE] += len(skipped.offsets())
 
     def add(self, record: Any, reason: str, error: str) -> None:
         letter = DeadLetter.of(

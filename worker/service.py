@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 from kafka import ConsumerRebalanceListener, TopicPartition
-from kafka.errors import KafkaError
+from kafka.errors import CorruptRecordError, KafkaError
 
 from lstmcore.serving import ServingModel
 from schemas.control import RESET, control_action
+from twincast.unreadable import UNREADABLE, skip_unreadable
 from twincast.weights_topic import read_latest
 from worker.checkpoint import to_state
 from worker.clients import check_layout, events_consumer, output_producer
@@ -123,6 +124,9 @@ class WorkerService:
                 self._swap(prepared)
             try:
                 batches = consumer.poll(timeout_ms=200, max_records=self.settings.max_poll_records)
+            except CorruptRecordError as exc:  # a batch kafka-python cannot parse: skip its rest
+                self._skip_unreadable(consumer, exc)
+                continue
             except KafkaError as exc:
                 if not _transient(exc):
                     raise
@@ -168,6 +172,21 @@ class WorkerService:
             self._account(valid, result)
             if control is not None:
                 self._apply_control(control)
+
+    def _skip_unreadable(self, consumer: Any, exc: CorruptRecordError) -> None:
+        """Dead-letter every offset kafka-python cannot read; the commit moves past them."""
+        skipped = skip_unreadable(consumer, exc, timeout_ms=200)
+        if skipped is None or skipped.partition not in self._owned:
+            return  # not found yet: the next poll raises again and this runs again
+        dead = DeadLetters()
+        dead.add_unreadable(skipped)
+        for key, value in dead.messages:
+            self._deliver().send(self.settings.dlq_topic, key, value)
+        self.metrics.dlq.labels(UNREADABLE).inc(dead.reasons[UNREADABLE])
+        tp, end = skipped.partition, skipped.end_offset
+        self._offsets[tp] = self._next[tp] = end
+        if tp in self._expect:  # restored right at the bad record: resume after the skip
+            self._expect[tp] = end
 
     def _apply_control(self, record: Any) -> None:
         """Carry out an operator's control record, in order with the events around it."""
