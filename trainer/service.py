@@ -25,11 +25,13 @@ from trainer.metrics import TrainerMetrics
 from trainer.refit import NotEnoughData, RefitOutcome, refit
 from trainer.settings import TrainerSettings
 from twincast.errors import KafkaUnavailableError, TwincastError
+from twincast.outage import Outage
 from twincast.weights_topic import publish, read_latest, weights_producer
 
 log = logging.getLogger(__name__)
 
 PUBLISHED_VERSION = "published_version"
+COMMIT_WAIT_MS = 10_000
 
 
 class RefitAborted(TwincastError):
@@ -45,6 +47,7 @@ class TrainerService:
         self.current: ServingModel | None = None
         self._new_events = 0
         self._last_refit = time.monotonic()
+        self.outage = Outage(log)  # one WARNING per broker outage, INFO when it is back
 
     def request_stop(self) -> None:
         self.stop_requested.set()
@@ -88,10 +91,8 @@ class TrainerService:
         try:
             batches = consumer.poll(timeout_ms=timeout_ms, max_records=5000)
         except KafkaError as exc:
-            if not exc.retriable:
-                raise
-            log.warning("Kafka unreachable (%s): retrying", exc)  # nothing was taken yet
-            time.sleep(0.5)
+            # Nothing was taken yet: wait and poll again (fatal errors raise here).
+            self.stop_requested.wait(self.outage.failed(exc, "reading events"))
             return
         records = [r for batch in batches.values() for r in batch]
         if not records:
@@ -104,9 +105,12 @@ class TrainerService:
         self.metrics.events.inc(len(consumed))
         self._new_events += added
         try:
-            consumer.commit()  # informational: shows the trainer's lag; the history is the truth
+            # Informational (the trainer's lag); the history is the truth, so a failed commit
+            # during an outage loses nothing. Bounded: a stop request must be heard.
+            consumer.commit(timeout_ms=COMMIT_WAIT_MS)
+            self.outage.recovered()
         except KafkaError as exc:
-            log.warning("offset commit failed (history is unaffected): %s", exc)
+            self.outage.failed(exc, "offset commit (history unaffected)")
         series, points = self.history.size()
         self.metrics.history_series.set(series)
         self.metrics.history_points.set(points)

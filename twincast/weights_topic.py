@@ -43,7 +43,10 @@ def read_latest(
     settings: KafkaSettings, features: int | None, timeout_s: float = 15.0
 ) -> LatestModel:
     """Scan the whole weights topic once and keep the newest artifact that passes every check."""
-    consumer = _consumer(settings, "weights-reader")
+    try:
+        consumer = _consumer(settings, "weights-reader")
+    except KafkaError as exc:
+        raise KafkaUnavailableError(f"cannot reach {settings.bootstrap_servers}: {exc}") from exc
     try:
         partition = TopicPartition(settings.weights_topic, 0)
         consumer.assign([partition])
@@ -86,7 +89,7 @@ def weights_producer(settings: KafkaSettings, max_message_bytes: int) -> KafkaPr
         **settings.client_config("weights-publisher"),
         acks="all",
         max_request_size=max_message_bytes,
-        retries=5,
+        # kafka-python's default retries: keep trying until delivery_timeout_ms (a broker restart)
     )
 
 
@@ -102,8 +105,8 @@ def publish(producer: KafkaProducer, topic: str, artifact: Artifact, timeout_s: 
             (HEADER_SHA256, manifest.sha256.encode()),
         ],
     )
-    producer.flush(timeout=timeout_s)
     try:
+        producer.flush(timeout=timeout_s)  # bounded: a broker that is away raises, not hangs
         offset: int = future.get(timeout=timeout_s).offset
     except KafkaError as exc:
         raise KafkaUnavailableError(f"publishing version {manifest.version} failed: {exc}") from exc

@@ -1,0 +1,87 @@
+"""Riding out a Kafka outage: retry what a broker restart explains, stop on what it cannot.
+
+kafka-python marks the errors of a broker that is away (connection refused, timeouts, leader
+elections after a restart) ``retriable``: a service waits and tries again, and says so once per
+outage, not once per record. An error that waiting cannot fix (a refused login, a missing
+permission, a topic that stays missing) ends the service with a message that says what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from kafka.errors import (
+    AuthorizationError,
+    KafkaError,
+    SaslAuthenticationFailedError,
+    UnknownTopicOrPartitionError,
+)
+
+from twincast.errors import TwincastError
+
+_FIRST_PAUSE_S, _LONGEST_PAUSE_S = 0.5, 5.0
+# A topic is briefly unknown while a restarted broker loads its logs; longer means it is gone.
+MISSING_TOPIC_LIMIT_S = 60.0
+
+
+class KafkaFatalError(TwincastError):
+    """A Kafka error that retrying cannot fix; the message says what to do."""
+
+
+def advice(exc: BaseException) -> str:
+    """What an operator should do about an error that retrying cannot fix."""
+    if isinstance(exc, SaslAuthenticationFailedError):
+        return "Kafka refused the login: check TWINCAST_SASL_USERNAME and TWINCAST_SASL_PASSWORD"
+    if isinstance(exc, AuthorizationError):
+        return "Kafka refused permission: grant this principal's ACLs on its topics and groups"
+    if isinstance(exc, UnknownTopicOrPartitionError):
+        return "a topic is missing: create it with `twincast topics`"
+    return "this error does not go away by retrying: check the broker and the settings"
+
+
+class Outage:
+    """One tracker per service: WARNING when an outage starts, INFO when Kafka answers again,
+    and a pause between tries that grows up to a few seconds."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.log = logger
+        self.since: float | None = None  # monotonic time of the first failure of this outage
+        self._missing_since: float | None = None
+        self._tries = 0
+
+    def failed(self, exc: BaseException, what: str) -> float:
+        """Note a failure of ``what``; the seconds to wait before the next try. Raises
+        KafkaFatalError if retrying cannot help."""
+        if not _retriable(exc):
+            raise KafkaFatalError(f"{what} failed: {exc}; {advice(exc)}") from exc
+        now = time.monotonic()
+        self._check_missing_topic(exc, what, now)
+        if self.since is None:
+            self.since = now
+            self.log.warning("Kafka unreachable (%s failed: %s): retrying until back", what, exc)
+        self._tries += 1
+        return float(min(_LONGEST_PAUSE_S, _FIRST_PAUSE_S * 2 ** min(self._tries - 1, 8)))
+
+    def recovered(self) -> None:
+        """Kafka answered: end the outage, if there was one."""
+        if self.since is not None:
+            self.log.info("Kafka is back after %.1fs: carrying on", time.monotonic() - self.since)
+        self.since, self._missing_since, self._tries = None, None, 0
+
+    def _check_missing_topic(self, exc: BaseException, what: str, now: float) -> None:
+        if not isinstance(exc, UnknownTopicOrPartitionError):
+            self._missing_since = None
+            return
+        if self._missing_since is None:
+            self._missing_since = now
+        elif now - self._missing_since > MISSING_TOPIC_LIMIT_S:
+            raise KafkaFatalError(
+                f"{what} failed for {MISSING_TOPIC_LIMIT_S:.0f}s: {exc}; {advice(exc)}"
+            ) from exc
+
+
+def _retriable(exc: BaseException) -> bool:
+    if isinstance(exc, KafkaError):
+        return bool(exc.retriable)
+    return isinstance(exc, TimeoutError | OSError)  # our own bounded waits, sockets
