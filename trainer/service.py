@@ -19,19 +19,23 @@ from kafka.errors import KafkaError
 
 from lstmcore.artifact import Artifact, encode_artifact
 from lstmcore.serving import ServingModel
-from trainer.consume import assign_from_history, open_consumer, to_consumed
+from trainer.consume import Connected, connect, to_consumed
 from trainer.history import HistoryStore
 from trainer.metrics import TrainerMetrics
 from trainer.refit import NotEnoughData, RefitOutcome, refit
 from trainer.settings import TrainerSettings
+from twincast.entrypoint import REFUSED_LOGINS
 from twincast.errors import KafkaUnavailableError, TwincastError
 from twincast.outage import Outage
-from twincast.weights_topic import publish, read_latest, weights_producer
+from twincast.weights_topic import publish
 
 log = logging.getLogger(__name__)
 
 PUBLISHED_VERSION = "published_version"
 COMMIT_WAIT_MS = 10_000
+# Idle, the trainer still commits now and then: the answer tells whether the broker is there,
+# so an outage is reported (once) and its end too, even when no event arrives meanwhile.
+IDLE_COMMIT_S = 5.0
 
 
 class RefitAborted(TwincastError):
@@ -48,20 +52,19 @@ class TrainerService:
         self._new_events = 0
         self._last_refit = time.monotonic()
         self.outage = Outage(log)  # one WARNING per broker outage, INFO when it is back
+        self._last_commit = time.monotonic()
 
     def request_stop(self) -> None:
         self.stop_requested.set()
 
     def run(self, once: bool = False) -> int:
         """Serve until stopped (or, with ``once``, ingest what is there, refit once and return)."""
-        s = self.settings
-        self.current = read_latest(s, s.features).model
-        if self.current is not None:
-            log.info("current model on %s: version %d", s.weights_topic, self.current.version)
-        consumer = open_consumer(s, s.trainer_group_id, s.max_refit_seconds * 1000)
-        producer = weights_producer(s, s.weights_max_message_bytes)
+        connected = self._connect() if once else self._connect_when_reachable()
+        if connected is None:
+            self.history.close()
+            return 0  # stopped before the broker came
+        consumer, producer, assigned = connected.consumer, connected.producer, connected.assigned
         try:
-            assigned = assign_from_history(consumer, s.events_topic, self.history)
             if once:
                 return self._run_once(consumer, assigned, producer)
             while not self.stop_requested.is_set():
@@ -73,6 +76,30 @@ class TrainerService:
             consumer.close()
             producer.close()
             self.history.close()
+
+    def _connect(self) -> Connected:
+        connected = connect(self.settings, self.history)
+        self.current = connected.current
+        if self.current is not None:
+            topic = self.settings.weights_topic
+            log.info("current model on %s: version %d", topic, self.current.version)
+        return connected
+
+    def _connect_when_reachable(self) -> Connected | None:
+        """Serving, a trainer started while the broker is away (restarting, crashed) waits for
+        it instead of exiting; None if stopped meanwhile. A refused login is not waited out."""
+        while True:
+            try:
+                connected = self._connect()
+            except (KafkaError, KafkaUnavailableError) as exc:
+                if REFUSED_LOGINS.last is not None:
+                    raise
+                cause = exc.__cause__ if isinstance(exc.__cause__, KafkaError) else exc
+                if self.stop_requested.wait(self.outage.failed(cause, "starting")):
+                    return None
+                continue
+            self.outage.recovered()
+            return connected
 
     def _run_once(self, consumer: Any, assigned: list[Any], producer: Any) -> int:
         end = consumer.end_offsets(assigned)
@@ -96,6 +123,8 @@ class TrainerService:
             return
         records = [r for batch in batches.values() for r in batch]
         if not records:
+            if time.monotonic() - self._last_commit >= IDLE_COMMIT_S:
+                self._commit(consumer)
             return
         consumed = to_consumed(records, self.settings.features, self.settings.max_event_bytes)
         added = self.history.ingest(self.settings.events_topic, consumed)
@@ -104,16 +133,21 @@ class TrainerService:
             self.metrics.bad_events.labels(reason).inc(count)
         self.metrics.events.inc(len(consumed))
         self._new_events += added
-        try:
-            # Informational (the trainer's lag); the history is the truth, so a failed commit
-            # during an outage loses nothing. Bounded: a stop request must be heard.
-            consumer.commit(timeout_ms=COMMIT_WAIT_MS)
-            self.outage.recovered()
-        except KafkaError as exc:
-            self.outage.failed(exc, "offset commit (history unaffected)")
+        self._commit(consumer)
         series, points = self.history.size()
         self.metrics.history_series.set(series)
         self.metrics.history_points.set(points)
+
+    def _commit(self, consumer: Any) -> None:
+        """Informational (the trainer's lag); the history is the truth, so a failed commit
+        during an outage loses nothing. Bounded: a stop request must be heard."""
+        self._last_commit = time.monotonic()
+        try:
+            consumer.commit(timeout_ms=COMMIT_WAIT_MS)
+        except KafkaError as exc:
+            self.outage.failed(exc, "offset commit (history unaffected)")
+            return
+        self.outage.recovered()
 
     def _refit_due(self) -> bool:
         if self._new_events == 0:

@@ -170,6 +170,38 @@ def test_broker_kill_9_for_a_minute_mid_stream(
     assert len(rows) == SERIES * STEPS and len(set(rows)) == len(rows), "history: no gap, no double"
 
 
+def test_trainer_started_while_the_broker_is_away_waits_for_it(
+    own_broker: LocalKafka, tmp_path: Path
+) -> None:
+    """A trainer (re)started during a broker outage waits for it instead of exiting: the
+    history got 0 of 2,400 events when an earlier version of the test above stopped the broker
+    while the trainer was still starting (it exited 1, "cannot reach")."""
+    settings = KafkaSettings(
+        bootstrap_servers=own_broker.bootstrap,
+        events_topic=f"a-events-{uuid.uuid4().hex[:8]}",
+        weights_topic=f"a-weights-{uuid.uuid4().hex[:8]}",
+    )
+    create_topics(settings)
+    assert own_broker.kill()
+    db, log = tmp_path / "history.sqlite", tmp_path / "trainer.log"
+    env = service_env(settings, history_db=db, artifact_dir=tmp_path / "a", metrics_port=0)
+    trainer = start_module("trainer", [], env, tmp_path, log)
+    try:
+        _wait_for(lambda: "Kafka unreachable" in log.read_text("utf-8", "replace"), "waiting")
+        assert trainer.poll() is None, _tail(log, "the trainer exited")
+        own_broker.up()
+        data = seasonal_series(SERIES, HALF, seed=5)
+        stream = _Stream(settings, data)
+        stream.produce(0, HALF, pause_s=0)
+        stream.finish()
+        _wait_for(lambda: _history_count(db) >= SERIES * HALF, "the trainer ingests")
+        assert trainer.poll() is None, _tail(log, "the trainer exited")
+    finally:
+        trainer.send_signal(signal.SIGTERM)
+    _check_logs(trainer, log)
+    assert "Kafka is back" in log.read_text("utf-8", "replace")
+
+
 def _check_logs(service: subprocess.Popen[bytes], log: Path) -> None:
     """A clean exit, and the outage reported once (not per record) if it was noticed at all."""
     assert service.wait(timeout=120) == 0, _tail(log, "exit code")
