@@ -25,6 +25,25 @@ _FIRST_PAUSE_S, _LONGEST_PAUSE_S = 0.5, 5.0
 MISSING_TOPIC_LIMIT_S = 60.0
 
 
+class KafkaRepeats(logging.Filter):
+    """Lets through one record per kafka-python message template and minute: during an outage
+    its clients log each reconnect attempt (over a thousand lines a minute, with tracebacks)."""
+
+    def __init__(self, every_s: float = 60.0) -> None:
+        super().__init__()
+        self.every_s = every_s
+        self._last: dict[tuple[str, str], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("kafka"):
+            return True
+        key, now = (record.name, str(record.msg)), time.monotonic()
+        if now - self._last.get(key, -self.every_s) < self.every_s:
+            return False
+        self._last[key] = now
+        return True
+
+
 class KafkaFatalError(TwincastError):
     """A Kafka error that retrying cannot fix; the message says what to do."""
 
