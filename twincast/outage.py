@@ -1,9 +1,12 @@
 """Riding out a Kafka outage: retry what a broker restart explains, stop on what it cannot.
 
-kafka-python marks the errors of a broker that is away (connection refused, timeouts, leader
-elections after a restart) ``retriable``: a service waits and tries again, and says so once per
-outage, not once per record. An error that waiting cannot fix (a refused login, a missing
-permission, a topic that stays missing) ends the service with a message that says what to do.
+A broker that is away or restarting shows itself as many errors: connection refused, timeouts,
+leader elections, and also errors kafka-python does not mark ``retriable`` although a rejoin or a
+rewind fixes them (a commit refused after the group moved on, an idempotent producer's sequence
+lost with the broker's state). So a service waits and tries again on every Kafka error, saying so
+once per outage, not once per record, except on the few that waiting cannot fix: a refused login,
+a missing permission, a message the broker will never take, a topic that stays missing. Those end
+the service with a message that says what to do.
 """
 
 from __future__ import annotations
@@ -13,9 +16,12 @@ import time
 
 from kafka.errors import (
     AuthorizationError,
+    KafkaConfigurationError,
     KafkaError,
+    MessageSizeTooLargeError,
     SaslAuthenticationFailedError,
     UnknownTopicOrPartitionError,
+    UnsupportedSaslMechanismError,
 )
 
 from twincast.errors import TwincastError
@@ -23,6 +29,13 @@ from twincast.errors import TwincastError
 _FIRST_PAUSE_S, _LONGEST_PAUSE_S = 0.5, 5.0
 # A topic is briefly unknown while a restarted broker loads its logs; longer means it is gone.
 MISSING_TOPIC_LIMIT_S = 60.0
+_FATAL = (
+    SaslAuthenticationFailedError,
+    UnsupportedSaslMechanismError,
+    AuthorizationError,  # topic, group, cluster, transactional id
+    MessageSizeTooLargeError,
+    KafkaConfigurationError,
+)
 
 
 class KafkaRepeats(logging.Filter):
@@ -50,12 +63,14 @@ class KafkaFatalError(TwincastError):
 
 def advice(exc: BaseException) -> str:
     """What an operator should do about an error that retrying cannot fix."""
-    if isinstance(exc, SaslAuthenticationFailedError):
+    if isinstance(exc, SaslAuthenticationFailedError | UnsupportedSaslMechanismError):
         return "Kafka refused the login: check TWINCAST_SASL_USERNAME and TWINCAST_SASL_PASSWORD"
     if isinstance(exc, AuthorizationError):
         return "Kafka refused permission: grant this principal's ACLs on its topics and groups"
     if isinstance(exc, UnknownTopicOrPartitionError):
         return "a topic is missing: create it with `twincast topics`"
+    if isinstance(exc, MessageSizeTooLargeError):
+        return "raise the topic's max.message.bytes and the client's max_request_size"
     return "this error does not go away by retrying: check the broker and the settings"
 
 
@@ -101,6 +116,6 @@ class Outage:
 
 
 def _retriable(exc: BaseException) -> bool:
-    if isinstance(exc, KafkaError):
-        return bool(exc.retriable)
-    return isinstance(exc, TimeoutError | OSError)  # our own bounded waits, sockets
+    if isinstance(exc, _FATAL):
+        return False
+    return isinstance(exc, KafkaError | OSError)  # OSError: sockets, our own bounded waits

@@ -61,8 +61,10 @@ class Delivery:
 
     exactly_once = False
 
-    def __init__(self, producer: Any, outage: Outage) -> None:
-        self.producer, self.outage = producer, outage
+    def __init__(
+        self, producer: Any, outage: Outage, renew: Callable[[], Any] | None = None
+    ) -> None:
+        self.producer, self.outage, self._renew = producer, outage, renew
         self._futures: list[Any] = []  # sends since the last checkpoint
 
     def send(
@@ -105,11 +107,26 @@ class Delivery:
         except KafkaTimeoutError as exc:
             self.outage.failed(exc, "sending")
             raise CheckpointFailed(f"sends not acknowledged in {ACK_WAIT_S:.0f}s") from exc
-        failed = [f for f in futures if f.failed()]
+        failed = [f.exception for f in futures if f.failed()]
         if failed:
-            self.outage.failed(failed[0].exception, "sending")  # raises if retrying cannot help
-            raise CheckpointFailed(f"{len(failed)} sends failed, first: {failed[0].exception}")
+            self.outage.failed(failed[0], "sending")  # raises if retrying cannot help
+            if not all(e.retriable for e in failed):
+                self._renew_producer()
+            raise CheckpointFailed(f"{len(failed)} sends failed, first: {failed[0]}")
         self.outage.recovered()  # acknowledged: the broker answers
+
+    def _renew_producer(self) -> None:
+        """E.g. the idempotent producer's sequence was lost with the broker's state: this
+        producer may stay broken, so the rewind resends with a fresh one."""
+        if self._renew is None:
+            return
+        try:
+            fresh = self._renew()
+        except KafkaError as exc:  # the broker is away: the next failed checkpoint tries again
+            log.info("producer not renewed yet (%s)", exc)
+            return
+        _close(self.producer)
+        self.producer = fresh
 
 
 class TransactionStuck(TwincastError):
@@ -215,4 +232,4 @@ def make_delivery(
 ) -> Delivery:
     if settings.exactly_once:
         return TransactionalDelivery(new_producer, 2 * settings.transaction_timeout_ms, outage)
-    return Delivery(new_producer(), outage)
+    return Delivery(new_producer(), outage, new_producer)
