@@ -184,6 +184,7 @@ class TransactionalDelivery(Delivery):
                 f"another worker uses transactional id {self.producer.config['transactional_id']!r}"
             ) from exc
         except KafkaError as exc:
+            self.outage.failed(exc, "committing the transaction")  # raises if retrying can't help
             log.warning("transaction not committed (%s): aborting and rewinding", exc)
             self.abandon()
             raise TransactionAborted(str(exc)) from exc
