@@ -84,11 +84,17 @@ class Outage:
         self._missing_since: float | None = None
         self._tries = 0
 
+    @staticmethod
+    def check(exc: BaseException, what: str) -> None:
+        """Raise KafkaFatalError if retrying cannot help; else let the caller retry. For errors
+        that are no outage, such as a commit refused because the group moved on."""
+        if not _retriable(exc):
+            raise KafkaFatalError(f"{what} failed: {exc}; {advice(exc)}") from exc
+
     def failed(self, exc: BaseException, what: str) -> float:
         """Note a failure of ``what``; the seconds to wait before the next try. Raises
         KafkaFatalError if retrying cannot help."""
-        if not _retriable(exc):
-            raise KafkaFatalError(f"{what} failed: {exc}; {advice(exc)}") from exc
+        self.check(exc, what)
         now = time.monotonic()
         self._check_missing_topic(exc, what, now)
         if self.since is None:

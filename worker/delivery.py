@@ -90,7 +90,11 @@ class Delivery:
             consumer.commit(commit, timeout_ms=int(ACK_WAIT_S * 1000))
         except KafkaError as exc:
             # The states are written: the next checkpoint commits these; a crash only repeats.
-            self.outage.failed(exc, "offset commit")
+            if exc.retriable:
+                self.outage.failed(exc, "offset commit")
+            else:  # e.g. the group moved on while the broker was away: it rejoins
+                self.outage.check(exc, "offset commit")
+                log.warning("offset commit failed: %s", exc)
             return False
         return True
 
@@ -184,7 +188,7 @@ class TransactionalDelivery(Delivery):
                 f"another worker uses transactional id {self.producer.config['transactional_id']!r}"
             ) from exc
         except KafkaError as exc:
-            self.outage.failed(exc, "committing the transaction")  # raises if retrying can't help
+            self.outage.check(exc, "committing the transaction")  # raises if retrying can't help
             log.warning("transaction not committed (%s): aborting and rewinding", exc)
             self.abandon()
             raise TransactionAborted(str(exc)) from exc
