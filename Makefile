@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install kafka-jars kafka-up kafka-down kafka-status topics demo test lint typecheck unit clean bench-trainer bench-worker bench-recovery prometheus evaluate
+.PHONY: install kafka-jars kafka-up kafka-down kafka-status topics demo test lint typecheck unit clean bench-trainer bench-worker bench-recovery bench-weights prometheus evaluate
 
 # The virtualenv is rebuilt whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -66,6 +66,9 @@ bench-worker: $(STAMP) kafka-jars
 
 bench-recovery: $(STAMP) kafka-jars
 	$(BIN)/python -m bench.recovery
+
+bench-weights: $(STAMP) kafka-jars
+	$(BIN)/python -m bench.weights_startup
 
 # The README's forecast-quality table: every built-in data set, offline, default settings.
 evaluate: $(STAMP)

@@ -1,18 +1,25 @@
 """The model artifact on the wire: one uncompressed ``.npz`` holding plain arrays only.
 
 Members: ``manifest`` (uint8 array of the UTF-8 JSON ``ModelManifest``) and one float array per
-weight, named as ``Architecture.expected_arrays()`` says. It is read with ``allow_pickle=False``;
-anything else in it, a compressed member, a shape or dtype that disagrees with the manifest, a
-non-finite value or a wrong SHA-256 makes decoding fail with ``ArtifactError``.
+weight, named as ``Architecture.expected_arrays()`` says. It is read by ``lstmcore.npz`` (every
+``.npy`` header checked before anything is allocated, never unpickled); anything else in it, a
+compressed member, a shape or dtype that disagrees with the manifest, an architecture over the
+step budget, a non-finite value or a wrong SHA-256 makes decoding fail with ``ArtifactError``.
 
-SHA-256: over the arrays in manifest order, for each ``name`` UTF-8, a NUL byte, then the array's
-little-endian C-order bytes in its declared dtype.
+SHA-256 (format 2, manifest ``schema_version`` 2): first the manifest's meaning, i.e. every field
+but ``sha256`` as canonical JSON (``json.dumps(..., sort_keys=True, separators=(",", ":"),
+ensure_ascii=False)`` of the parsed manifest) and a NUL byte; then the arrays in manifest order,
+for each ``name`` UTF-8, a NUL byte, then the array's little-endian C-order bytes in its declared
+dtype. So a changed scaler, architecture or version fails the check like a changed weight.
+Format 1 (``schema_version`` 1) covered the arrays only; such artifacts are refused (reason
+``manifest``): republish them with this version of twincast (``twincast rollback`` does).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,12 +27,17 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import ValidationError
 
-from schemas.artifact import ArrayInfo, ModelManifest
-from schemas.codec import decode
-from twincast.errors import ArtifactError, SchemaError
+from lstmcore.limits import INT64_MAX, ArtifactLimits, check_architecture
+from lstmcore.npz import BoundedNpz
+from schemas.artifact import MANIFEST_SCHEMA_VERSION, ArrayInfo, ModelManifest
+from twincast.errors import ArtifactError
 
 MANIFEST_MEMBER = "manifest"
+MAX_MANIFEST_BYTES = (
+    1024 * 1024
+)  # a manifest is a few KB; offsets of many partitions stay far below
 
 
 @dataclass(frozen=True)
@@ -34,9 +46,15 @@ class Artifact:
     arrays: Mapping[str, npt.NDArray[Any]]
 
 
-def arrays_sha256(arrays: Mapping[str, npt.NDArray[Any]], infos: list[ArrayInfo]) -> str:
-    digest = hashlib.sha256()
-    for info in infos:
+def manifest_meaning(manifest: ModelManifest) -> bytes:
+    """Canonical JSON of every manifest field except the checksum itself."""
+    fields = manifest.model_dump(mode="json", exclude={"sha256"})
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def artifact_sha256(manifest: ModelManifest, arrays: Mapping[str, npt.NDArray[Any]]) -> str:
+    digest = hashlib.sha256(manifest_meaning(manifest) + b"\0")
+    for info in manifest.arrays:
         array = np.ascontiguousarray(
             arrays[info.name], dtype=np.dtype(info.dtype).newbyteorder("<")
         )
@@ -52,9 +70,10 @@ def array_infos(arrays: Mapping[str, npt.NDArray[Any]]) -> list[ArrayInfo]:
 def seal(manifest_fields: dict[str, Any], arrays: Mapping[str, npt.NDArray[Any]]) -> Artifact:
     """Complete a manifest with the array list and checksum, validating everything."""
     f32 = {name: np.asarray(a, np.float32) for name, a in arrays.items()}
-    infos = array_infos(f32)
-    fields = {**manifest_fields, "arrays": infos, "sha256": arrays_sha256(f32, infos)}
-    return Artifact(ModelManifest.model_validate(fields), f32)
+    fields = {**manifest_fields, "arrays": array_infos(f32), "sha256": "0" * 64}
+    unsealed = ModelManifest.model_validate(fields)
+    sealed = unsealed.model_copy(update={"sha256": artifact_sha256(unsealed, f32)})
+    return Artifact(sealed, f32)
 
 
 def encode_artifact(artifact: Artifact) -> bytes:
@@ -66,56 +85,73 @@ def encode_artifact(artifact: Artifact) -> bytes:
     return buffer.getvalue()
 
 
-def decode_artifact(raw: bytes) -> Artifact:
-    """Decode and fully check an artifact; never unpickles anything."""
+def decode_artifact(raw: bytes, limits: ArtifactLimits) -> Artifact:
+    """Decode and fully check an artifact, sizes before allocation; never unpickles anything."""
     try:
-        _check_zip(raw)
-        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-            members = {name: npz[name] for name in npz.files}
-    except ArtifactError:
-        raise
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        npz = BoundedNpz(raw)
+        try:
+            manifest = _manifest(npz)
+            check_architecture(manifest.architecture, limits)
+            arrays = _arrays(npz, manifest)
+        finally:
+            npz.close()
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise ArtifactError("format", f"not a plain-array npz artifact: {exc}") from exc
-    manifest_bytes = members.pop(MANIFEST_MEMBER, None)
-    if manifest_bytes is None or manifest_bytes.dtype != np.uint8:
+    _check_values(manifest, arrays)
+    return Artifact(manifest, arrays)
+
+
+def _manifest(npz: BoundedNpz) -> ModelManifest:
+    if MANIFEST_MEMBER not in npz.names:
         raise ArtifactError("format", "the artifact has no manifest")
+    header = npz.header(MANIFEST_MEMBER)
+    if header.dtype != np.uint8 or len(header.shape) != 1:
+        raise ArtifactError("format", f"the manifest is {header.dtype}{list(header.shape)}")
+    if header.data_bytes > MAX_MANIFEST_BYTES:
+        raise ArtifactError("too_large", f"a manifest of {header.data_bytes:,} bytes")
+    text = npz.read(MANIFEST_MEMBER, header).tobytes()
     try:
-        manifest = decode(ModelManifest, manifest_bytes.tobytes())
-    except SchemaError as exc:
-        raise ArtifactError("manifest", exc.detail) from exc
-    _check_arrays(manifest, members)
-    for array in members.values():
-        array.setflags(write=False)
-    return Artifact(manifest, members)
-
-
-def _check_zip(raw: bytes) -> None:
-    with zipfile.ZipFile(io.BytesIO(raw)) as archive:
-        declared = 0
-        for info in archive.infolist():
-            if info.compress_type != zipfile.ZIP_STORED:
-                raise ArtifactError("format", f"member {info.filename} is compressed")
-            declared += info.file_size
-        # Stored members cannot expand: a larger declared size means a forged archive.
-        if declared > len(raw):
-            raise ArtifactError("format", "members declare more bytes than the artifact holds")
-
-
-def _check_arrays(manifest: ModelManifest, arrays: Mapping[str, npt.NDArray[Any]]) -> None:
-    declared = {info.name: info for info in manifest.arrays}
-    if set(arrays) != set(declared):
+        manifest = ModelManifest.model_validate_json(text)
+    except ValidationError as exc:
+        raise ArtifactError("manifest", f"invalid manifest: {exc}") from exc
+    if manifest.schema_version != MANIFEST_SCHEMA_VERSION:
         raise ArtifactError(
-            "arrays", f"arrays {sorted(arrays)} differ from the manifest's {sorted(declared)}"
+            "manifest",
+            f"manifest schema_version {manifest.schema_version} is not supported (this is "
+            f"{MANIFEST_SCHEMA_VERSION}; format 1 checksums left the manifest out: republish)",
         )
+    if manifest.version > INT64_MAX:
+        raise ArtifactError("version", f"version {manifest.version} is outside 1..2^63-1")
+    return manifest
+
+
+def _arrays(npz: BoundedNpz, manifest: ModelManifest) -> dict[str, npt.NDArray[Any]]:
+    """Every weight array, each header checked against the manifest before it is read."""
+    declared = {info.name: info for info in manifest.arrays}
+    present = npz.names - {MANIFEST_MEMBER}
+    if present != set(declared):
+        raise ArtifactError(
+            "arrays", f"arrays {sorted(present)} differ from the manifest's {sorted(declared)}"
+        )
+    arrays = {}
     for name, info in declared.items():
-        array = arrays[name]
-        if list(array.shape) != info.shape or array.dtype != np.dtype(info.dtype):
+        header = npz.header(name)
+        if list(header.shape) != info.shape or header.dtype != np.dtype(info.dtype):
             raise ArtifactError(
                 "shape",
-                f"{name} is {array.dtype}{list(array.shape)}, manifest says "
+                f"{name} is {header.dtype}{list(header.shape)}, manifest says "
                 f"{info.dtype}{info.shape}",
             )
+        arrays[name] = npz.read(name, header)
+        arrays[name].setflags(write=False)
+    return arrays
+
+
+def _check_values(manifest: ModelManifest, arrays: Mapping[str, npt.NDArray[Any]]) -> None:
+    for name, array in arrays.items():
         if not np.isfinite(array).all():
             raise ArtifactError("non_finite", f"{name} holds NaN or infinite values")
-    if arrays_sha256(arrays, manifest.arrays) != manifest.sha256:
-        raise ArtifactError("checksum", "SHA-256 of the arrays does not match the manifest")
+    if artifact_sha256(manifest, arrays) != manifest.sha256:
+        raise ArtifactError(
+            "checksum", "SHA-256 of the manifest and arrays does not match the manifest's"
+        )

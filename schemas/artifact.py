@@ -14,6 +14,9 @@ from schemas.common import FiniteFloat, UtcDatetime, WireModel
 
 ArrayDtype = Literal["float32", "float64"]
 
+MANIFEST_SCHEMA_VERSION = 2
+"""2: the SHA-256 covers the manifest's meaning as well as the arrays (1: the arrays only)."""
+
 
 class Architecture(WireModel):
     """Stacked LSTM layers of equal width, then Dense(outputs). Gate order is Keras' i, f, c, o."""
@@ -87,6 +90,9 @@ class ArrayInfo(WireModel):
 class ModelManifest(WireModel):
     """The JSON manifest of one published model version on ``twincast.weights``."""
 
+    schema_version: int = Field(
+        MANIFEST_SCHEMA_VERSION, description="Version of this contract (see lstmcore.artifact)."
+    )
     model_name: str = Field(min_length=1)
     version: int = Field(ge=1, description="Strictly increasing across trainer restarts.")
     created_at: UtcDatetime
@@ -95,7 +101,9 @@ class ModelManifest(WireModel):
     validation: Validation
     scaler: Scaler
     arrays: list[ArrayInfo]
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the arrays.")
+    sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the other fields and the arrays."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelManifest:

@@ -24,6 +24,22 @@ UNSUPPORTED_VERSION = "unsupported_schema_version"
 NON_FINITE = "non_finite_value"
 WRONG_FEATURE_COUNT = "wrong_feature_count"
 SCHEMA_VIOLATION = "schema_violation"
+UNDECODABLE = "undecodable"  # anything that failed in a way no other reason foresaw
+
+REASONS = frozenset(
+    {
+        NULL_VALUE,
+        OVERSIZED,
+        NOT_UTF8,
+        INVALID_JSON,
+        UNSUPPORTED_VERSION,
+        NON_FINITE,
+        WRONG_FEATURE_COUNT,
+        SCHEMA_VIOLATION,
+        UNDECODABLE,
+    }
+)
+"""Every reason a decode can refuse a message with."""
 
 
 def encode(message: BaseModel) -> bytes:
@@ -38,14 +54,18 @@ def decode(model: type[M], raw: bytes | None, max_bytes: int | None = None) -> M
         # pydantic-core reads the bytes itself: no separate UTF-8 decode on the hot path.
         message = model.model_validate_json(checked)
     except ValidationError as exc:
-        _raise_if_not_utf8(checked)
-        raise _schema_error(model, exc) from exc
+        raise _refusal(model, checked, exc) from exc
+    except Exception as exc:
+        # One hostile record must never stop a service: whatever the validators did not foresee
+        # (a library's OverflowError, RecursionError, ...) is a refusal like any other.
+        raise undecodable(exc) from exc
     version = getattr(message, "schema_version", SCHEMA_VERSION)
-    if version != SCHEMA_VERSION:
+    field = model.model_fields.get("schema_version")  # a contract may have its own version
+    expected = field.default if field is not None else SCHEMA_VERSION
+    if version != expected:
         raise SchemaError(
             UNSUPPORTED_VERSION,
-            f"{model.__name__} schema_version {version} is not supported"
-            f" (this is {SCHEMA_VERSION})",
+            f"{model.__name__} schema_version {version} is not supported (this is {expected})",
         )
     return message
 
@@ -63,6 +83,26 @@ def decode_event(
             f"value has {shape} feature(s); this deployment expects {n_features}",
         )
     return event
+
+
+def undecodable(exc: BaseException) -> SchemaError:
+    """The refusal for an exception nobody foresaw: its type and text, for the dead letter."""
+    try:
+        text = str(exc)
+    except Exception:  # an exception whose text cannot even be built still gets a refusal
+        text = "(no message)"
+    return SchemaError(UNDECODABLE, f"{type(exc).__name__}: {text}"[:1000])
+
+
+def _refusal(model: type[BaseModel], raw: bytes, exc: ValidationError) -> SchemaError:
+    """The refusal for a validation error; explaining it must not fail in its turn."""
+    try:
+        _raise_if_not_utf8(raw)
+        return _schema_error(model, exc)
+    except SchemaError as refused:
+        return refused
+    except Exception as failed:
+        return undecodable(failed)
 
 
 def _checked(raw: bytes | None, max_bytes: int | None) -> bytes:

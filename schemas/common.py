@@ -7,13 +7,27 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator
+from pydantic_core import PydanticCustomError
 
 SCHEMA_VERSION = 1
+
+TS_OUT_OF_RANGE = "out of range"
 
 
 def _utc(value: datetime) -> datetime:
     # A timestamp without a zone is taken as UTC, so all arithmetic on ts is unambiguous.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        # Valid ISO-8601 near year 1 or 9999 with an offset leaves datetime's range once in UTC
+        # (e.g. 9999-12-31T23:59:59-01:00): a refusal of this one record, not a crash.
+        raise PydanticCustomError(
+            "ts_out_of_range",
+            "{problem}: {ts} is outside years 1-9999 once converted to UTC",
+            {"problem": TS_OUT_OF_RANGE, "ts": value.isoformat()},
+        ) from exc
 
 
 NOT_FINITE_MESSAGE = "must be a finite number (NaN and infinity are not allowed)"

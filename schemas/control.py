@@ -14,11 +14,12 @@ RESET = "reset"  # forget the series' state: its next event starts from zero sta
 ACTIONS = frozenset({RESET})
 
 
-def control_action(headers: list[tuple[str, bytes]] | None) -> str | None:
+def control_action(headers: list[tuple[str, bytes | None]] | None) -> str | None:
     """The control action of a record, or None for an ordinary event."""
     for name, value in headers or ():
         if name == CONTROL_HEADER:
-            return value.decode("utf-8", "replace")
+            # Kafka lets a header value be null: an empty (hence unknown) action, not a crash.
+            return (value or b"").decode("utf-8", "replace")
     return None
 
 

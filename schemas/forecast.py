@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from math import isfinite
 
 from pydantic import Field
 
 from schemas.common import SCHEMA_VERSION, FiniteFloat, SeriesId, UtcDatetime, WireModel
+from twincast.errors import SchemaError
 
 # Optional Kafka headers repeating the source position (worker setting ``forecast_headers``), for
 # subscribers that drop duplicates without parsing the value. Off by default: the value carries
@@ -39,7 +41,8 @@ class ForecastWriter:
     Building and dumping the pydantic model costs several microseconds per forecast; this writes
     the same contract (tests decode both with ``Forecast`` and compare). The parts that are the
     same for a whole batch are formatted once, and each series id's JSON string is cached. The
-    caller guarantees the values are valid: a validated event's fields and a finite forecast.
+    caller guarantees the values are valid: a validated event's fields and a finite forecast
+    (the hot path dead-letters non-finite ones; a non-finite forecast here raises SchemaError).
     """
 
     def __init__(self, source_topic: str, max_cached_ids: int = 1_000_000) -> None:
@@ -64,6 +67,8 @@ class ForecastWriter:
         partition: int,
         offset: int,
     ) -> bytes:
+        if not isfinite(forecast):  # the last line: NaN or infinity is not even valid JSON
+            raise SchemaError("non_finite_forecast", f"forecast {forecast!r} for {series_id!r}")
         quoted = self._ids.get(series_id)
         if quoted is None:
             if len(self._ids) >= self._max_cached_ids:

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from schemas.state_header import MAX_HEADER_BYTES, STATE_SCHEMA_VERSION, parse_header
 from twincast.errors import SchemaError
-
-STATE_SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -99,38 +98,47 @@ def encode_states(cols: StateColumns) -> list[bytes]:
 
 
 def decode_state(raw: bytes) -> StateRecord:
+    """A state record checked in full: header fields, sizes before any array is cut, finite
+    values. Anything wrong, including an error nobody foresaw, is a ``SchemaError``."""
     try:
-        line, body = raw.split(b"\n", 1)
-        h = json.loads(line)
-        if h["schema_version"] != STATE_SCHEMA_VERSION:
-            raise SchemaError("unsupported_schema_version", f"state schema {h['schema_version']}")
-        layers, units, window, features = h["layers"], h["units"], h["window"], h["features"]
-        sizes = [
-            layers * units * 4,
-            layers * units * 4,
-            window * features * 8,
-            features * 8 if h["has_last"] else 0,
-        ]
-        if len(body) != sum(sizes):
-            raise SchemaError("state_size", f"{len(body)} bytes of arrays, expected {sum(sizes)}")
-        cut = np.cumsum([0, *sizes])
-        hs = np.frombuffer(body[cut[0] : cut[1]], "<f4").reshape(layers, units)
-        cs = np.frombuffer(body[cut[1] : cut[2]], "<f4").reshape(layers, units)
-        win = np.frombuffer(body[cut[2] : cut[3]], "<f8").reshape(window, features)
-        last = np.frombuffer(body[cut[3] : cut[4]], "<f8") if h["has_last"] else None
-        return StateRecord(
-            h["series_id"],
-            h["partition"],
-            h["next_offset"],
-            h["model_version"],
-            hs.astype(np.float32),
-            cs.astype(np.float32),
-            win.astype(np.float64),
-            None if last is None else last.astype(np.float64),
-            h["pending_forecast"],
-            h["pending_version"],
-        )
+        return _decode(raw)
     except SchemaError:
         raise
-    except (ValueError, KeyError, TypeError) as exc:
-        raise SchemaError("invalid_state", f"not a twincast state record: {exc}") from exc
+    except Exception as exc:  # a trust boundary: no record may raise anything else
+        raise SchemaError("invalid", f"not a twincast state record: {exc!r:.200}") from exc
+
+
+def _decode(raw: bytes) -> StateRecord:
+    if not isinstance(raw, bytes):
+        raise SchemaError("invalid", "a state record is bytes")
+    end = raw.find(b"\n", 0, MAX_HEADER_BYTES + 1)
+    if end < 0:
+        raise SchemaError("invalid", f"no header line within {MAX_HEADER_BYTES} bytes")
+    header, body = parse_header(raw[:end]), memoryview(raw)[end + 1 :]
+    sizes = header.body_sizes()
+    if len(body) != sum(sizes):
+        raise SchemaError("size", f"{len(body)} bytes of arrays, expected {sum(sizes)}")
+    # One finiteness check for h and c together and one for window and last value: restore
+    # decodes every series, and per-array checks would double the cost of a small record.
+    cells, inputs = sizes[0] + sizes[1], sizes[2]
+    hc = np.frombuffer(body[:cells], "<f4")
+    values = np.frombuffer(body[cells:], "<f8")
+    if not (np.isfinite(hc).all() and np.isfinite(values).all()):
+        raise SchemaError("non_finite", "h, c, the window or the last value hold NaN or infinity")
+    shape = (header.layers, header.units)
+    h = hc[: cells // 8].reshape(shape).astype(np.float32)
+    c = hc[cells // 8 :].reshape(shape).astype(np.float32)
+    window = values[: inputs // 8].reshape(header.window, header.features)
+    last = values[inputs // 8 :] if header.has_last else None
+    return StateRecord(
+        header.series_id,
+        header.partition,
+        header.next_offset,
+        header.model_version,
+        h,
+        c,
+        window.astype(np.float64),
+        None if last is None else last.astype(np.float64),
+        header.pending_forecast,
+        header.pending_version,
+    )

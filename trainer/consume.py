@@ -11,7 +11,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from lstmcore.serving import ServingModel
-from schemas.codec import decode_event
+from schemas.codec import decode_event, undecodable
 from schemas.control import control_action
 from trainer.history import Consumed, HistoryStore, Point
 from trainer.settings import TrainerSettings
@@ -94,14 +94,16 @@ def to_consumed(records: Iterable[Any], n_features: int, max_bytes: int) -> list
         try:
             event = decode_event(record.value, n_features, max_bytes)
             point = Point(event.series_id, event.ts.isoformat(), event.features())
-        except SchemaError as exc:
+        except Exception as exc:
+            # Whatever a record does, it is skipped and counted: ingestion never stops on one.
+            refused = exc if isinstance(exc, SchemaError) else undecodable(exc)
             log.warning(
                 "skipping bad event at partition %d offset %d: %s",
                 record.partition,
                 record.offset,
-                exc,
+                refused,
             )
-            out.append(Consumed(record.partition, record.offset, None, exc.reason))
+            out.append(Consumed(record.partition, record.offset, None, refused.reason))
             continue
         out.append(Consumed(record.partition, record.offset, point))
     return out

@@ -25,9 +25,9 @@ from trainer.metrics import TrainerMetrics
 from trainer.refit import NotEnoughData, RefitOutcome, refit
 from trainer.settings import TrainerSettings
 from twincast.entrypoint import REFUSED_LOGINS
-from twincast.errors import KafkaUnavailableError, TwincastError
+from twincast.errors import ArtifactError, KafkaUnavailableError, TwincastError
 from twincast.outage import Outage
-from twincast.weights_topic import publish
+from twincast.weights_topic import check_publishable, publish
 
 log = logging.getLogger(__name__)
 
@@ -176,14 +176,7 @@ class TrainerService:
         log.info("refit of version %d starting", version)
         started = time.monotonic()
         try:
-            outcome = refit(
-                self.history.series(),
-                self.settings.refit_plan(),
-                version,
-                self.history.offsets(self.settings.events_topic),
-                self.current,
-                self._on_epoch,
-            )
+            outcome = self._train(version)
         except NotEnoughData as exc:
             self.metrics.refits.labels("not_enough_data").inc()
             if raise_not_enough:
@@ -193,10 +186,26 @@ class TrainerService:
         except RefitAborted:
             log.info("refit of version %d aborted; nothing published", version)
             return None
+        except Exception:
+            # Valid events can still break training (finite values whose spread overflows, say):
+            # that costs this refit, never the trainer. The current model keeps serving.
+            self.metrics.refits.labels("failed").inc()
+            log.exception("refit of version %d failed; nothing published; ingesting on", version)
+            return None
         self._record(outcome, time.monotonic() - started)
         if outcome.accepted:
             self._publish(producer, outcome.artifact)
         return outcome
+
+    def _train(self, version: int) -> RefitOutcome:
+        return refit(
+            self.history.series(),
+            self.settings.refit_plan(),
+            version,
+            self.history.offsets(self.settings.events_topic),
+            self.current,
+            self._on_epoch,
+        )
 
     def _record(self, outcome: RefitOutcome, seconds: float) -> None:
         ev, m = outcome.evaluation, self.metrics
@@ -220,6 +229,8 @@ class TrainerService:
 
     def _publish(self, producer: Any, artifact: Artifact) -> None:
         manifest = artifact.manifest
+        if not self._publishable(artifact):
+            return
         path = write_artifact_file(self.settings.artifact_dir, artifact)
         try:
             offset = publish(producer, self.settings.weights_topic, artifact)
@@ -236,6 +247,22 @@ class TrainerService:
             offset,
             path,
         )
+
+    def _publishable(self, artifact: Artifact) -> bool:
+        """The worker's own acceptance, with the same limits: never publish what it refuses."""
+        s = self.settings
+        current = self.current.version if self.current else 0
+        try:
+            check_publishable(artifact, s.features, current, s.artifact_limits())
+        except ArtifactError as exc:
+            self.metrics.refits.labels("unpublishable").inc()
+            log.error(
+                "version %d not published: workers would refuse it (%s)",
+                artifact.manifest.version,
+                exc,
+            )
+            return False
+        return True
 
 
 def write_artifact_file(folder: os.PathLike[str], artifact: Artifact) -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from lstmcore.limits import step_flops
 from lstmcore.training import TrainConfig
 from schemas.artifact import Architecture
 from schemas.codec import DEFAULT_MAX_EVENT_BYTES
@@ -66,6 +67,17 @@ class TrainerSettings(KafkaSettings):
     )
     metrics_port: int = Field(9101, ge=0, le=65535, description="Prometheus port; 0 = off.")
     metrics_addr: str = Field("0.0.0.0", description="Address the metrics endpoint binds to.")
+
+    @model_validator(mode="after")
+    def _within_the_step_budget(self) -> TrainerSettings:
+        # Fail at start, not after a refit whose model every worker would refuse.
+        cost = step_flops(self.architecture())
+        if cost > self.max_step_flops:
+            raise ValueError(
+                f"{self.layers} layers x {self.units} units cost {cost:,} multiply-adds per step, "
+                f"over max_step_flops ({self.max_step_flops:,}): workers would refuse the model"
+            )
+        return self
 
     def architecture(self) -> Architecture:
         return Architecture(features=self.features, units=self.units, layers=self.layers)

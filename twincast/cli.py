@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from kafka.errors import KafkaError
 from pydantic import ValidationError
 
-from twincast.entrypoint import configure_logging, failure_message
+from twincast.entrypoint import configure_logging, environment_is_clean, failure_message
 from twincast.errors import TwincastError
 from twincast.evaluation.command import add_parser as add_evaluate_parser
 from twincast.localkafka import LocalKafka, LocalKafkaSettings
@@ -237,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging("DEBUG" if args.verbose else "INFO")
+    if not environment_is_clean("twincast"):
+        return 2
     try:
         code: int = args.func(args)
     except ValidationError as exc:

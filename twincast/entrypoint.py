@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -13,6 +14,8 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from twincast.outage import KafkaRepeats
+from twincast.settings import unknown_variables
+from twincast.settings_doc import known_variables
 
 S = TypeVar("S", bound=BaseSettings)
 
@@ -21,16 +24,32 @@ log = logging.getLogger(__name__)
 
 class _RefusedLogins(logging.Handler):
     """Remembers kafka-python reporting a refused login. Its clients retry a refused login until
-    their bootstrap times out and then only say "Unable to bootstrap"; the reason is in the log."""
+    their bootstrap times out and then only say "Unable to bootstrap"; the reason is in the log.
+
+    SCRAM refusals are logged as ``SaslAuthenticationFailedError``. With PLAIN the broker answers
+    the credentials with that error and closes the connection at once, and kafka-python often sees
+    only the close ("socket disconnected"), on every retry. So a connection lost within
+    ``PLAIN_DROP_WINDOW_S`` of sending PLAIN credentials counts as a refusal too; it only matters
+    when the service then fails (a broker that answers the login never triggers it).
+    """
+
+    PLAIN_DROP_WINDOW_S = 5.0
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.last: str | None = None
+        self._plain_sent_at: float | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
         text = record.getMessage()
         if "AuthenticationFailed" in text:
             self.last = text
+        elif record.name.endswith("sasl.plain") and "password" in text:
+            self._plain_sent_at = record.created
+        elif "socket disconnected" in text and self._plain_sent_at is not None:
+            if record.created - self._plain_sent_at <= self.PLAIN_DROP_WINDOW_S:
+                self.last = "the broker closed the connection on the PLAIN credentials"
+            self._plain_sent_at = None
 
 
 REFUSED_LOGINS = _RefusedLogins()
@@ -60,8 +79,19 @@ def failure_message(exc: BaseException) -> str:
     return str(exc)
 
 
+def environment_is_clean(prog: str) -> bool:
+    """False, after saying which, if a TWINCAST_* variable is not a setting (a typo would
+    otherwise leave a default in force without a word)."""
+    problems = unknown_variables(os.environ, known_variables())
+    for problem in problems:
+        print(f"{prog}: {problem}", file=sys.stderr)
+    return not problems
+
+
 def load_settings(cls: type[S], prog: str) -> S | None:
     """The service's settings from the environment, or None after printing why they are bad."""
+    if not environment_is_clean(prog):
+        return None
     try:
         return cls()
     except ValidationError as exc:

@@ -8,44 +8,48 @@ from typing import TextIO
 
 from kafka import KafkaProducer
 
-from lstmcore.artifact import Artifact, decode_artifact, seal
+from lstmcore.artifact import seal
 from schemas import DeadLetter, decode
 from schemas.control import RESET, control_record
 from twincast.errors import ArtifactError, SchemaError, TwincastError
 from twincast.settings import KafkaSettings
 from twincast.topic_reader import read_topic
-from twincast.weights_topic import publish, weights_producer
+from twincast.weights_topic import (
+    check_publishable,
+    find_version,
+    publish,
+    read_latest,
+    weights_producer,
+)
 
 
 def rollback(settings: KafkaSettings, to_version: int, max_message_bytes: int) -> int:
     """Publish the artifact of an earlier version again, under a new (highest) version number.
 
     Workers only ever move forward in versions, so a rollback is a re-publication: the same
-    architecture, scaler and arrays as ``to_version``, with the next version number. Returns it.
+    architecture, scaler and arrays as ``to_version``, with the version after the one workers
+    serve now. Both are read from the topic's end backwards. Returns the new version.
     """
-    target: Artifact | None = None
-    newest = 0
-    for record in read_topic(settings, settings.weights_topic):
-        try:
-            artifact = decode_artifact(record.value)
-        except ArtifactError:
-            continue
-        newest = max(newest, artifact.manifest.version)
-        if artifact.manifest.version == to_version:
-            target = artifact
-    if target is None:
+    limits = settings.artifact_limits()
+    current = read_latest(settings, None).model
+    target = find_version(settings, to_version)
+    if current is None or target is None:
         raise TwincastError(
             f"no valid artifact of version {to_version} on {settings.weights_topic}"
         )
     fields = target.manifest.model_dump(exclude={"arrays", "sha256"})
-    fields.update(version=newest + 1, created_at=datetime.now(UTC))
+    fields.update(version=current.version + 1, created_at=datetime.now(UTC))
     republished = seal(fields, dict(target.arrays))
+    try:
+        check_publishable(republished, None, current.version, limits)
+    except ArtifactError as exc:
+        raise TwincastError(f"workers would refuse the republished version: {exc}") from exc
     producer = weights_producer(settings, max_message_bytes)
     try:
         publish(producer, settings.weights_topic, republished)
     finally:
         producer.close()
-    return newest + 1
+    return current.version + 1
 
 
 def reset_series(settings: KafkaSettings, series_id: str) -> None:

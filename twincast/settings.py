@@ -6,12 +6,54 @@ its entry point only (never deep inside the code). Unknown keyword arguments are
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lstmcore.limits import ArtifactLimits
+
 ENV_PREFIX = "TWINCAST_"
+
+
+def unknown_variables(environ: Mapping[str, str], known: Collection[str]) -> list[str]:
+    """One sentence per ``TWINCAST_*`` variable that no twincast setting reads.
+
+    pydantic-settings silently ignores a misspelt variable, so a typo would leave the default in
+    force. Names are compared case-insensitively, as pydantic-settings reads them.
+
+    >>> unknown_variables({"TWINCAST_EVENT_TOPIC": "x", "HOME": "/"}, ["TWINCAST_EVENTS_TOPIC"])
+    ['TWINCAST_EVENT_TOPIC is not a twincast setting; did you mean TWINCAST_EVENTS_TOPIC?']
+    """
+    valid = {name.upper() for name in known}
+    # Compared without the prefix every name shares, which would make any two look alike.
+    suffixes = [name.removeprefix(ENV_PREFIX) for name in sorted(valid)]
+    problems = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in valid:
+            continue
+        close = _closest(upper.removeprefix(ENV_PREFIX), suffixes)
+        hint = f"did you mean {ENV_PREFIX}{close}?" if close else "see `twincast settings`"
+        problems.append(f"{name} is not a twincast setting; {hint}")
+    return problems
+
+
+def _closest(suffix: str, suffixes: list[str]) -> str | None:
+    """The most similar spelling, else the name sharing most words (PUBLISH_GATE -> GATE)."""
+    close = difflib.get_close_matches(suffix, suffixes, 1, 0.6)
+    if close:
+        return close[0]
+    words = set(suffix.split("_"))
+
+    def likeness(candidate: str) -> tuple[int, float]:
+        shared = len(words & set(candidate.split("_")))
+        return shared, difflib.SequenceMatcher(None, suffix, candidate).ratio()
+
+    best = max(suffixes, key=likeness, default=None)
+    return best if best is not None and likeness(best)[0] > 0 else None
 
 
 class TwincastSettings(BaseSettings):
@@ -49,6 +91,20 @@ class KafkaSettings(TwincastSettings):
         "(kafka-python's own default is 30 s; Kafka's Java clients use 1 s).",
     )
 
+    max_step_flops: int = Field(
+        2_000_000,
+        ge=1000,
+        description="Model artifacts whose step costs more multiply-adds per series than this are "
+        "refused by workers and never published by the trainer (a replay swap costs "
+        "replay_window x series x this).",
+    )
+    max_version_jump: int = Field(
+        1_000_000,
+        ge=1,
+        description="An artifact whose version is more than this ahead of the current one is "
+        "refused (so one record cannot freeze every later version out).",
+    )
+
     events_topic: str = Field("twincast.events", description="Input events, key = series_id.")
     weights_topic: str = Field("twincast.weights", description="Versioned model artifacts.")
     forecasts_topic: str = Field("twincast.forecasts", description="One forecast per event.")
@@ -64,6 +120,10 @@ class KafkaSettings(TwincastSettings):
             "dlq": self.dlq_topic,
             "state": self.state_topic,
         }
+
+    def artifact_limits(self) -> ArtifactLimits:
+        """What workers accept and the trainer may publish: the same for both."""
+        return ArtifactLimits(self.max_step_flops, self.max_version_jump)
 
     def client_config(self, role: str) -> dict[str, Any]:
         """Keyword arguments common to every kafka-python client of this service."""

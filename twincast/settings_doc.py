@@ -21,6 +21,16 @@ SERVICES: list[tuple[str, type[BaseSettings]]] = [
 ]
 
 
+# TWINCAST_* variables read by something other than a settings class.
+READ_ELSEWHERE = {"TWINCAST_TEST_BOOTSTRAP_SERVERS": "the test suite: use a running broker"}
+
+
+def known_variables() -> set[str]:
+    """Every TWINCAST_* variable that some twincast command reads."""
+    names = {f"{ENV_PREFIX}{n.upper()}" for _, cls in SERVICES for n in cls.model_fields}
+    return names | set(READ_ELSEWHERE)
+
+
 def settings_table() -> str:
     rows: dict[str, list[str]] = {}
     order: list[str] = []

@@ -1,13 +1,14 @@
-"""Read a whole topic once, from the beginning to its current end (for the CLI tools)."""
+"""Reading a topic once: all of it from the beginning (CLI tools), or newest first (weights)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-from twincast.errors import TopicError
+from twincast.errors import KafkaUnavailableError, TopicError
 from twincast.settings import KafkaSettings
 
 
@@ -33,3 +34,29 @@ def read_topic(settings: KafkaSettings, topic: str, timeout_s: float = 30.0) -> 
             remaining = {tp for tp in remaining if consumer.position(tp) < end[tp]}
     finally:
         consumer.close()
+
+
+def read_backwards(
+    consumer: Any, tp: TopicPartition, end: int, timeout_s: float, chunk: int = 4
+) -> Iterator[Any]:
+    """Records of an assigned partition below ``end``, newest first, fetched ``chunk`` at a time:
+    a reader that stops at the first good one pays the same however many older ones are kept."""
+    begin: int = consumer.beginning_offsets([tp], timeout_ms=int(timeout_s * 1000))[tp]
+    high = end
+    while high > begin:
+        low = max(begin, high - chunk)
+        consumer.seek(tp, low)
+        yield from reversed(_fetch(consumer, tp, low, high, timeout_s))
+        high = low
+
+
+def _fetch(consumer: Any, tp: TopicPartition, low: int, high: int, timeout_s: float) -> list[Any]:
+    """The records at offsets low..high-1 (fewer where the log has gaps)."""
+    records: list[Any] = []
+    deadline = time.monotonic() + timeout_s
+    while consumer.position(tp) < high:
+        if time.monotonic() > deadline:
+            raise KafkaUnavailableError(f"reading {tp.topic} offsets {low}..{high} timed out")
+        for batch in consumer.poll(timeout_ms=500).values():
+            records.extend(r for r in batch if low <= r.offset < high)
+    return records

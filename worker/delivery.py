@@ -62,9 +62,9 @@ class Delivery:
     exactly_once = False
 
     def __init__(
-        self, producer: Any, outage: Outage, renew: Callable[[], Any] | None = None
+        self, producer: Any, outage: Outage | None = None, renew: Callable[[], Any] | None = None
     ) -> None:
-        self.producer, self.outage, self._renew = producer, outage, renew
+        self.producer, self.outage, self._renew = producer, outage or Outage(log), renew
         self._futures: list[Any] = []  # sends since the last checkpoint
 
     def send(

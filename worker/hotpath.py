@@ -11,8 +11,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
@@ -21,6 +20,8 @@ import numpy.typing as npt
 from lstmcore.scaling import series_inputs
 from lstmcore.serving import ServingModel
 from lstmcore.step import step
+from worker.batch import BatchResult as BatchResult
+from worker.batch import EventBatch as EventBatch
 from worker.state_store import StateStore
 
 F64 = npt.NDArray[np.float64]
@@ -31,61 +32,6 @@ class SwapPolicy(StrEnum):
     REPLAY = "replay"  # recompute h, c from each series' last W inputs with the new weights
     KEEP = "keep"  # carry h, c over unchanged (zero if the state's shape changes)
     RESET = "reset"  # every series starts again from zero state
-
-
-@dataclass
-class EventBatch:
-    """The valid events of one poll, column by column, in poll order."""
-
-    series_ids: list[str] = field(default_factory=list)
-    ts: list[datetime] = field(default_factory=list)
-    values: list[list[float]] = field(default_factory=list)  # [n][features]
-    partitions: list[int] = field(default_factory=list)
-    offsets: list[int] = field(default_factory=list)
-    timestamps_ms: list[int] = field(default_factory=list)  # Kafka record timestamps
-
-    def __len__(self) -> int:
-        return len(self.series_ids)
-
-    def append(
-        self,
-        series_id: str,
-        ts: datetime,
-        values: list[float],
-        partition: int,
-        offset: int,
-        timestamp_ms: int,
-    ) -> None:
-        self.series_ids.append(series_id)
-        self.ts.append(ts)
-        self.values.append(values)
-        self.partitions.append(partition)
-        self.offsets.append(offset)
-        self.timestamps_ms.append(timestamp_ms)
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    """Per event of the batch: its forecast and version, and the scoring of the forecast that
-    an earlier event of its series made for it (``scored`` False where there was none)."""
-
-    forecasts: F64
-    versions: I64
-    scored: npt.NDArray[np.bool_]
-    scored_versions: I64
-    abs_errors: F64
-    persistence_abs_errors: F64
-
-    @classmethod
-    def empty(cls, n: int) -> BatchResult:
-        return cls(
-            np.zeros(n),
-            np.zeros(n, np.int64),
-            np.zeros(n, np.bool_),
-            np.zeros(n, np.int64),
-            np.zeros(n),
-            np.zeros(n),
-        )
 
 
 def plan_waves(series_ids: Sequence[str]) -> list[list[int]]:
@@ -152,6 +98,8 @@ def process_wave(
     result.persistence_abs_errors[rows] = np.where(
         known, np.abs(values[:, 0] - store.last_value[slots, 0]), 0.0
     )
+    # Without a model the forecast is the (validated, finite) last value and h, c are unused.
+    finite_state = True
     if model is None:
         forecasts, version = values[:, 0].copy(), 0
     else:
@@ -159,6 +107,7 @@ def process_wave(
         seen = (store.counts[slots] > 0)[:, None]
         previous = np.where(seen, store.last_value[slots], values)
         h, c, forecasts = model.forecast(store.h[:, slots], store.c[:, slots], values, previous)
+        finite_state = bool(np.isfinite(h).all() and np.isfinite(c).all())
         store.h[:, slots] = h
         store.c[:, slots] = c
         version = model.version
@@ -167,6 +116,20 @@ def process_wave(
     store.pending_version[slots] = version
     result.forecasts[rows] = forecasts
     result.versions[rows] = version
+    # One vectorised check per wave; the per-series search only when it fails.
+    if not (finite_state and np.isfinite(forecasts).all()):
+        reset_non_finite(store, slots, rows, result)
+
+
+def reset_non_finite(store: StateStore, slots: I64, rows: I64, result: BatchResult) -> None:
+    """Series whose step went non-finite start again from zero state; their events are marked
+    for the dead-letter queue, never forecast (NaN is not even valid JSON)."""
+    bad = ~np.isfinite(result.forecasts[rows])
+    bad |= ~np.isfinite(store.h[:, slots]).all(axis=(0, 2))
+    bad |= ~np.isfinite(store.c[:, slots]).all(axis=(0, 2))
+    store.reset_slots(slots[bad])
+    result.forecasts[rows[bad]] = 0.0
+    result.non_finite[rows[bad]] = True
 
 
 @dataclass(frozen=True)

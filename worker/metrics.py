@@ -22,6 +22,11 @@ class WorkerMetrics:
         self.refused = Counter(
             "twincast_artifacts_refused", "Artifacts refused, by reason.", ["reason"], registry=r
         )
+        self.watcher_restarts = Counter(
+            "twincast_weights_watcher_restarts",
+            "Times the weights watcher thread stopped and was started again.",
+            registry=r,
+        )
         self.model_version = Gauge(
             "twincast_model_version", "Model version in use (0 = persistence).", registry=r
         )
@@ -36,6 +41,12 @@ class WorkerMetrics:
         )
         self.state_evictions = Counter(
             "twincast_state_evictions", "Series evicted from the full state store.", registry=r
+        )
+        self.state_refused = Counter(
+            "twincast_state_refused",
+            "State topic records (states, position markers) refused on restore, by reason.",
+            ["reason"],
+            registry=r,
         )
         self.lag = Gauge(
             "twincast_consumer_lag",

@@ -7,8 +7,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from schemas import DeadLetter, encode
-from schemas.codec import decode_event
+from schemas.codec import decode_event, undecodable
 from schemas.common import now_utc
 from schemas.control import control_action
 from schemas.deadletter import MAX_KEY_BYTES_KEPT
@@ -19,6 +21,7 @@ from worker.settings import WorkerSettings
 
 MISSING_KEY = "missing_key"
 KEY_MISMATCH = "key_mismatch"
+NON_FINITE_FORECAST = "non_finite_forecast"
 
 
 @dataclass
@@ -59,6 +62,33 @@ def split_at_controls(records: Sequence[Any]) -> Iterator[tuple[list[Any], Any |
         yield run, None
 
 
+def drop_non_finite(
+    records: Sequence[Any], batch: EventBatch, result: BatchResult, dead: DeadLetters
+) -> tuple[EventBatch, BatchResult]:
+    """The events whose step went non-finite become dead letters (their series were reset to
+    zero state); the rest of the batch and its results are returned, to be forecast."""
+    bad = np.flatnonzero(result.non_finite).tolist()
+    by_position = {(r.partition, r.offset): r for r in records}
+    for i in bad:
+        record = by_position[(batch.partitions[i], batch.offsets[i])]
+        dead.add(
+            record,
+            NON_FINITE_FORECAST,
+            "the model's step gave a non-finite forecast or "
+            "state; the series was reset to zero state",
+        )
+    keep = np.flatnonzero(~result.non_finite)
+    return batch.take(keep.tolist()), result.take(keep)
+
+
+def _key_refusal(key: bytes | None, series_id: str) -> SchemaError:
+    """Why the Kafka key rules the event out (it is not the series id)."""
+    if key is None:
+        # Without the key the series may land on any partition, i.e. any worker's state.
+        return SchemaError(MISSING_KEY, "the Kafka key must be the series_id")
+    return SchemaError(KEY_MISMATCH, f"Kafka key {key[:100]!r} is not series_id {series_id!r}")
+
+
 class RecordSorter:
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
@@ -72,20 +102,15 @@ class RecordSorter:
         for record in records:
             try:
                 event = decode_event(record.value, features, max_bytes)
+                if record.key != event.series_id.encode("utf-8"):
+                    raise _key_refusal(record.key, event.series_id)
             except SchemaError as exc:
                 dead.add(record, exc.reason, exc.detail)
                 continue
-            key = record.key
-            if key is None:
-                # Without the key the series may land on any partition, i.e. any worker's state.
-                dead.add(record, MISSING_KEY, "the Kafka key must be the series_id")
-                continue
-            if key != event.series_id.encode("utf-8"):
-                dead.add(
-                    record,
-                    KEY_MISMATCH,
-                    f"Kafka key {key[:100]!r} is not series_id {event.series_id!r}",
-                )
+            except Exception as exc:
+                # Never fatal: a record that breaks in a way nobody foresaw is a dead letter too.
+                failed = undecodable(exc)
+                dead.add(record, failed.reason, failed.detail)
                 continue
             value = event.value
             valid.append(

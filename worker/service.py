@@ -25,7 +25,7 @@ from lstmcore.serving import ServingModel
 from schemas.control import RESET, control_action
 from twincast.outage import Outage
 from twincast.weights_topic import read_latest
-from worker.checkpoint import read_states, to_state
+from worker.checkpoint import to_state
 from worker.clients import check_layout, events_consumer, output_producer
 from worker.delivery import Delivery, TransactionAborted, make_delivery
 from worker.hotpath import (
@@ -37,12 +37,15 @@ from worker.hotpath import (
     realign,
 )
 from worker.metrics import WorkerMetrics
-from worker.records import DeadLetters, RecordSorter, split_at_controls
+from worker.records import DeadLetters, RecordSorter, drop_non_finite, split_at_controls
+from worker.restore import Expectation, read_states
 from worker.settings import WorkerSettings
 from worker.state_store import StateStore
 from worker.weights_watcher import WeightsWatcher
 
 log = logging.getLogger(__name__)
+
+WATCHER_RESTART_PAUSE_S = 5.0  # a watcher that keeps stopping is not restarted in a busy loop
 
 
 class WorkerService:
@@ -68,6 +71,8 @@ class WorkerService:
         self._owned: set[TopicPartition] = set()
         self._expect: dict[TopicPartition, int] = {}  # restored position, until reached
         self._next: dict[TopicPartition, int] = {}  # offset after the last event in the state
+        self.watcher: WeightsWatcher  # started by run()
+        self._watcher_restart_at = 0.0
         # Partitions held but not restored yet (the broker was away): nothing is read until
         # they are, so no event meets a state that is not its partition's committed one.
         self._unrestored: set[TopicPartition] = set()
@@ -86,29 +91,40 @@ class WorkerService:
             self._swap(latest.model)
         else:
             log.info("no model yet: persistence forecasts (model version 0) until one arrives")
-        watcher = WeightsWatcher(
-            s, s.features, latest.next_offset, self.model.version if self.model else 0, self.metrics
+        self.watcher = WeightsWatcher(
+            s, latest.next_offset, self.model.version if self.model else 0, self.metrics
         )
-        watcher.start()
+        self.watcher.start()
         consumer = events_consumer(s)
         try:
             self.delivery = make_delivery(s, lambda: output_producer(s), self.outage)
             self._co_partitioned = check_layout(s, self.delivery.producer)
             consumer.subscribe([s.events_topic], listener=_Rebalance(self._rebalances))
-            self._loop(consumer, watcher, exit_when_idle)
+            self._loop(consumer, exit_when_idle)
             return 0
         finally:
-            watcher.stop()
+            self.watcher.stop()
             if self.delivery is not None:
                 self.delivery.producer.close()
             consumer.close()
-            watcher.join(timeout=5)
+            self.watcher.join(timeout=5)
 
-    def _loop(self, consumer: Any, watcher: WeightsWatcher, exit_when_idle: float | None) -> None:
+    def _watch(self) -> None:
+        """Restart a weights watcher that stopped (it logged why), at most every few seconds."""
+        if self.watcher.is_alive() or time.monotonic() < self._watcher_restart_at:
+            return
+        log.error("the weights watcher stopped: starting a new one where it ended")
+        self.metrics.watcher_restarts.inc()
+        self._watcher_restart_at = time.monotonic() + WATCHER_RESTART_PAUSE_S
+        self.watcher = self.watcher.restart()
+        self.watcher.start()
+
+    def _loop(self, consumer: Any, exit_when_idle: float | None) -> None:
         last_event = last_checkpoint = time.monotonic()
         interval = self.settings.commit_interval_ms / 1000
         while not self.stop_requested.is_set():
-            prepared = watcher.take()
+            self._watch()
+            prepared = self.watcher.take()
             if prepared is not None:
                 self._swap(prepared)
             if self._unrestored and not self._retry_restore(consumer):
@@ -148,11 +164,13 @@ class WorkerService:
         self._offsets.update({tp: batch[-1].offset + 1 for tp, batch in batches.items() if batch})
         for segment, control in split_at_controls(records):
             valid, dead = self.sorter.sort(segment)
+            result = process(self.model, self.store, valid, self._observe_wave)
+            if result.non_finite.any():  # never a NaN forecast: those events are dead letters
+                valid, result = drop_non_finite(segment, valid, result, dead)
             for key, value in dead.messages:
                 self._deliver().send(self.settings.dlq_topic, key, value)
             for reason, count in dead.reasons.items():
                 self.metrics.dlq.labels(reason).inc(count)
-            result = process(self.model, self.store, valid, self._observe_wave)
             delivery = self._deliver()
             delivery.track(
                 self.sorter.send_forecasts(delivery.producer, valid, result, self._co_partitioned)
@@ -293,7 +311,11 @@ class WorkerService:
         if not partitions:
             return
         started = time.perf_counter()
-        states, positions = read_states(self.settings, [tp.partition for tp in partitions])
+        fit = Expectation.of(self.settings.features, self.settings.replay_window, self.model)
+        restored = read_states(self.settings, [tp.partition for tp in partitions], fit)
+        for reason, count in restored.refused.items():
+            self.metrics.state_refused.labels(reason).inc(count)
+        states, positions = restored.states, restored.positions
         self._owned.update(partitions)
         for tp in partitions:
             position = positions.get(tp.partition)
@@ -314,10 +336,11 @@ class WorkerService:
         seconds = time.perf_counter() - started
         self.metrics.restore_seconds.observe(seconds)
         log.info(
-            "partitions %s assigned: %d series restored in %.2fs",
+            "partitions %s assigned: %d series restored in %.2fs (%d state records refused)",
             sorted(tp.partition for tp in partitions),
             len(states),
             seconds,
+            sum(restored.refused.values()),
         )
 
     def _observe_wave(self, seconds: float, size: int) -> None:

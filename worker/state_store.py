@@ -98,15 +98,20 @@ class StateStore:
         return slot
 
     def _clear(self, slot: int) -> None:
-        self.h[:, slot] = 0.0
-        self.c[:, slot] = 0.0
-        self.counts[slot] = 0
-        self.last_value[slot] = 0.0
-        self.pending[slot] = np.nan
-        self.pending_version[slot] = 0
+        self.reset_slots(slot)
         self.partition[slot] = -1
         self.next_offset[slot] = 0
         self.state_version[slot] = 0
+
+    def reset_slots(self, slots: I64 | int) -> None:
+        """Zero state for these slots: no inputs, no last value, no pending forecast. The series
+        keep their slots and positions (and are checkpointed as reset when marked dirty)."""
+        self.h[:, slots] = 0.0
+        self.c[:, slots] = 0.0
+        self.counts[slots] = 0
+        self.last_value[slots] = 0.0
+        self.pending[slots] = np.nan
+        self.pending_version[slots] = 0
 
     def evict(self, series_id: str) -> bool:
         """Forget a series (it will start again from zero state). True if it was there."""

@@ -1,7 +1,12 @@
 """Follows the weights topic in a background thread and prepares new models off the hot path.
 
-Decoding, checksum, shape and finiteness checks and the smoke step all happen here; the loop only
-picks up the newest prepared model between two waves (one reference change).
+Decoding, bounds, checksum, shape and finiteness checks and the smoke step all happen here; the
+loop only picks up the newest prepared model between two waves (one reference change).
+
+Any failure on one record is a counted refusal (``twincast.weights_topic.accept``). Should the
+thread stop anyway (a bug, a client that cannot be built), it logs why and ``alive`` turns false;
+the worker's loop then starts a new watcher from where this one stopped (``restart``), so a
+refused record can never leave a worker deaf to later versions.
 """
 
 from __future__ import annotations
@@ -14,9 +19,9 @@ from kafka.errors import KafkaError
 
 from lstmcore.serving import ServingModel
 from twincast.errors import ArtifactError
-from twincast.settings import KafkaSettings
 from twincast.weights_topic import accept
 from worker.metrics import WorkerMetrics
+from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -24,14 +29,14 @@ log = logging.getLogger(__name__)
 class WeightsWatcher(threading.Thread):
     def __init__(
         self,
-        settings: KafkaSettings,
-        features: int,
+        settings: WorkerSettings,
         start_offset: int,
         current_version: int,
         metrics: WorkerMetrics,
     ) -> None:
         super().__init__(name="weights-watcher", daemon=True)
-        self._settings, self._features, self._metrics = settings, features, metrics
+        self._settings, self._metrics = settings, metrics
+        self._limits = settings.artifact_limits()
         self._offset, self._newest_version = start_offset, current_version
         self._lock = threading.Lock()
         self._ready: ServingModel | None = None
@@ -46,7 +51,21 @@ class WeightsWatcher(threading.Thread):
     def stop(self) -> None:
         self._stop_requested.set()
 
+    def restart(self) -> WeightsWatcher:
+        """A new watcher that goes on where this (stopped) one ended."""
+        successor = WeightsWatcher(
+            self._settings, self._offset, self._newest_version, self._metrics
+        )
+        successor._ready = self.take()  # a model prepared just before the stop is not lost
+        return successor
+
     def run(self) -> None:
+        try:
+            self._follow()
+        except Exception:  # a thread's exception is otherwise only printed, and the worker deaf
+            log.exception("weights watcher stopped at offset %d", self._offset)
+
+    def _follow(self) -> None:
         consumer = KafkaConsumer(
             **self._settings.client_config("worker-weights"),
             enable_auto_commit=False,
@@ -66,13 +85,15 @@ class WeightsWatcher(threading.Thread):
                     continue
                 for records in batches.values():
                     for record in records:
+                        # Moved on first: a record that could stop the thread is not met again.
+                        self._offset = record.offset + 1
                         self._consider(record.value, record.offset)
         finally:
             consumer.close()
 
-    def _consider(self, raw: bytes, offset: int) -> None:
+    def _consider(self, raw: bytes | None, offset: int) -> None:
         try:
-            model = accept(raw, self._features, self._newest_version)
+            model = accept(raw, self._settings.features, self._newest_version, self._limits)
         except ArtifactError as exc:
             self._metrics.refused.labels(exc.reason).inc()
             log.warning(

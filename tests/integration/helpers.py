@@ -96,6 +96,22 @@ def start_module(
     )
 
 
+def wait_for_line(
+    log: Path, text: str, timeout_s: float, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Wait until ``text`` appears in a service's log (a condition, never a fixed sleep); fail
+    early if the process exits first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if log.exists() and text in log.read_text(errors="replace"):
+            return
+        if process is not None and process.poll() is not None:
+            break
+        time.sleep(0.05)
+    tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no log)"
+    raise AssertionError(f"{text!r} not in {log} after {timeout_s}s:\n{tail}")
+
+
 def consume(
     settings: KafkaSettings,
     topic: str,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import signal
+import sqlite3
 import time
 from collections import Counter
 from datetime import timedelta
@@ -23,6 +24,7 @@ from tests.integration.helpers import (
     create_topics,
     forecasts_of,
     publish_artifact,
+    run_module,
     service_env,
     start_module,
 )
@@ -143,3 +145,94 @@ def test_hostile_input_at_volume(kafka_settings: KafkaSettings, tmp_path: Path) 
     reference = sequential_reference(ServingModel.from_artifact(artifact), data)
     for name, got in by_series(forecasts).items():
         np.testing.assert_allclose([f.forecast for f in got], reference[name], atol=1e-5)
+
+
+# Valid JSON whose timestamp no service can hold: before issue 11 each one made the worker and
+# `trainer --once` exit 1, on every restart (a poison pill). (raw template, words in the error)
+POISON: list[tuple[str, str]] = [
+    ('{"series_id": "%s", "ts": "9999-12-31T23:59:59-01:00", "value": 1}', "ts: out of range"),
+    ('{"series_id": "%s", "ts": "0001-01-01T00:00:00+01:00", "value": 1}', "ts: out of range"),
+    ('{"series_id": "%s", "ts": 1e20, "value": 1}', "ts: "),  # epoch seconds past year 9999
+    ('{"series_id": "%s", "ts": 100000000000000000000000000000, "value": 1}', "ts: "),  # > 2**64
+]
+POISON_STEPS = (3, 11, 12, 25)  # between valid events, so polls hold both
+
+
+def _produce_with_poison(
+    settings: KafkaSettings, data: dict[str, np.ndarray]
+) -> dict[tuple[int, int], str]:
+    """Valid events of every series in time order, a poison event after some steps; the poison's
+    (partition, offset) -> the words its dead letter must carry."""
+    producer = KafkaProducer(**settings.client_config("test-poison"), acks="all", linger_ms=5)
+    sent = []
+    names = sorted(data)
+    for t in range(len(data[names[0]])):
+        for name in names:
+            event = Event(
+                series_id=name, ts=START + timedelta(minutes=t), value=float(data[name][t, 0])
+            )
+            producer.send(settings.events_topic, key=name.encode(), value=encode(event))
+        if t in POISON_STEPS:
+            template, words = POISON[POISON_STEPS.index(t)]
+            name = names[t % len(names)]
+            raw = (template % name).encode()
+            sent.append((producer.send(settings.events_topic, key=name.encode(), value=raw), words))
+    producer.flush()
+    producer.close()
+    return {(f.get().partition, f.get().offset): words for f, words in sent}
+
+
+def test_poison_events_are_dead_letters_and_skips_never_a_crash(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    create_topics(kafka_settings)
+    artifact = make_artifact(version=1, units=8)
+    publish_artifact(kafka_settings, artifact)
+    data = seasonal_series(4, 40, seed=11)
+    poison = _produce_with_poison(kafka_settings, data)
+    valid = sum(len(v) for v in data.values())
+
+    env = service_env(kafka_settings, metrics_port=0)
+    worker = run_module("worker", ["--exit-when-idle", "3"], env, tmp_path)
+    assert worker.returncode == 0, worker.stderr[-3000:]
+    letters = [
+        decode(DeadLetter, r.value)
+        for r in consume(kafka_settings, kafka_settings.dlq_topic, len(poison))
+    ]
+    print(f"injected {len(poison)} poison events; dead letters: {[d.error for d in letters]}")
+    assert {(d.source_partition, d.source_offset) for d in letters} == set(poison)
+    for letter in letters:
+        assert letter.reason == "schema_violation"
+        assert poison[(letter.source_partition, letter.source_offset)] in letter.error
+    forecasts = forecasts_of(consume(kafka_settings, kafka_settings.forecasts_topic, valid))
+    assert len(forecasts) == valid, "one forecast per valid event, none for a poison one"
+    reference = sequential_reference(ServingModel.from_artifact(artifact), data)
+    for name, got in by_series(forecasts).items():
+        np.testing.assert_allclose([f.forecast for f in got], reference[name], atol=1e-5)
+
+    _assert_the_trainer_skips_and_counts(kafka_settings, tmp_path, poison, valid)
+
+
+def _assert_the_trainer_skips_and_counts(
+    settings: KafkaSettings, tmp_path: Path, poison: dict[tuple[int, int], str], valid: int
+) -> None:
+    env = service_env(
+        settings,
+        history_db=tmp_path / "history.sqlite",
+        artifact_dir=tmp_path / "artifacts",
+        metrics_port=0,
+        epochs=2,
+        units=4,
+        batch_size=4,
+        tbptt=8,
+    )
+    trainer = run_module("trainer", ["--once"], env, tmp_path)
+    assert trainer.returncode == 0, trainer.stderr[-3000:]
+    assert trainer.stderr.count("skipping bad event") == len(poison)
+    for (partition, offset), words in poison.items():
+        assert f"partition {partition} offset {offset}: schema_violation: {words}" in trainer.stderr
+    with sqlite3.connect(tmp_path / "history.sqlite") as db:
+        points = db.execute("SELECT count(*) FROM points").fetchone()[0]
+        consumed = db.execute("SELECT sum(next_offset) FROM offsets").fetchone()[0]
+    assert points == valid, "every valid event is in the history"
+    assert consumed == valid + len(poison), "ingestion went past every poison event"

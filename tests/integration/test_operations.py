@@ -23,7 +23,7 @@ from tests.integration.test_worker import sequential_reference
 from tests.unit.test_artifact import make_artifact
 from twincast.settings import KafkaSettings
 from twincast.synthetic import seasonal_series
-from twincast.weights_topic import read_latest
+from twincast.weights_topic import find_version, read_latest
 
 pytestmark = pytest.mark.kafka
 
@@ -49,7 +49,13 @@ def test_rollback_republishes_an_earlier_version(kafka_settings: KafkaSettings) 
     assert "version 1 republished as version 3" in result.stdout
     latest = read_latest(kafka_settings, features=1).model
     assert latest is not None and latest.version == 3
-    assert latest.manifest.sha256 == old.manifest.sha256  # the very same weights
+    # The very same weights and scaler; the checksum differs since it covers the version too.
+    assert latest.manifest.scaler == old.manifest.scaler
+    assert latest.manifest.sha256 != old.manifest.sha256
+    republished = find_version(kafka_settings, 3)
+    assert republished is not None
+    for name, array in old.arrays.items():
+        np.testing.assert_array_equal(republished.arrays[name], array)
     missing = _cli(["rollback", "--to", "9"], service_env(kafka_settings))
     assert missing.returncode == 1 and "no valid artifact of version 9" in missing.stderr
 

@@ -15,6 +15,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,40 @@ def _prometheus_config(tmp_path: Path, trainer_port: int, worker_port: int) -> P
     return path
 
 
+@dataclass
+class _Seen:
+    empty_panels: list[tuple[str, str]]
+    alerts: dict[str, list[Any]]
+    probes: dict[str, list[Any]]
+    dlq_rate: list[Any]
+
+    def complete(self) -> bool:
+        """Every panel has data, the alerts that should fire do, every probe has data."""
+        return (
+            not self.empty_panels
+            and all(self.alerts[name] for name in FIRING)
+            and all(self.probes.values())
+        )
+
+
+def _observe(prom_port: int) -> _Seen:
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    return _Seen(
+        empty_panels=[
+            (p["title"], t["expr"])
+            for p in panels
+            for t in p["targets"]
+            if not _query(prom_port, t["expr"])
+        ],
+        alerts={
+            rule["alert"]: _query(prom_port, rule["expr"])
+            for rule in yaml.safe_load(ALERTS.read_text())["groups"][0]["rules"]
+        },
+        probes={name: _query(prom_port, probe) for name, probe in HEALTHY_WHEN_EMPTY.items()},
+        dlq_rate=_query(prom_port, "sum(rate(twincast_dlq_messages_total[5m]))"),
+    )
+
+
 def test_every_panel_and_alert_on_a_real_run(kafka_settings: KafkaSettings, tmp_path: Path) -> None:
     prometheus = _tool("prometheus")
     create_topics(kafka_settings)
@@ -184,20 +219,14 @@ def test_every_panel_and_alert_on_a_real_run(kafka_settings: KafkaSettings, tmp_
                 pass
             time.sleep(1)
         publish_raw(kafka_settings, encode_artifact(make_artifact(version=1)))  # refused: old
-        time.sleep(25)  # rates over [1m] windows and the alert rules need a few evaluations
-        panels = json.loads(DASHBOARD.read_text())["panels"]
-        empty_panels = [
-            (p["title"], t["expr"])
-            for p in panels
-            for t in p["targets"]
-            if not _query(prom_port, t["expr"])
-        ]
-        alert_results = {
-            rule["alert"]: _query(prom_port, rule["expr"])
-            for rule in yaml.safe_load(ALERTS.read_text())["groups"][0]["rules"]
-        }
-        probes = {name: _query(prom_port, probe) for name, probe in HEALTHY_WHEN_EMPTY.items()}
-        dlq_rate = _query(prom_port, "sum(rate(twincast_dlq_messages_total[5m]))")
+        # Rates over [1m] windows and the alert rules need a few scrapes and evaluations: wait
+        # until everything that should have data has it (a busy machine takes longer).
+        deadline = time.monotonic() + 240
+        while True:
+            seen = _observe(prom_port)
+            if seen.complete() or time.monotonic() > deadline:
+                break
+            time.sleep(1)
     finally:
         stop.set()
         stream.join()
@@ -205,11 +234,11 @@ def test_every_panel_and_alert_on_a_real_run(kafka_settings: KafkaSettings, tmp_
             process.terminate()
             process.wait(timeout=60)
 
-    assert not empty_panels, f"panel queries without data: {empty_panels}"
-    for name, result in alert_results.items():
+    assert not seen.empty_panels, f"panel queries without data: {seen.empty_panels}"
+    for name, result in seen.alerts.items():
         if name in FIRING:
-            assert result, f"{name} should fire in this run (DLQ rate {dlq_rate})"
+            assert result, f"{name} should fire in this run (DLQ rate {seen.dlq_rate})"
         else:
             assert name in HEALTHY_WHEN_EMPTY, name
             assert not result, f"{name} fires in a healthy run: {result}"
-            assert probes[name], f"{name}: the data it watches is missing"
+            assert seen.probes[name], f"{name}: the data it watches is missing"

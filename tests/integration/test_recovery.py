@@ -24,6 +24,7 @@ from tests.integration.helpers import (
     run_module,
     service_env,
     start_module,
+    wait_for_line,
 )
 from tests.integration.test_worker import sequential_reference
 from tests.unit.test_artifact import make_artifact
@@ -150,7 +151,9 @@ def test_rebalance_when_a_worker_dies(
     victim = start_module("worker", [], env("victim"), tmp_path, tmp_path / "victim.log")
     stream = _stream(kafka_settings, data, pause=0.3)
     try:
-        time.sleep(4)
+        # Killed once it holds partitions (a fixed wait killed it before it joined on a busy
+        # machine, and then nothing was handed over).
+        wait_for_line(tmp_path / "victim.log", "assigned:", 180, victim)
         victim.send_signal(signal.SIGKILL)  # its partitions go to the survivor
         victim.wait(timeout=30)
     finally:

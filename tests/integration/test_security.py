@@ -3,6 +3,7 @@ brokers with such listeners; a wrong password stops every service with a clear m
 
 from __future__ import annotations
 
+import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -142,14 +143,15 @@ def _run_pipeline(settings: KafkaSettings, tmp_path: Path) -> None:
     assert {f.model_version for f in forecasts} == {1}, "the trainer's model, over SASL"
 
 
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256"])
 @pytest.mark.parametrize(
     ("module", "args"),
     [("twincast", ["topics"]), ("worker", ["--exit-when-idle", "1"]), ("trainer", ["--once"])],
 )
 def test_wrong_password_fails_clearly(
-    sasl_broker: LocalKafka, tmp_path: Path, module: str, args: list[str]
+    sasl_broker: LocalKafka, tmp_path: Path, module: str, args: list[str], mechanism: str
 ) -> None:
-    settings = _settings(sasl_broker, "SCRAM-SHA-256", "not the password")
+    settings = _settings(sasl_broker, mechanism, "not the password")
     env = _env(settings, metrics_port=0, history_db=tmp_path / "h.sqlite")
     if module == "twincast":
         del env["TWINCAST_METRICS_PORT"], env["TWINCAST_HISTORY_DB"]
@@ -160,3 +162,13 @@ def test_wrong_password_fails_clearly(
     last = result.stderr.strip().splitlines()[-1]
     assert "Kafka refused the login" in last and "TWINCAST_SASL_PASSWORD" in last, last
     assert "not the password" not in result.stderr, "the password is never printed"
+
+
+def test_files_holding_secrets_are_private(sasl_broker: LocalKafka, tls_broker: LocalKafka) -> None:
+    """The broker's properties carry the SASL and keystore passwords; only the owner reads them."""
+    properties = sasl_broker.home / "server.properties"
+    assert PASSWORD in properties.read_text(), "the file this test is about holds the password"
+    tls = tls_broker.home / "tls"
+    for path in (properties, tls_broker.home / "server.properties", tls / "keystore-password"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert stat.S_IMODE((tls / "broker.p12").stat().st_mode) == 0o600

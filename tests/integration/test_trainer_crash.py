@@ -20,6 +20,7 @@ from tests.integration.helpers import (
     run_module,
     service_env,
     start_module,
+    wait_for_line,
 )
 from twincast.ports import free_port
 from twincast.settings import KafkaSettings
@@ -99,15 +100,6 @@ def test_kill_9_loses_and_doubles_nothing(kafka_settings: KafkaSettings, tmp_pat
     assert sum(offsets.values()) == 10 * 400
 
 
-def _wait_for_line(log: Path, text: str, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if log.exists() and text in log.read_text():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{text!r} not in {log} after {timeout_s}s:\n{log.read_text()[-3000:]}")
-
-
 @pytest.mark.parametrize("seed", [1, 2])
 def test_kill_9_during_a_refit_publishes_nothing_partial(
     kafka_settings: KafkaSettings, tmp_path: Path, seed: int
@@ -128,7 +120,7 @@ def test_kill_9_during_a_refit_publishes_nothing_partial(
     log = tmp_path / "killed.log"
     trainer = start_module("trainer", [], slow, tmp_path, log)
     try:
-        _wait_for_line(log, "refit epoch 1/200", timeout_s=180)
+        wait_for_line(log, "refit epoch 1/200", timeout_s=180)
         time.sleep(random.Random(seed).uniform(0.0, 2.0))  # somewhere inside the training
     finally:
         trainer.send_signal(signal.SIGKILL)

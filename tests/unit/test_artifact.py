@@ -16,6 +16,10 @@ from lstmcore.artifact import Artifact, decode_artifact, encode_artifact, seal
 from lstmcore.serving import ServingModel
 from schemas.artifact import Architecture, Scaler, TrainingFacts, Validation
 from twincast.errors import ArtifactError
+from twincast.settings import KafkaSettings
+
+LIMITS = KafkaSettings().artifact_limits()  # the defaults
+BIG = KafkaSettings(max_step_flops=10**8).artifact_limits()
 
 
 def make_artifact(
@@ -56,7 +60,7 @@ def _members(raw: bytes) -> dict[str, np.ndarray]:
 
 def test_round_trip() -> None:
     artifact = make_artifact()
-    back = decode_artifact(encode_artifact(artifact))
+    back = decode_artifact(encode_artifact(artifact), LIMITS)
     assert back.manifest == artifact.manifest
     for name, array in artifact.arrays.items():
         np.testing.assert_array_equal(back.arrays[name], array)
@@ -75,12 +79,12 @@ def test_large_model_round_trip() -> None:
     artifact = make_artifact(units=512)
     raw = encode_artifact(artifact)
     assert len(raw) > 1024 * 1024  # bigger than Kafka's default message limit
-    assert decode_artifact(raw).manifest.sha256 == artifact.manifest.sha256
+    assert decode_artifact(raw, BIG).manifest.sha256 == artifact.manifest.sha256
 
 
 def _refused(raw: bytes) -> str:
     with pytest.raises(ArtifactError) as caught:
-        decode_artifact(raw)
+        decode_artifact(raw, LIMITS)
     return caught.value.reason
 
 
@@ -144,7 +148,7 @@ def test_forged_member_size() -> None:
         central = raw.rfind(b"PK\x01\x02", 0, central)
     raw[central + 24 : central + 28] = (2**31).to_bytes(4, "little")
     assert info.file_size < 2**31
-    assert _refused(bytes(raw)) == "format"
+    assert _refused(bytes(raw)) == "too_large"
 
 
 def test_serving_model_checks_features_and_smoke_steps() -> None:

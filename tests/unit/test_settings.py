@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import ast
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from twincast.localkafka import LocalKafkaSettings
-from twincast.settings import KafkaSettings, TopicSettings
+from twincast.settings import KafkaSettings, TopicSettings, unknown_variables
+from twincast.settings_doc import known_variables
 
 
 def test_defaults() -> None:
@@ -126,3 +131,49 @@ def test_every_kafka_client_gets_the_security_settings() -> None:
             isinstance(v, ast.Call) and getattr(v.func, "attr", None) == "client_config"
             for v in spread
         ), f"{where} builds a Kafka client without **settings.client_config(...)"
+
+
+def test_unknown_variables_name_the_closest_setting() -> None:
+    known = known_variables()
+    env = {
+        "TWINCAST_EVENT_TOPIC": "x",
+        "twincast_units": "8",  # read case-insensitively, so it is a setting
+        "TWINCAST_COMPLETELY_MADE_UP_THING": "1",
+        "PATH": "/bin",
+    }
+    assert unknown_variables(env, known) == [
+        "TWINCAST_COMPLETELY_MADE_UP_THING is not a twincast setting; see `twincast settings`",
+        "TWINCAST_EVENT_TOPIC is not a twincast setting; did you mean TWINCAST_EVENTS_TOPIC?",
+    ]
+    assert unknown_variables({"TWINCAST_PUBLISH_GATE": "0"}, known) == [
+        "TWINCAST_PUBLISH_GATE is not a twincast setting; did you mean TWINCAST_GATE?"
+    ]
+
+
+def test_every_variable_the_docs_and_deploy_files_name_exists() -> None:
+    """A typo in the README or docker-compose.yml would now stop the command it configures."""
+    root = Path(__file__).resolve().parents[2]
+    text = "".join((root / f).read_text() for f in ("README.md", "docker-compose.yml"))
+    named = set(re.findall(r"TWINCAST_[A-Z0-9_]*[A-Z0-9]\b", text))
+    prefixes = {"TWINCAST_KAFKA"}  # "TWINCAST_KAFKA_*" in prose
+    typos = set(re.findall(r"(TWINCAST_\w+) is not a twincast setting", text.replace("\n", " ")))
+    assert typos, "the README shows what a typo gives"
+    assert named - known_variables() - prefixes - typos == set()
+
+
+@pytest.mark.parametrize("command", [["worker"], ["trainer", "--once"], ["twincast", "topics"]])
+def test_every_command_stops_on_an_unknown_variable(command: list[str]) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWINCAST_")}
+    env["TWINCAST_EVENT_TOPIC"] = "typo.events"
+    env["TWINCAST_BOOTSTRAP_SERVERS"] = "127.0.0.1:1"  # never reached: the check comes first
+    result = subprocess.run(
+        [sys.executable, "-m", command[0], *command[1:]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "TWINCAST_EVENT_TOPIC is not a twincast setting" in result.stderr
+    assert "did you mean TWINCAST_EVENTS_TOPIC?" in result.stderr

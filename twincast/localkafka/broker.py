@@ -23,6 +23,7 @@ from pydantic import Field, SecretStr
 from twincast.errors import LocalKafkaError
 from twincast.localkafka import sasl, tls
 from twincast.localkafka.jars import ensure_jars, log4j_config
+from twincast.private_files import write_private_text
 from twincast.settings import TwincastSettings
 
 log = logging.getLogger(__name__)
@@ -195,7 +196,8 @@ class LocalKafka:
             lines["listener.security.protocol.map"] += "," + sasl.protocol_map_entry()
             lines.update(sasl.sasl_properties(s.kafka_sasl_username, s.kafka_sasl_password))
         path = self.home / "server.properties"
-        path.write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
+        # It may hold the SASL password and the keystore's password.
+        write_private_text(path, "".join(f"{k}={v}\n" for k, v in lines.items()))
         return path
 
     def _java(self, jars: Path, *args: str) -> list[str]:

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 from twincast.errors import LocalKafkaError
+from twincast.private_files import PRIVATE_MODE, write_private_text
 
 _LISTENER = "SSL"
 
@@ -34,8 +35,8 @@ def ensure_certificate(folder: Path) -> tuple[Path, str]:
         "-exportcert", "-rfc", "-alias", "broker", "-keystore", str(keystore),
         "-storepass", password, "-file", str(folder / "ca.pem"),
     )  # fmt: skip
-    secret_file.write_text(password)
-    secret_file.chmod(0o600)
+    keystore.chmod(PRIVATE_MODE)  # the broker's private key
+    write_private_text(secret_file, password)
     return keystore, password
 
 

@@ -1,0 +1,62 @@
+"""What an artifact may declare before twincast spends memory or time on it.
+
+The limits come from the services' settings (``TWINCAST_MAX_STEP_FLOPS``,
+``TWINCAST_MAX_VERSION_JUMP``); this module holds no defaults, only the checks, so the worker and
+the trainer (which checks what it is about to publish) refuse exactly the same artifacts.
+
+The step budget bounds every dimension at once: a step costs at least ``4·units²`` multiply-adds,
+the weights hold about as many floats as a step costs, and a ``replay`` swap costs
+``replay_window x series x step`` (the work of ``replay_window`` events of every series).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas.artifact import Architecture
+from twincast.errors import ArtifactError
+
+INT64_MAX = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class ArtifactLimits:
+    max_step_flops: int  # multiply-adds per series per step
+    max_version_jump: int  # how far past the reference version a new one may be
+
+
+def step_flops(arch: Architecture) -> int:
+    """Multiply-adds of one step of one series: the LSTM layers' gates, then the dense head."""
+    cost = 0
+    for layer in range(arch.layers):
+        inputs = arch.features if layer == 0 else arch.units
+        cost += 4 * arch.units * (inputs + arch.units)
+    return cost + arch.units * arch.outputs
+
+
+def check_architecture(arch: Architecture, limits: ArtifactLimits) -> None:
+    cost = step_flops(arch)
+    if cost > limits.max_step_flops:
+        raise ArtifactError(
+            "budget",
+            f"a step of this model ({arch.layers} layers x {arch.units} units, "
+            f"{arch.features} features, {arch.outputs} outputs) costs {cost:,} multiply-adds per "
+            f"series, over the budget TWINCAST_MAX_STEP_FLOPS={limits.max_step_flops:,}",
+        )
+
+
+def check_version(version: int, reference: int, limits: ArtifactLimits) -> None:
+    """A version must fit int64 (states and metrics store it so), be newer than the reference
+    and not absurdly far ahead of it (one record must not freeze every later version out)."""
+    if not 1 <= version <= INT64_MAX:
+        raise ArtifactError("version", f"version {version} is outside 1..2^63-1")
+    if version <= reference:
+        raise ArtifactError(
+            "version", f"version {version} is not newer than the current {reference}"
+        )
+    if version - reference > limits.max_version_jump:
+        raise ArtifactError(
+            "version",
+            f"version {version} is more than TWINCAST_MAX_VERSION_JUMP="
+            f"{limits.max_version_jump:,} ahead of {reference}",
+        )
