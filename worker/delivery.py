@@ -98,6 +98,11 @@ class Delivery:
             return False
         return True
 
+    def close(self) -> None:
+        """On the way out: wait a bounded time for what is still in flight (nothing, after a
+        final checkpoint that succeeded; with the broker away, the next owner recomputes it)."""
+        _close(self.producer, ACK_WAIT_S)
+
     def abandon(self) -> bool:
         """Give up what was sent since the last checkpoint; True if it is really gone."""
         return False  # already on the topics: at-least-once repeats it, identically
@@ -223,11 +228,11 @@ class TransactionalDelivery(Delivery):
             raise TransactionStuck(f"no answer to the transaction's {what} in {self._wait_ms} ms")
 
 
-def _close(producer: Any) -> None:
-    """Drop a producer at once: ``close(timeout=0)`` raises KafkaTimeoutError when sends are
-    still pending, which is exactly the case after a broker crash."""
+def _close(producer: Any, timeout_s: float = 0) -> None:
+    """Close a producer within ``timeout_s`` (0: drop it at once): ``close`` raises
+    KafkaTimeoutError when sends are still pending then, which is the case after a broker crash."""
     try:
-        producer.close(timeout=0)
+        producer.close(timeout=timeout_s)
     except KafkaError as exc:
         log.info("producer dropped with sends pending (%s)", exc)
 

@@ -105,7 +105,7 @@ class WorkerService:
         finally:
             self.watcher.stop()
             if self.delivery is not None:
-                self.delivery.producer.close()
+                self.delivery.close()  # bounded: the broker may be away
             consumer.close()
             self.watcher.join(timeout=5)
 

@@ -149,3 +149,9 @@ def test_a_refused_permission_ends_the_worker_with_advice() -> None:
     delivery.send("forecasts", b"a", b"{}")
     with pytest.raises(KafkaFatalError, match="ACLs"):
         delivery.checkpoint(_CommittingConsumer(), StateStore(4, 2, 1, 1, 1), "state", {})
+
+
+def test_closing_with_sends_pending_does_not_raise() -> None:
+    producer = _Producer(answers=True, pending_on_close=True)
+    Delivery(producer).close()
+    assert producer.calls == ["close"]
