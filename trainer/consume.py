@@ -5,19 +5,49 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
+from lstmcore.serving import ServingModel
 from schemas.codec import decode_event, undecodable
 from schemas.control import control_action
 from trainer.history import Consumed, HistoryStore, Point
+from trainer.settings import TrainerSettings
 from twincast.errors import KafkaUnavailableError, SchemaError, TopicError
 from twincast.settings import KafkaSettings
 from twincast.unreadable import UNREADABLE, Skipped
+from twincast.weights_topic import read_latest, weights_producer
 
 log = logging.getLogger(__name__)
+
+
+class Connected(NamedTuple):
+    current: ServingModel | None  # the newest valid model on the weights topic
+    consumer: Any  # events, assigned to resume where the history ends
+    producer: Any  # weights
+    assigned: list[TopicPartition]
+
+
+def connect(settings: TrainerSettings, history: HistoryStore) -> Connected:
+    """Everything the trainer needs from Kafka; nothing is left open if a step fails."""
+    s = settings
+    current = read_latest(s, s.features).model
+    consumer = open_consumer(s, s.trainer_group_id, s.max_refit_seconds * 1000)
+    try:
+        producer = weights_producer(s, s.weights_max_message_bytes)
+    except KafkaError as exc:
+        consumer.close()
+        raise KafkaUnavailableError(f"cannot reach {s.bootstrap_servers}: {exc}") from exc
+    try:
+        return Connected(
+            current, consumer, producer, assign_from_history(consumer, s.events_topic, history)
+        )
+    except BaseException:
+        consumer.close()
+        producer.close()
+        raise
 
 
 def open_consumer(settings: KafkaSettings, group_id: str, max_poll_interval_ms: int) -> Any:

@@ -19,18 +19,24 @@ from kafka.errors import CorruptRecordError, KafkaError
 
 from lstmcore.artifact import Artifact, encode_artifact
 from lstmcore.serving import ServingModel
-from trainer.consume import assign_from_history, open_consumer, to_consumed, unreadable_consumed
+from trainer.consume import Connected, connect, to_consumed, unreadable_consumed
 from trainer.history import HistoryStore
 from trainer.metrics import TrainerMetrics
 from trainer.refit import NotEnoughData, RefitOutcome, refit
 from trainer.settings import TrainerSettings
+from twincast.entrypoint import REFUSED_LOGINS
 from twincast.errors import ArtifactError, KafkaUnavailableError, TwincastError
+from twincast.outage import Outage
 from twincast.unreadable import UNREADABLE, skip_unreadable
-from twincast.weights_topic import check_publishable, publish, read_latest, weights_producer
+from twincast.weights_topic import check_publishable, publish
 
 log = logging.getLogger(__name__)
 
 PUBLISHED_VERSION = "published_version"
+COMMIT_WAIT_MS = 10_000
+# Idle, the trainer still commits now and then: the answer tells whether the broker is there,
+# so an outage is reported (once) and its end too, even when no event arrives meanwhile.
+IDLE_COMMIT_S = 5.0
 
 
 class RefitAborted(TwincastError):
@@ -46,20 +52,20 @@ class TrainerService:
         self.current: ServingModel | None = None
         self._new_events = 0
         self._last_refit = time.monotonic()
+        self.outage = Outage(log)  # one WARNING per broker outage, INFO when it is back
+        self._last_commit = time.monotonic()
 
     def request_stop(self) -> None:
         self.stop_requested.set()
 
     def run(self, once: bool = False) -> int:
         """Serve until stopped (or, with ``once``, ingest what is there, refit once and return)."""
-        s = self.settings
-        self.current = read_latest(s, s.features).model
-        if self.current is not None:
-            log.info("current model on %s: version %d", s.weights_topic, self.current.version)
-        consumer = open_consumer(s, s.trainer_group_id, s.max_refit_seconds * 1000)
-        producer = weights_producer(s, s.weights_max_message_bytes)
+        connected = self._connect() if once else self._connect_when_reachable()
+        if connected is None:
+            self.history.close()
+            return 0  # stopped before the broker came
+        consumer, producer, assigned = connected.consumer, connected.producer, connected.assigned
         try:
-            assigned = assign_from_history(consumer, s.events_topic, self.history)
             if once:
                 return self._run_once(consumer, assigned, producer)
             while not self.stop_requested.is_set():
@@ -71,6 +77,30 @@ class TrainerService:
             consumer.close()
             producer.close()
             self.history.close()
+
+    def _connect(self) -> Connected:
+        connected = connect(self.settings, self.history)
+        self.current = connected.current
+        if self.current is not None:
+            topic = self.settings.weights_topic
+            log.info("current model on %s: version %d", topic, self.current.version)
+        return connected
+
+    def _connect_when_reachable(self) -> Connected | None:
+        """Serving, a trainer started while the broker is away (restarting, crashed) waits for
+        it instead of exiting; None if stopped meanwhile. A refused login is not waited out."""
+        while True:
+            try:
+                connected = self._connect()
+            except (KafkaError, KafkaUnavailableError) as exc:
+                if REFUSED_LOGINS.last is not None:
+                    raise
+                cause = exc.__cause__ if isinstance(exc.__cause__, KafkaError) else exc
+                if self.stop_requested.wait(self.outage.failed(cause, "starting")):
+                    return None
+                continue
+            self.outage.recovered()
+            return connected
 
     def _run_once(self, consumer: Any, assigned: list[Any], producer: Any) -> int:
         end = consumer.end_offsets(assigned)
@@ -92,13 +122,13 @@ class TrainerService:
             self._skip_unreadable(consumer, exc, timeout_ms)
             return
         except KafkaError as exc:
-            if not exc.retriable:
-                raise
-            log.warning("Kafka unreachable (%s): retrying", exc)  # nothing was taken yet
-            time.sleep(0.5)
+            # Nothing was taken yet: wait and poll again (fatal errors raise here).
+            self.stop_requested.wait(self.outage.failed(exc, "reading events"))
             return
         records = [r for batch in batches.values() for r in batch]
         if not records:
+            if time.monotonic() - self._last_commit >= IDLE_COMMIT_S:
+                self._commit(consumer)
             return
         consumed = to_consumed(records, self.settings.features, self.settings.max_event_bytes)
         added = self.history.ingest(self.settings.events_topic, consumed)
@@ -107,10 +137,7 @@ class TrainerService:
             self.metrics.bad_events.labels(reason).inc(count)
         self.metrics.events.inc(len(consumed))
         self._new_events += added
-        try:
-            consumer.commit()  # informational: shows the trainer's lag; the history is the truth
-        except KafkaError as exc:
-            log.warning("offset commit failed (history is unaffected): %s", exc)
+        self._commit(consumer)
         series, points = self.history.size()
         self.metrics.history_series.set(series)
         self.metrics.history_points.set(points)
@@ -123,6 +150,17 @@ class TrainerService:
         consumed = unreadable_consumed(skipped)  # skip_unreadable logged them
         self.history.ingest(self.settings.events_topic, consumed)
         self.metrics.bad_events.labels(UNREADABLE).inc(len(consumed))
+
+    def _commit(self, consumer: Any) -> None:
+        """Informational (the trainer's lag); the history is the truth, so a failed commit
+        during an outage loses nothing. Bounded: a stop request must be heard."""
+        self._last_commit = time.monotonic()
+        try:
+            consumer.commit(timeout_ms=COMMIT_WAIT_MS)
+        except KafkaError as exc:
+            self.outage.failed(exc, "offset commit (history unaffected)")
+            return
+        self.outage.recovered()
 
     def _refit_due(self) -> bool:
         if self._new_events == 0:

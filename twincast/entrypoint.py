@@ -13,6 +13,7 @@ from typing import TypeVar
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
+from twincast.outage import KafkaRepeats
 from twincast.settings import unknown_variables
 from twincast.settings_doc import known_variables
 
@@ -62,6 +63,9 @@ def configure_logging(level: str) -> None:
     kafka.setLevel(logging.WARNING)  # kafka-python is chatty at INFO
     if REFUSED_LOGINS not in kafka.handlers:
         kafka.addHandler(REFUSED_LOGINS)
+    for handler in logging.getLogger().handlers:  # REFUSED_LOGINS above still sees every one
+        if not any(isinstance(f, KafkaRepeats) for f in handler.filters):
+            handler.addFilter(KafkaRepeats())
 
 
 def failure_message(exc: BaseException) -> str:

@@ -76,7 +76,10 @@ def read_latest(
 ) -> LatestModel:
     """The model a starting worker serves: read from the topic's end backwards (see ``_choose``),
     so start-up does not grow with the versions kept."""
-    consumer = _consumer(settings, "weights-reader")
+    try:
+        consumer = _consumer(settings, "weights-reader")
+    except KafkaError as exc:
+        raise KafkaUnavailableError(f"cannot reach {settings.bootstrap_servers}: {exc}") from exc
     partition = TopicPartition(settings.weights_topic, 0)
     try:
         consumer.assign([partition])
@@ -175,7 +178,7 @@ def weights_producer(settings: KafkaSettings, max_message_bytes: int) -> KafkaPr
         **settings.client_config("weights-publisher"),
         acks="all",
         max_request_size=max_message_bytes,
-        retries=5,
+        # kafka-python's default retries: keep trying until delivery_timeout_ms (a broker restart)
     )
 
 
@@ -191,8 +194,8 @@ def publish(producer: KafkaProducer, topic: str, artifact: Artifact, timeout_s: 
             (HEADER_SHA256, manifest.sha256.encode()),
         ],
     )
-    producer.flush(timeout=timeout_s)
     try:
+        producer.flush(timeout=timeout_s)  # bounded: a broker that is away raises, not hangs
         offset: int = future.get(timeout=timeout_s).offset
     except KafkaError as exc:
         raise KafkaUnavailableError(f"publishing version {manifest.version} failed: {exc}") from exc

@@ -45,7 +45,8 @@ def output_producer(settings: WorkerSettings) -> Any:
         acks="all",
         linger_ms=settings.linger_ms,
         batch_size=256 * 1024,
-        retries=5,
+        # kafka-python's default: retry until delivery_timeout_ms, so a broker restart is
+        # ridden out by the producer itself; a send that still fails makes the worker rewind.
     )
 
 

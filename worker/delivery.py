@@ -11,6 +11,11 @@ forecasts, dead letters, states, markers) and the consumed offsets into one Kafk
 those of an aborted one. When a transaction cannot commit (a rebalance fenced it, the broker went
 away) it is aborted and the worker rewinds: it restores its partitions' committed state and reads
 again from there, so the next transaction carries the same forecasts.
+
+A broker that goes away (even ``kill -9`` for a minute) ends nothing: every wait on it is bounded,
+and a checkpoint that cannot complete raises ``CheckpointFailed``, commits nothing, and the worker
+rewinds to its last committed checkpoint and retries; only an error that retrying cannot fix
+(``twincast.outage``) ends the worker.
 """
 
 from __future__ import annotations
@@ -21,10 +26,11 @@ from collections.abc import Callable
 from typing import Any
 
 from kafka import TopicPartition
-from kafka.errors import KafkaError, ProducerFencedError
+from kafka.errors import KafkaError, KafkaTimeoutError, ProducerFencedError
 from kafka.structs import OffsetAndMetadata
 
 from twincast.errors import TwincastError
+from twincast.outage import Outage
 from worker.checkpoint import write_changes
 from worker.settings import WorkerSettings
 from worker.state_store import StateStore
@@ -40,13 +46,25 @@ class TransactionAborted(TwincastError):
     """The open transaction was aborted: the worker must rewind to its last committed state."""
 
 
+class CheckpointFailed(TransactionAborted):
+    """Sends were not acknowledged (the broker is away): nothing was committed, so the worker
+    rewinds to its last committed checkpoint and tries again once the broker is back."""
+
+
+# Bounded waits on the broker: long enough for a busy machine, short enough that a stop request
+# is heard and the outage is reported while the broker is away.
+ACK_WAIT_S = 30.0
+
+
 class Delivery:
     """At-least-once: outputs acknowledged, then states, then offsets."""
 
     exactly_once = False
 
-    def __init__(self, producer: Any) -> None:
-        self.producer = producer
+    def __init__(
+        self, producer: Any, outage: Outage | None = None, renew: Callable[[], Any] | None = None
+    ) -> None:
+        self.producer, self.outage, self._renew = producer, outage or Outage(log), renew
         self._futures: list[Any] = []  # sends since the last checkpoint
 
     def send(
@@ -67,25 +85,57 @@ class Delivery:
         self._flush()
         if not offsets:
             return True
+        commit = {tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()}
         try:
-            consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()})
+            consumer.commit(commit, timeout_ms=int(ACK_WAIT_S * 1000))
         except KafkaError as exc:
-            # Not fatal: the next checkpoint commits them; a crash before it only repeats.
-            log.warning("offset commit failed: %s", exc)
+            # The states are written: the next checkpoint commits these; a crash only repeats.
+            if exc.retriable:
+                self.outage.failed(exc, "offset commit")
+            else:  # e.g. the group moved on while the broker was away: it rejoins
+                self.outage.check(exc, "offset commit")
+                log.warning("offset commit failed: %s", exc)
             return False
         return True
+
+    def close(self) -> None:
+        """On the way out: wait a bounded time for what is still in flight (nothing, after a
+        final checkpoint that succeeded; with the broker away, the next owner recomputes it)."""
+        _close(self.producer, ACK_WAIT_S)
 
     def abandon(self) -> bool:
         """Give up what was sent since the last checkpoint; True if it is really gone."""
         return False  # already on the topics: at-least-once repeats it, identically
 
     def _flush(self) -> None:
-        if self._futures:
-            self.producer.flush()
-            failed = [f for f in self._futures if f.failed()]
-            if failed:
-                raise DeliveryError(f"{len(failed)} sends failed, first: {failed[0].exception}")
-        self._futures = []
+        futures, self._futures = self._futures, []  # on failure a rewind recomputes them
+        if not futures:
+            return
+        try:
+            self.producer.flush(timeout=ACK_WAIT_S)
+        except KafkaTimeoutError as exc:
+            self.outage.failed(exc, "sending")
+            raise CheckpointFailed(f"sends not acknowledged in {ACK_WAIT_S:.0f}s") from exc
+        failed = [f.exception for f in futures if f.failed()]
+        if failed:
+            self.outage.failed(failed[0], "sending")  # raises if retrying cannot help
+            if not all(e.retriable for e in failed):
+                self._renew_producer()
+            raise CheckpointFailed(f"{len(failed)} sends failed, first: {failed[0]}")
+        self.outage.recovered()  # acknowledged: the broker answers
+
+    def _renew_producer(self) -> None:
+        """E.g. the idempotent producer's sequence was lost with the broker's state: this
+        producer may stay broken, so the rewind resends with a fresh one."""
+        if self._renew is None:
+            return
+        try:
+            fresh = self._renew()
+        except KafkaError as exc:  # the broker is away: the next failed checkpoint tries again
+            log.info("producer not renewed yet (%s)", exc)
+            return
+        _close(self.producer)
+        self.producer = fresh
 
 
 class TransactionStuck(TwincastError):
@@ -103,9 +153,9 @@ class TransactionalDelivery(Delivery):
 
     exactly_once = True
 
-    def __init__(self, new_producer: Callable[[], Any], wait_ms: int) -> None:
-        self._new_producer, self._wait_ms = new_producer, wait_ms
-        super().__init__(self._start())
+    def __init__(self, new_producer: Callable[[], Any], wait_ms: int, outage: Outage) -> None:
+        self._new_producer, self._wait_ms, self.outage = new_producer, wait_ms, outage
+        super().__init__(self._start(), outage)
 
     def _start(self) -> Any:
         """A new transactional producer; while the broker is away, try again."""
@@ -115,14 +165,12 @@ class TransactionalDelivery(Delivery):
                 producer = self._new_producer()
                 producer.init_transactions()  # aborts what a previous life of this id left open
                 producer.begin_transaction()
+                self.outage.recovered()
                 return producer
             except KafkaError as exc:
                 if producer is not None:
-                    producer.close(timeout=0)
-                if not exc.retriable:
-                    raise
-                log.warning("transactions not ready (%s): trying again", exc)
-                time.sleep(1)
+                    _close(producer)
+                time.sleep(self.outage.failed(exc, "starting transactions"))
 
     def checkpoint(
         self, consumer: Any, store: StateStore, state_topic: str, offsets: dict[TopicPartition, int]
@@ -145,9 +193,12 @@ class TransactionalDelivery(Delivery):
                 f"another worker uses transactional id {self.producer.config['transactional_id']!r}"
             ) from exc
         except KafkaError as exc:
+            self.outage.check(exc, "committing the transaction")  # raises if retrying can't help
             log.warning("transaction not committed (%s): aborting and rewinding", exc)
             self.abandon()
             raise TransactionAborted(str(exc)) from exc
+        if offsets:
+            self.outage.recovered()  # the coordinator took them: the broker answers
         self._futures = []
         self.producer.begin_transaction()
         return True
@@ -167,7 +218,7 @@ class TransactionalDelivery(Delivery):
     def _replace(self) -> None:
         """A new producer with the same id; its ``init_transactions`` aborts the open one."""
         self._futures = []
-        self.producer.close(timeout=0)
+        _close(self.producer)
         self.producer = self._start()
 
     def _await(self, start: Callable[[], Any], what: str) -> None:
@@ -177,7 +228,18 @@ class TransactionalDelivery(Delivery):
             raise TransactionStuck(f"no answer to the transaction's {what} in {self._wait_ms} ms")
 
 
-def make_delivery(settings: WorkerSettings, new_producer: Callable[[], Any]) -> Delivery:
+def _close(producer: Any, timeout_s: float = 0) -> None:
+    """Close a producer within ``timeout_s`` (0: drop it at once): ``close`` raises
+    KafkaTimeoutError when sends are still pending then, which is the case after a broker crash."""
+    try:
+        producer.close(timeout=timeout_s)
+    except KafkaError as exc:
+        log.info("producer dropped with sends pending (%s)", exc)
+
+
+def make_delivery(
+    settings: WorkerSettings, new_producer: Callable[[], Any], outage: Outage
+) -> Delivery:
     if settings.exactly_once:
-        return TransactionalDelivery(new_producer, 2 * settings.transaction_timeout_ms)
-    return Delivery(new_producer())
+        return TransactionalDelivery(new_producer, 2 * settings.transaction_timeout_ms, outage)
+    return Delivery(new_producer(), outage, new_producer)

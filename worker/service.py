@@ -23,6 +23,7 @@ from kafka.errors import CorruptRecordError, KafkaError
 
 from lstmcore.serving import ServingModel
 from schemas.control import RESET, control_action
+from twincast.outage import Outage
 from twincast.unreadable import UNREADABLE, skip_unreadable
 from twincast.weights_topic import read_latest
 from worker.checkpoint import to_state
@@ -73,6 +74,11 @@ class WorkerService:
         self._next: dict[TopicPartition, int] = {}  # offset after the last event in the state
         self.watcher: WeightsWatcher  # started by run()
         self._watcher_restart_at = 0.0
+        # Partitions held but not restored yet (the broker was away): nothing is read until
+        # they are, so no event meets a state that is not its partition's committed one.
+        self._unrestored: set[TopicPartition] = set()
+        self._retry_at = 0.0
+        self.outage = Outage(log)
 
     def request_stop(self) -> None:
         self.stop_requested.set()
@@ -92,7 +98,7 @@ class WorkerService:
         self.watcher.start()
         consumer = events_consumer(s)
         try:
-            self.delivery = make_delivery(s, lambda: output_producer(s))
+            self.delivery = make_delivery(s, lambda: output_producer(s), self.outage)
             self._co_partitioned = check_layout(s, self.delivery.producer)
             consumer.subscribe([s.events_topic], listener=_Rebalance(self._rebalances))
             self._loop(consumer, exit_when_idle)
@@ -100,7 +106,7 @@ class WorkerService:
         finally:
             self.watcher.stop()
             if self.delivery is not None:
-                self.delivery.producer.close()
+                self.delivery.close()  # bounded: the broker may be away
             consumer.close()
             self.watcher.join(timeout=5)
 
@@ -122,16 +128,16 @@ class WorkerService:
             prepared = self.watcher.take()
             if prepared is not None:
                 self._swap(prepared)
+            if self._unrestored and not self._retry_restore(consumer):
+                continue
             try:
                 batches = consumer.poll(timeout_ms=200, max_records=self.settings.max_poll_records)
             except CorruptRecordError as exc:  # a batch kafka-python cannot parse: skip its rest
                 self._skip_unreadable(consumer, exc)
                 continue
             except KafkaError as exc:
-                if not _transient(exc):
-                    raise
-                log.warning("Kafka unreachable (%s): retrying", exc)  # nothing was taken yet
-                time.sleep(0.5)
+                # Nothing was taken yet: wait and poll again (fatal errors raise here).
+                self.stop_requested.wait(self.outage.failed(exc, "reading events"))
                 continue
             self._apply_rebalances(consumer)
             if batches:
@@ -142,7 +148,11 @@ class WorkerService:
                 # Idle time counts only while partitions are ours (a join can take a while).
                 last_event = time.monotonic()
             if records:
-                self._handle(batches, records)
+                try:
+                    self._handle(batches, records)
+                except KafkaError as exc:  # a send could not even be queued
+                    self.outage.failed(exc, "sending")
+                    self._recover(consumer, abandon=True)
             if time.monotonic() - last_checkpoint >= interval:
                 self.checkpoint(consumer)
                 last_checkpoint = time.monotonic()
@@ -211,8 +221,15 @@ class WorkerService:
                 consumer, self.store, self.settings.state_topic, self._offsets
             ):
                 self._offsets.clear()
-        except TransactionAborted:
-            self.metrics.rewinds.inc()
+        except TransactionAborted:  # aborted, or (at-least-once) sends not acknowledged
+            self._recover(consumer, abandon=False)
+
+    def _recover(self, consumer: Any, abandon: bool) -> None:
+        """Back to the last committed checkpoint after a failed one; nothing was committed."""
+        if abandon:
+            self._deliver().abandon()
+        self.metrics.rewinds.inc()
+        if not self.stop_requested.is_set():  # on the way out the next owner recomputes it
             self._rewind(consumer)
 
     def _deliver(self) -> Delivery:
@@ -231,7 +248,7 @@ class WorkerService:
                     self.metrics.rewinds.inc()
                     self._rewind(consumer)
             else:
-                self.on_assigned(partitions, consumer)
+                self._restore(partitions, consumer, rewinding=False)
 
     def _owned_in_order(
         self, consumer: Any, batches: dict[TopicPartition, list[Any]]
@@ -268,6 +285,7 @@ class WorkerService:
         that state reflects and recomputing the rest identically.
         """
         self._owned.difference_update(partitions)
+        self._unrestored.difference_update(partitions)
         for tp in partitions:
             self._expect.pop(tp, None)
             self._next.pop(tp, None)
@@ -280,9 +298,29 @@ class WorkerService:
     def _rewind(self, consumer: Any) -> None:
         """Back to the last committed checkpoint of every partition still held: drop their
         series, restore their committed states, read again from their markers."""
-        kept = list(self._owned)
+        kept = list(self._owned | self._unrestored)
         self.on_revoked(kept)
-        self.on_assigned(kept, consumer, rewinding=True)
+        self._restore(kept, consumer, rewinding=True)
+
+    def _restore(self, partitions: list[TopicPartition], consumer: Any, rewinding: bool) -> None:
+        """``on_assigned``, or if the broker is away, note the partitions to restore later."""
+        try:
+            self.on_assigned(partitions, consumer, rewinding)
+        except (KafkaError, TimeoutError) as exc:  # fatal errors raise in ``failed``
+            self._retry_at = time.monotonic() + self.outage.failed(exc, "restoring state")
+            self._unrestored.update(partitions)
+
+    def _retry_restore(self, consumer: Any) -> bool:
+        """Try the unrestored partitions again once the pause is over; True once all are."""
+        wait = self._retry_at - time.monotonic()
+        if wait > 0:
+            self.stop_requested.wait(min(wait, 0.5))
+            return False
+        partitions = list(self._unrestored)
+        self.on_revoked(partitions)  # undo whatever the failed try did
+        # Rewinding: they may have been read past while they were not ours to process.
+        self._restore(partitions, consumer, rewinding=True)
+        return not self._unrestored
 
     def on_assigned(
         self, partitions: list[TopicPartition], consumer: Any, rewinding: bool = False
@@ -369,11 +407,6 @@ class WorkerService:
             highwater = consumer.highwater(tp)
             if highwater is not None:
                 self.metrics.lag.labels(str(tp.partition)).set(highwater - taken)
-
-
-def _transient(exc: KafkaError) -> bool:
-    """Errors of a broker that is away for a while (restart, network): wait and retry."""
-    return bool(exc.retriable)  # connection errors and timeouts are retriable in kafka-python
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

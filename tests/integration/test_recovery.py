@@ -154,6 +154,9 @@ def test_rebalance_when_a_worker_dies(
         # Killed once it holds partitions (a fixed wait killed it before it joined on a busy
         # machine, and then nothing was handed over).
         wait_for_line(tmp_path / "victim.log", "assigned:", 180, victim)
+        # And once the survivor holds some too: if the victim joined alone it held all of them,
+        # and killed then, the survivor's first assignment would be its only one.
+        wait_for_line(tmp_path / "survivor.log", "assigned:", 180, survivor)
         victim.send_signal(signal.SIGKILL)  # its partitions go to the survivor
         victim.wait(timeout=30)
     finally:

@@ -112,11 +112,13 @@ class LocalKafka:
         if not (self.home / "data" / "meta.properties").exists():
             self._format(jars, properties)
         launched = time.monotonic()
+        # A restart appends to the same log: only a ready line written after this start counts.
+        log_start = self.log_file.stat().st_size if self.log_file.exists() else 0
         process = self._launch(jars, properties)
         self._process = process
         self.pid_file.write_text(str(process.pid))
         try:
-            self._wait_ready(process, deadline=launched + self.settings.kafka_start_timeout_s)
+            self._wait_ready(process, launched + self.settings.kafka_start_timeout_s, log_start)
         except BaseException:
             self.down()
             raise
@@ -139,6 +141,21 @@ class LocalKafka:
                 time.sleep(0.1)
         if self._process is not None:
             self._process.wait()  # reap our own child so it does not linger as a zombie
+            self._process = None
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def kill(self) -> bool:
+        """SIGKILL the broker, as a crash would: no clean shutdown, logs not flushed. ``up``
+        starts it again on the same data and ports. True if one was killed."""
+        pid = self.running_pid()
+        if pid is None:
+            return False
+        os.kill(pid, signal.SIGKILL)
+        while _alive(pid):
+            time.sleep(0.1)
+        if self._process is not None:
+            self._process.wait()  # reap our own child
             self._process = None
         self.pid_file.unlink(missing_ok=True)
         return True
@@ -228,21 +245,31 @@ class LocalKafka:
             start_new_session=True,
         )
 
-    def _wait_ready(self, process: subprocess.Popen[bytes], deadline: float) -> None:
+    def _wait_ready(
+        self, process: subprocess.Popen[bytes], deadline: float, log_start: int
+    ) -> None:
         while True:
             if process.poll() is not None:
                 raise LocalKafkaError(
                     f"broker exited with code {process.returncode}; see {self.log_file} "
                     f"and {self.home / 'stdout.log'}"
                 )
-            if self.log_file.exists() and _READY_LINE in self.log_file.read_text(
-                "utf-8", "replace"
-            ):
+            if _READY_LINE.encode() in _read_from(self.log_file, log_start):
                 break
             if time.monotonic() > deadline:
                 raise LocalKafkaError(f"broker not started in time; see {self.log_file}")
             time.sleep(0.2)
         _wait_for_admin(self.bootstrap, deadline)
+
+
+def _read_from(path: Path, offset: int) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            if os.fstat(handle.fileno()).st_size >= offset:  # else rotated: a new file
+                handle.seek(offset)
+            return handle.read()
+    except OSError:
+        return b""
 
 
 def _cluster_id() -> str:
