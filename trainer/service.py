@@ -24,9 +24,9 @@ from trainer.history import HistoryStore
 from trainer.metrics import TrainerMetrics
 from trainer.refit import NotEnoughData, RefitOutcome, refit
 from trainer.settings import TrainerSettings
-from twincast.entrypoint import REFUSED_LOGINS
 from twincast.errors import ArtifactError, KafkaUnavailableError, TwincastError
 from twincast.outage import Outage
+from twincast.refused_logins import REFUSED_LOGINS
 from twincast.unreadable import UNREADABLE, skip_unreadable
 from twincast.weights_topic import check_publishable, publish
 
