@@ -25,8 +25,7 @@ from trainer.metrics import TrainerMetrics
 from trainer.refit import NotEnoughData, RefitOutcome, refit
 from trainer.settings import TrainerSettings
 from twincast.errors import ArtifactError, KafkaUnavailableError, TwincastError
-from twincast.outage import Outage
-from twincast.refused_logins import REFUSED_LOGINS
+from twincast.outage import Outage, when_reachable
 from twincast.unreadable import UNREADABLE, skip_unreadable
 from twincast.weights_topic import check_publishable, publish
 
@@ -60,7 +59,11 @@ class TrainerService:
 
     def run(self, once: bool = False) -> int:
         """Serve until stopped (or, with ``once``, ingest what is there, refit once and return)."""
-        connected = self._connect() if once else self._connect_when_reachable()
+        connected = (
+            self._connect()
+            if once
+            else when_reachable(self._connect, self.outage, self.stop_requested)
+        )
         if connected is None:
             self.history.close()
             return 0  # stopped before the broker came
@@ -85,22 +88,6 @@ class TrainerService:
             topic = self.settings.weights_topic
             log.info("current model on %s: version %d", topic, self.current.version)
         return connected
-
-    def _connect_when_reachable(self) -> Connected | None:
-        """Serving, a trainer started while the broker is away (restarting, crashed) waits for
-        it instead of exiting; None if stopped meanwhile. A refused login is not waited out."""
-        while True:
-            try:
-                connected = self._connect()
-            except (KafkaError, KafkaUnavailableError) as exc:
-                if REFUSED_LOGINS.last is not None:
-                    raise
-                cause = exc.__cause__ if isinstance(exc.__cause__, KafkaError) else exc
-                if self.stop_requested.wait(self.outage.failed(cause, "starting")):
-                    return None
-                continue
-            self.outage.recovered()
-            return connected
 
     def _run_once(self, consumer: Any, assigned: list[Any], producer: Any) -> int:
         end = consumer.end_offsets(assigned)

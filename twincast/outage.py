@@ -12,7 +12,10 @@ the service with a message that says what to do.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from kafka.errors import (
     AuthorizationError,
@@ -24,7 +27,10 @@ from kafka.errors import (
     UnsupportedSaslMechanismError,
 )
 
-from twincast.errors import TwincastError
+from twincast.errors import KafkaUnavailableError, TwincastError
+from twincast.refused_logins import REFUSED_LOGINS
+
+T = TypeVar("T")
 
 _FIRST_PAUSE_S, _LONGEST_PAUSE_S = 0.5, 5.0
 # A topic is briefly unknown while a restarted broker loads its logs; longer means it is gone.
@@ -119,6 +125,24 @@ class Outage:
             raise KafkaFatalError(
                 f"{what} failed for {MISSING_TOPIC_LIMIT_S:.0f}s: {exc}; {advice(exc)}"
             ) from exc
+
+
+def when_reachable(connect: Callable[[], T], outage: Outage, stop: threading.Event) -> T | None:
+    """``connect()`` once Kafka answers: a service (re)started while the broker is away waits
+    for it instead of exiting. None if stopped meanwhile. A refused login or anything else
+    retrying cannot fix is raised, not waited out."""
+    while True:
+        try:
+            connected = connect()
+        except (KafkaError, KafkaUnavailableError) as exc:
+            if REFUSED_LOGINS.last is not None:
+                raise
+            cause = exc.__cause__ if isinstance(exc.__cause__, KafkaError) else exc
+            if stop.wait(outage.failed(cause, "starting")):
+                return None
+            continue
+        outage.recovered()
+        return connected
 
 
 def _retriable(exc: BaseException) -> bool:

@@ -23,12 +23,10 @@ from kafka.errors import CorruptRecordError, KafkaError
 
 from lstmcore.serving import ServingModel
 from schemas.control import RESET, control_action
-from twincast.outage import Outage
+from twincast.outage import Outage, when_reachable
 from twincast.unreadable import UNREADABLE, skip_unreadable
-from twincast.weights_topic import read_latest
 from worker.checkpoint import to_state
-from worker.clients import check_layout, events_consumer, output_producer
-from worker.delivery import Delivery, TransactionAborted, make_delivery
+from worker.delivery import Delivery, TransactionAborted
 from worker.hotpath import (
     BatchResult,
     EventBatch,
@@ -41,6 +39,7 @@ from worker.metrics import WorkerMetrics
 from worker.records import DeadLetters, RecordSorter, drop_non_finite, split_at_controls
 from worker.restore import Expectation, read_states
 from worker.settings import WorkerSettings
+from worker.startup import connect
 from worker.state_store import StateStore
 from worker.weights_watcher import WeightsWatcher
 
@@ -85,7 +84,14 @@ class WorkerService:
 
     def run(self, exit_when_idle: float | None = None) -> int:
         s = self.settings
-        latest = read_latest(s, s.features)
+        # Started while the broker is away (a restart during an outage): wait for it.
+        connected = when_reachable(
+            lambda: connect(s, self.outage), self.outage, self.stop_requested
+        )
+        if connected is None:
+            return 0  # stopped before the broker came
+        latest, consumer = connected.latest, connected.consumer
+        self.delivery, self._co_partitioned = connected.delivery, connected.co_partitioned
         for _, reason in latest.refused:
             self.metrics.refused.labels(reason).inc()
         if latest.model is not None:
@@ -96,17 +102,13 @@ class WorkerService:
             s, latest.next_offset, self.model.version if self.model else 0, self.metrics
         )
         self.watcher.start()
-        consumer = events_consumer(s)
         try:
-            self.delivery = make_delivery(s, lambda: output_producer(s), self.outage)
-            self._co_partitioned = check_layout(s, self.delivery.producer)
             consumer.subscribe([s.events_topic], listener=_Rebalance(self._rebalances))
             self._loop(consumer, exit_when_idle)
             return 0
         finally:
             self.watcher.stop()
-            if self.delivery is not None:
-                self.delivery.close()  # bounded: the broker may be away
+            self.delivery.close()  # bounded: the broker may be away
             consumer.close()
             self.watcher.join(timeout=5)
 

@@ -170,35 +170,46 @@ def test_broker_kill_9_for_a_minute_mid_stream(
     assert len(rows) == SERIES * STEPS and len(set(rows)) == len(rows), "history: no gap, no double"
 
 
-def test_trainer_started_while_the_broker_is_away_waits_for_it(
-    own_broker: LocalKafka, tmp_path: Path
+@pytest.mark.parametrize("module", ["trainer", "worker"])
+def test_a_service_started_while_the_broker_is_away_waits_for_it(
+    own_broker: LocalKafka, tmp_path: Path, module: str
 ) -> None:
-    """A trainer (re)started during a broker outage waits for it instead of exiting: the
-    history got 0 of 2,400 events when an earlier version of the test above stopped the broker
-    while the trainer was still starting (it exited 1, "cannot reach")."""
+    """A trainer or worker (re)started during a broker outage waits for it instead of exiting:
+    the history got 0 of 2,400 events when an earlier version of the test above stopped the
+    broker while the trainer was still starting (it exited 1, "cannot reach")."""
+    suffix = uuid.uuid4().hex[:8]
     settings = KafkaSettings(
         bootstrap_servers=own_broker.bootstrap,
-        events_topic=f"a-events-{uuid.uuid4().hex[:8]}",
-        weights_topic=f"a-weights-{uuid.uuid4().hex[:8]}",
+        events_topic=f"a-events-{suffix}",
+        weights_topic=f"a-weights-{suffix}",
+        forecasts_topic=f"a-forecasts-{suffix}",
+        dlq_topic=f"a-dlq-{suffix}",
+        state_topic=f"a-state-{suffix}",
     )
     create_topics(settings)
     assert own_broker.kill()
-    db, log = tmp_path / "history.sqlite", tmp_path / "trainer.log"
+    db, log = tmp_path / "history.sqlite", tmp_path / f"{module}.log"
     env = service_env(settings, history_db=db, artifact_dir=tmp_path / "a", metrics_port=0)
-    trainer = start_module("trainer", [], env, tmp_path, log)
+    service = start_module(module, [], env, tmp_path, log)
     try:
         _wait_for(lambda: "Kafka unreachable" in log.read_text("utf-8", "replace"), "waiting")
-        assert trainer.poll() is None, _tail(log, "the trainer exited")
+        assert service.poll() is None, _tail(log, f"the {module} exited")
         own_broker.up()
         data = seasonal_series(SERIES, HALF, seed=5)
         stream = _Stream(settings, data)
         stream.produce(0, HALF, pause_s=0)
         stream.finish()
-        _wait_for(lambda: _history_count(db) >= SERIES * HALF, "the trainer ingests")
-        assert trainer.poll() is None, _tail(log, "the trainer exited")
+        if module == "trainer":
+            _wait_for(lambda: _history_count(db) >= SERIES * HALF, "the trainer ingests")
+        else:
+            _wait_for(
+                lambda: _answered(settings, "read_uncommitted") >= SERIES * HALF,
+                "the worker forecasts every event",
+            )
+        assert service.poll() is None, _tail(log, f"the {module} exited")
     finally:
-        trainer.send_signal(signal.SIGTERM)
-    _check_logs(trainer, log)
+        service.send_signal(signal.SIGTERM)
+    _check_logs(service, log)
     assert "Kafka is back" in log.read_text("utf-8", "replace")
 
 

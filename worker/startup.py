@@ -1,0 +1,37 @@
+"""What the worker needs from Kafka before its loop: the newest valid model, the events
+consumer and the output producer with the topic layout checked. One attempt leaves nothing open
+when it fails, so ``twincast.outage.when_reachable`` can repeat it while the broker is away."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from twincast.outage import Outage
+from twincast.weights_topic import LatestModel, read_latest
+from worker.clients import check_layout, events_consumer, output_producer
+from worker.delivery import Delivery, make_delivery
+from worker.settings import WorkerSettings
+
+
+@dataclass(frozen=True)
+class Connected:
+    latest: LatestModel
+    consumer: Any
+    delivery: Delivery
+    co_partitioned: bool  # forecasts go to the events partition's number
+
+
+def connect(settings: WorkerSettings, outage: Outage) -> Connected:
+    latest = read_latest(settings, settings.features)
+    consumer = events_consumer(settings)
+    delivery: Delivery | None = None
+    try:
+        delivery = make_delivery(settings, lambda: output_producer(settings), outage)
+        co_partitioned = check_layout(settings, delivery.producer)
+    except BaseException:
+        consumer.close()
+        if delivery is not None:
+            delivery.close()
+        raise
+    return Connected(latest, consumer, delivery, co_partitioned)
