@@ -49,12 +49,7 @@ class StateHeader(NamedTuple):
 
 def parse_header(line: bytes) -> StateHeader:
     """The checked header of a state record (the bytes before its first newline)."""
-    try:
-        fields = json.loads(line)
-    except (ValueError, RecursionError) as exc:
-        raise SchemaError("invalid", f"state header is not JSON: {exc}") from exc
-    if not isinstance(fields, dict):
-        raise SchemaError("invalid", "state header is not a JSON object")
+    fields = _json_object(line, "invalid", "state header")
     version = _int(fields, "schema_version", 0, INT64_MAX)
     if version != STATE_SCHEMA_VERSION:
         raise SchemaError("schema_version", f"state schema {version}")
@@ -79,6 +74,16 @@ def parse_header(line: bytes) -> StateHeader:
     return header
 
 
+def _json_object(raw: bytes, reason: str, what: str) -> dict[str, object]:
+    try:
+        fields = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise SchemaError(reason, f"{what} is not JSON: {exc}") from exc
+    if not isinstance(fields, dict):
+        raise SchemaError(reason, f"{what} is not a JSON object")
+    return fields
+
+
 def encode_marker(next_offset: int) -> bytes:
     return json.dumps({"next_offset": next_offset}).encode()
 
@@ -87,12 +92,7 @@ def decode_marker(raw: bytes | None) -> int:
     """The events offset a position marker holds, checked (not yet against the partition)."""
     if raw is None or len(raw) > MAX_MARKER_BYTES:
         raise SchemaError("marker_invalid", "a marker is a small JSON object")
-    try:
-        fields = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise SchemaError("marker_invalid", f"marker is not JSON: {exc}") from exc
-    if not isinstance(fields, dict):
-        raise SchemaError("marker_invalid", "marker is not a JSON object")
+    fields = _json_object(raw, "marker_invalid", "marker")
     try:
         return _int(fields, "next_offset", 0, INT64_MAX)
     except SchemaError as exc:
