@@ -24,7 +24,7 @@ from kafka.errors import CorruptRecordError, KafkaError
 from lstmcore.serving import ServingModel
 from schemas.control import RESET, control_action
 from twincast.outage import Outage, when_reachable
-from twincast.unreadable import UNREADABLE, skip_unreadable
+from twincast.unreadable import skip_unreadable
 from worker.checkpoint import to_state
 from worker.delivery import Delivery, TransactionAborted
 from worker.hotpath import (
@@ -173,10 +173,7 @@ class WorkerService:
             result = process(self.model, self.store, valid, self._observe_wave)
             if result.non_finite.any():  # never a NaN forecast: those events are dead letters
                 valid, result = drop_non_finite(segment, valid, result, dead)
-            for key, value in dead.messages:
-                self._deliver().send(self.settings.dlq_topic, key, value)
-            for reason, count in dead.reasons.items():
-                self.metrics.dlq.labels(reason).inc(count)
+            self._send_dead_letters(dead)
             delivery = self._deliver()
             delivery.track(
                 self.sorter.send_forecasts(delivery.producer, valid, result, self._co_partitioned)
@@ -192,9 +189,7 @@ class WorkerService:
             return  # not found yet: the next poll raises again and this runs again
         dead = DeadLetters()
         dead.add_unreadable(skipped)
-        for key, value in dead.messages:
-            self._deliver().send(self.settings.dlq_topic, key, value)
-        self.metrics.dlq.labels(UNREADABLE).inc(dead.reasons[UNREADABLE])
+        self._send_dead_letters(dead)
         tp, end = skipped.partition, skipped.end_offset
         self._offsets[tp] = self._next[tp] = end
         if tp in self._expect:  # restored right at the bad record: resume after the skip
@@ -211,9 +206,15 @@ class WorkerService:
             return
         dead = DeadLetters()
         dead.add(record, "unknown_control", f"unknown control action {action!r} or no key")
-        self.metrics.dlq.labels("unknown_control").inc()
+        self._send_dead_letters(dead)
+
+    def _send_dead_letters(self, dead: DeadLetters) -> None:
+        """Through the delivery (so exactly-once writes them in the checkpoint's transaction),
+        counted by reason."""
         for key, value in dead.messages:
             self._deliver().send(self.settings.dlq_topic, key, value)
+        for reason, count in dead.reasons.items():
+            self.metrics.dlq.labels(reason).inc(count)
 
     def checkpoint(self, consumer: Any) -> None:
         """Changed states, position markers and consumed offsets, in the delivery's order."""
