@@ -23,11 +23,12 @@ from typing import Any
 
 from bench.broker import temporary_broker
 from bench.worker_throughput import artifact, produce_events
+from foundation.kafka.topics import ensure_topics
+from foundation.kafka.weights_topic import publish, weights_producer
+from foundation.settings.base import TopicSettings
+from lstmcore.acceptance import weights_message
 from twincast.ports import free_port
 from twincast.scrape import scrape
-from twincast.settings import TopicSettings
-from twincast.topics import ensure_topics
-from twincast.weights_topic import publish, weights_producer
 
 SESSION_TIMEOUT_S = 10.0
 
@@ -77,7 +78,7 @@ def measure(bootstrap: str, series: int, tmp: Path) -> None:
     topics = TopicSettings(bootstrap_servers=bootstrap, partitions=6, **names)
     ensure_topics(topics)
     producer = weights_producer(topics, 64 * 1024 * 1024)
-    publish(producer, topics.weights_topic, artifact(1, 32))
+    publish(producer, topics.weights_topic, weights_message(artifact(1, 32)))
     producer.close()
     produce_events(topics, series, 3)
 

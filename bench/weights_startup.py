@@ -1,8 +1,8 @@
 """Start-up cost of reading the weights topic: 1 version kept vs 300, newest first vs a full scan.
 
-``read_latest`` (what a worker, the trainer and ``twincast rollback`` do on start) reads the
-topic from its newest record backwards; the full scan is what they did before (every record
-decoded from the beginning), measured in the same run as the baseline.
+``read_newest_first`` with ``latest_model`` (what a worker, the trainer and ``twincast rollback``
+do on start) reads the topic from its newest record backwards; the full scan is what they did
+before (every record decoded from the beginning), measured in the same run as the baseline.
 
 Run: ``make bench-weights`` (starts its own broker on free ports in a temporary folder).
 """
@@ -17,11 +17,12 @@ from collections.abc import Callable, Sequence
 
 from bench.broker import temporary_broker
 from bench.worker_throughput import artifact
+from foundation.kafka.topic_reader import read_topic
+from foundation.kafka.topics import ensure_topics
+from foundation.kafka.weights_topic import read_newest_first, weights_producer
+from foundation.settings.base import KafkaSettings, TopicSettings
+from lstmcore.acceptance import latest_model, prepare
 from lstmcore.artifact import encode_artifact
-from twincast.settings import KafkaSettings, TopicSettings
-from twincast.topic_reader import read_topic
-from twincast.topics import ensure_topics
-from twincast.weights_topic import prepare, read_latest, weights_producer
 
 
 def fill(bootstrap: str, versions: int, units: int) -> KafkaSettings:
@@ -48,7 +49,7 @@ def full_scan(settings: KafkaSettings) -> int:
 
 
 def newest_first(settings: KafkaSettings) -> int:
-    model = read_latest(settings, 1).model
+    model = read_newest_first(settings, latest_model(1, settings.artifact_limits())).model
     return model.version if model else 0
 
 

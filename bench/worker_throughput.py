@@ -30,16 +30,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from kafka import KafkaConsumer, KafkaProducer
 
 from bench.broker import temporary_broker
+from foundation.kafka.topics import ensure_topics
+from foundation.kafka.weights_topic import publish, weights_producer
+from foundation.settings.base import KafkaSettings, TopicSettings
+from foundation.settings.worker import WorkerSettings
+from lstmcore.acceptance import weights_message
 from lstmcore.artifact import Artifact, seal
 from lstmcore.serving import ServingModel
 from schemas import Event, encode
 from schemas.artifact import Architecture, Scaler, TrainingFacts, Validation
-from twincast.settings import KafkaSettings, TopicSettings
-from twincast.topics import ensure_topics
-from twincast.weights_topic import publish, weights_producer
 from worker.metrics import WorkerMetrics
 from worker.service import WorkerService
-from worker.settings import WorkerSettings
 
 
 def artifact(version: int, units: int) -> Artifact:
@@ -63,7 +64,7 @@ def artifact(version: int, units: int) -> Artifact:
 
 
 def publish_and_forget(producer: KafkaProducer, topic: str, new: Artifact) -> None:
-    publish(producer, topic, new)
+    publish(producer, topic, weights_message(new))
 
 
 def produce_events(settings: KafkaSettings, series: int, per_series: int) -> int:
@@ -188,7 +189,8 @@ def step_vs_predict(units: int, series: int) -> None:
 
 def full_window_replay(units: int, series: int, window: int = 64) -> None:
     """The swap pause in the worst case: every series' window is full (pure, no Kafka)."""
-    from worker.hotpath import SwapPolicy, apply_swap
+    from foundation.settings.worker import SwapPolicy
+    from worker.hotpath import apply_swap
     from worker.state_store import StateStore
 
     old, new = (ServingModel.from_artifact(artifact(v, units)) for v in (1, 2))
@@ -231,7 +233,7 @@ def measure(bootstrap: str, args: argparse.Namespace) -> None:
     common = topics.model_dump(include=set(KafkaSettings.model_fields))
     total = produce_events(topics, args.series, args.events_per_series)
     producer = weights_producer(topics, 64 * 1024 * 1024)
-    publish(producer, topics.weights_topic, artifact(1, args.units))
+    publish(producer, topics.weights_topic, weights_message(artifact(1, args.units)))
 
     passthrough_topic = f"bench-passthrough-{suffix}"
     ensure_topics(topics.model_copy(update={"forecasts_topic": passthrough_topic}))

@@ -29,10 +29,11 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import ValidationError
 
-from lstmcore.limits import INT64_MAX, ArtifactLimits, check_architecture
+from foundation.errors import ArtifactError
+from foundation.settings.budget import ArtifactLimits
+from lstmcore.limits import INT64_MAX, check_architecture
 from lstmcore.npz import BoundedNpz
 from schemas.artifact import MANIFEST_SCHEMA_VERSION, ArrayInfo, ModelManifest
-from twincast.errors import ArtifactError
 
 MANIFEST_MEMBER = "manifest"
 MAX_MANIFEST_BYTES = (

@@ -4,38 +4,20 @@ The limits come from the services' settings (``TWINCAST_MAX_STEP_FLOPS``,
 ``TWINCAST_MAX_VERSION_JUMP``); this module holds no defaults, only the checks, so the worker and
 the trainer (which checks what it is about to publish) refuse exactly the same artifacts.
 
-The step budget bounds every dimension at once: a step costs at least ``4·units²`` multiply-adds,
-the weights hold about as many floats as a step costs, and a ``replay`` swap costs
-``replay_window x series x step`` (the work of ``replay_window`` events of every series).
+What the step budget counts is ``foundation.settings.budget.step_flops``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from foundation.errors import ArtifactError
+from foundation.settings.budget import ArtifactLimits, step_flops
 from schemas.artifact import Architecture
-from twincast.errors import ArtifactError
 
 INT64_MAX = 2**63 - 1
 
 
-@dataclass(frozen=True)
-class ArtifactLimits:
-    max_step_flops: int  # multiply-adds per series per step
-    max_version_jump: int  # how far past the reference version a new one may be
-
-
-def step_flops(arch: Architecture) -> int:
-    """Multiply-adds of one step of one series: the LSTM layers' gates, then the dense head."""
-    cost = 0
-    for layer in range(arch.layers):
-        inputs = arch.features if layer == 0 else arch.units
-        cost += 4 * arch.units * (inputs + arch.units)
-    return cost + arch.units * arch.outputs
-
-
 def check_architecture(arch: Architecture, limits: ArtifactLimits) -> None:
-    cost = step_flops(arch)
+    cost = step_flops(arch.features, arch.units, arch.layers, arch.outputs)
     if cost > limits.max_step_flops:
         raise ArtifactError(
             "budget",

@@ -19,7 +19,7 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 
-from twincast.errors import ArtifactError
+from foundation.errors import ArtifactError
 
 MAX_MEMBERS = 64  # the manifest and 3 arrays per layer (at most 16) + 2 for the dense head
 MAX_DIRECTORY_BYTES = MAX_MEMBERS * 1024  # a central directory entry is ~100 bytes here

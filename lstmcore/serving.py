@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from foundation.errors import ArtifactError
 from lstmcore.artifact import Artifact
 from lstmcore.scaling import forecasts_from, series_inputs, step_inputs
 from lstmcore.step import Array, StepWeights, step
 from schemas.artifact import ModelManifest
-from twincast.errors import ArtifactError
 
 
 @dataclass(frozen=True)

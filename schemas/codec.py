@@ -7,13 +7,12 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from foundation.errors import SchemaError
 from schemas.common import NOT_FINITE_MESSAGE, SCHEMA_VERSION
 from schemas.event import Event
-from twincast.errors import SchemaError
 
 M = TypeVar("M", bound=BaseModel)
 
-DEFAULT_MAX_EVENT_BYTES = 64 * 1024
 
 # Reason codes: stable strings, used as dead-letter reasons and metric labels.
 NULL_VALUE = "null_value"
@@ -70,9 +69,7 @@ def decode(model: type[M], raw: bytes | None, max_bytes: int | None = None) -> M
     return message
 
 
-def decode_event(
-    raw: bytes | None, n_features: int = 1, max_bytes: int = DEFAULT_MAX_EVENT_BYTES
-) -> Event:
+def decode_event(raw: bytes | None, *, n_features: int, max_bytes: int) -> Event:
     """Decode an event and check it has the feature count the model expects."""
     event = decode(Event, raw, max_bytes)
     count = len(event.value) if isinstance(event.value, list) else 1

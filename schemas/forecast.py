@@ -8,8 +8,8 @@ from math import isfinite
 
 from pydantic import Field
 
+from foundation.errors import SchemaError
 from schemas.common import SCHEMA_VERSION, FiniteFloat, SeriesId, UtcDatetime, WireModel
-from twincast.errors import SchemaError
 
 # Optional Kafka headers repeating the source position (worker setting ``forecast_headers``), for
 # subscribers that drop duplicates without parsing the value. Off by default: the value carries

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from foundation.errors import SchemaError
 from schemas.state_header import MAX_HEADER_BYTES, STATE_SCHEMA_VERSION, parse_header
-from twincast.errors import SchemaError
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import json
 import math
 from typing import Any, NamedTuple
 
-from twincast.errors import SchemaError
+from foundation.errors import SchemaError
 
 STATE_SCHEMA_VERSION = 1
 INT64_MAX = 2**63 - 1

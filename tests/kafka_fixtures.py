@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from foundation.settings.base import KafkaSettings
 from twincast.localkafka import LocalKafka, LocalKafkaSettings
 from twincast.ports import free_port
-from twincast.settings import KafkaSettings
 
 
 @pytest.fixture(scope="session")

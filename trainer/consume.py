@@ -10,15 +10,16 @@ from typing import Any, NamedTuple
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
+from foundation.errors import KafkaUnavailableError, SchemaError, TopicError
+from foundation.kafka.unreadable import UNREADABLE, Skipped
+from foundation.kafka.weights_topic import read_newest_first, weights_producer
+from foundation.settings.base import KafkaSettings
+from foundation.settings.trainer import TrainerSettings
+from lstmcore.acceptance import latest_model
 from lstmcore.serving import ServingModel
 from schemas.codec import decode_event, undecodable
 from schemas.control import control_action
 from trainer.history import Consumed, HistoryStore, Point
-from trainer.settings import TrainerSettings
-from twincast.errors import KafkaUnavailableError, SchemaError, TopicError
-from twincast.settings import KafkaSettings
-from twincast.unreadable import UNREADABLE, Skipped
-from twincast.weights_topic import read_latest, weights_producer
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class Connected(NamedTuple):
 def connect(settings: TrainerSettings, history: HistoryStore) -> Connected:
     """Everything the trainer needs from Kafka; nothing is left open if a step fails."""
     s = settings
-    current = read_latest(s, s.features).model
+    current = read_newest_first(s, latest_model(s.features, s.artifact_limits())).model
     consumer = open_consumer(s, s.trainer_group_id, s.max_refit_seconds * 1000)
     try:
         producer = weights_producer(s, s.weights_max_message_bytes)
@@ -93,7 +94,7 @@ def to_consumed(records: Iterable[Any], n_features: int, max_bytes: int) -> list
             out.append(Consumed(record.partition, record.offset, None))  # for the worker only
             continue
         try:
-            event = decode_event(record.value, n_features, max_bytes)
+            event = decode_event(record.value, n_features=n_features, max_bytes=max_bytes)
             point = Point(event.series_id, event.ts.isoformat(), event.features())
         except Exception as exc:
             # Whatever a record does, it is skipped and counted: ingestion never stops on one.

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from twincast.errors import TwincastError
+from foundation.errors import TwincastError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS points (

@@ -12,17 +12,17 @@ from collections.abc import Sequence
 
 from kafka.errors import KafkaError
 
-from trainer.metrics import TrainerMetrics
-from trainer.service import TrainerService
-from trainer.settings import TrainerSettings
-from twincast.entrypoint import (
+from foundation.entrypoint import (
     configure_logging,
     failure_message,
     load_settings,
     stop_on_signals,
 )
-from twincast.errors import TwincastError
-from twincast.metrics_server import MetricsServer
+from foundation.errors import TwincastError
+from foundation.metrics_server import MetricsServer
+from foundation.settings.trainer import TrainerSettings
+from trainer.metrics import TrainerMetrics
+from trainer.service import TrainerService
 
 log = logging.getLogger(__name__)
 

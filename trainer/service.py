@@ -17,17 +17,19 @@ from typing import Any
 
 from kafka.errors import CorruptRecordError, KafkaError
 
+from foundation.errors import ArtifactError, KafkaUnavailableError, TwincastError
+from foundation.kafka.outage import Outage, when_reachable
+from foundation.kafka.unreadable import UNREADABLE, skip_unreadable
+from foundation.kafka.weights_topic import publish
+from foundation.settings.trainer import TrainerSettings
+from lstmcore.acceptance import check_publishable, weights_message
 from lstmcore.artifact import Artifact, encode_artifact
 from lstmcore.serving import ServingModel
 from trainer.consume import Connected, connect, to_consumed, unreadable_consumed
 from trainer.history import HistoryStore
 from trainer.metrics import TrainerMetrics
+from trainer.plan import refit_plan
 from trainer.refit import NotEnoughData, RefitOutcome, refit
-from trainer.settings import TrainerSettings
-from twincast.errors import ArtifactError, KafkaUnavailableError, TwincastError
-from twincast.outage import Outage, when_reachable
-from twincast.unreadable import UNREADABLE, skip_unreadable
-from twincast.weights_topic import check_publishable, publish
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +202,7 @@ class TrainerService:
     def _train(self, version: int) -> RefitOutcome:
         return refit(
             self.history.series(),
-            self.settings.refit_plan(),
+            refit_plan(self.settings),
             version,
             self.history.offsets(self.settings.events_topic),
             self.current,
@@ -233,7 +235,7 @@ class TrainerService:
             return
         path = write_artifact_file(self.settings.artifact_dir, artifact)
         try:
-            offset = publish(producer, self.settings.weights_topic, artifact)
+            offset = publish(producer, self.settings.weights_topic, weights_message(artifact))
         except KafkaUnavailableError:
             log.exception("version %d not published; it will be retrained", manifest.version)
             return

@@ -1,8 +1,8 @@
-"""twincast: one-step-ahead forecasts on Kafka from a stateful LSTM and its batch-1 twin.
+"""twincast: the ``twincast`` command and the tools behind it (the roof of the house).
 
-This package holds what the services share: the error hierarchy, the settings objects, the
-local Apache Kafka broker used for development and tests, topic administration and the
-umbrella ``twincast`` command line.
+Topic creation, produce/tail/plot, the demo, ``twincast evaluate``, rollback and the local
+Apache Kafka broker used for development and tests. The services (``worker``, ``trainer``) and
+what they stand on (``lstmcore``, ``schemas``, ``foundation``) never import from here.
 """
 
 __version__ = "0.1.0"

@@ -11,13 +11,13 @@ from collections.abc import Callable, Sequence
 from kafka.errors import KafkaError
 from pydantic import ValidationError
 
-from twincast.entrypoint import configure_logging, environment_is_clean, failure_message
-from twincast.errors import TwincastError
+from foundation.entrypoint import configure_logging, environment_is_clean, failure_message
+from foundation.errors import TwincastError
+from foundation.kafka.topics import ensure_topics, topic_specs
+from foundation.settings.base import KafkaSettings, TopicSettings
 from twincast.evaluation.command import add_parser as add_evaluate_parser
 from twincast.localkafka import LocalKafka, LocalKafkaSettings
 from twincast.localkafka.jars import ensure_jars
-from twincast.settings import KafkaSettings, TopicSettings
-from twincast.topics import ensure_topics, topic_specs
 
 log = logging.getLogger(__name__)
 

@@ -19,13 +19,13 @@ from pathlib import Path
 
 from kafka import KafkaProducer
 
+from foundation.kafka.topics import ensure_topics
+from foundation.settings.base import TopicSettings
 from schemas import Event, encode
 from twincast.children import start_module, stop_child
 from twincast.localkafka import LocalKafka, LocalKafkaSettings
 from twincast.scrape import scrape, total
-from twincast.settings import TopicSettings
 from twincast.synthetic import seasonal_series
-from twincast.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 

@@ -8,19 +8,19 @@ from typing import TextIO
 
 from kafka import KafkaProducer
 
+from foundation.errors import ArtifactError, SchemaError, TwincastError
+from foundation.kafka.topic_reader import read_topic
+from foundation.kafka.weights_topic import publish, read_newest_first, weights_producer
+from foundation.settings.base import KafkaSettings
+from lstmcore.acceptance import (
+    artifact_of_version,
+    check_publishable,
+    latest_model,
+    weights_message,
+)
 from lstmcore.artifact import seal
 from schemas import DeadLetter, decode
 from schemas.control import RESET, control_record
-from twincast.errors import ArtifactError, SchemaError, TwincastError
-from twincast.settings import KafkaSettings
-from twincast.topic_reader import read_topic
-from twincast.weights_topic import (
-    check_publishable,
-    find_version,
-    publish,
-    read_latest,
-    weights_producer,
-)
 
 
 def rollback(settings: KafkaSettings, to_version: int, max_message_bytes: int) -> int:
@@ -31,8 +31,8 @@ def rollback(settings: KafkaSettings, to_version: int, max_message_bytes: int) -
     serve now. Both are read from the topic's end backwards. Returns the new version.
     """
     limits = settings.artifact_limits()
-    current = read_latest(settings, None).model
-    target = find_version(settings, to_version)
+    current = read_newest_first(settings, latest_model(None, limits)).model
+    target = read_newest_first(settings, artifact_of_version(to_version, limits))
     if current is None or target is None:
         raise TwincastError(
             f"no valid artifact of version {to_version} on {settings.weights_topic}"
@@ -46,7 +46,7 @@ def rollback(settings: KafkaSettings, to_version: int, max_message_bytes: int) -
         raise TwincastError(f"workers would refuse the republished version: {exc}") from exc
     producer = weights_producer(settings, max_message_bytes)
     try:
-        publish(producer, settings.weights_topic, republished)
+        publish(producer, settings.weights_topic, weights_message(republished))
     finally:
         producer.close()
     return current.version + 1

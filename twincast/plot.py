@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from foundation.errors import SchemaError, TwincastError
+from foundation.kafka.topic_reader import read_topic
+from foundation.settings.base import MAX_EVENT_BYTES, KafkaSettings
 from schemas import Forecast, decode, decode_event
-from twincast.errors import SchemaError, TwincastError
-from twincast.settings import KafkaSettings
-from twincast.topic_reader import read_topic
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ def collect(settings: KafkaSettings, series_id: str) -> SeriesView:
         if record.key != series_id.encode():
             continue
         try:
-            event = decode_event(record.value)
+            event = decode_event(record.value, n_features=1, max_bytes=MAX_EVENT_BYTES)
         except SchemaError:
             continue  # the DLQ has it
         events.append((record.partition, record.offset, event.ts, event.features()[0]))

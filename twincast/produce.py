@@ -19,10 +19,10 @@ from typing import Any, TextIO
 
 from kafka import KafkaProducer
 
+from foundation.errors import SchemaError
+from foundation.settings.base import MAX_EVENT_BYTES, KafkaSettings
 from schemas import Event, encode
 from schemas.codec import decode_event
-from twincast.errors import SchemaError
-from twincast.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def to_event(row: dict[str, Any], columns: ColumnMap, n_features: int) -> Event:
         "ts": ts,
         "value": values[0] if len(values) == 1 else values,
     }
-    return decode_event(json.dumps(body).encode(), n_features)
+    return decode_event(json.dumps(body).encode(), n_features=n_features, max_bytes=MAX_EVENT_BYTES)
 
 
 def _is_number(text: str) -> bool:

@@ -1,34 +1,13 @@
-"""One table of every setting of every service, generated from the settings classes.
+"""One table of every setting of every service, generated from the settings classes
+(``foundation.settings.known.SERVICES``).
 
 ``twincast settings`` prints it; README.md carries the same table (a test keeps them equal).
 """
 
 from __future__ import annotations
 
-from pydantic_settings import BaseSettings
-
-from trainer.settings import TrainerSettings
-from twincast.localkafka import LocalKafkaSettings
-from twincast.settings import ENV_PREFIX, KafkaSettings, TopicSettings
-from worker.settings import WorkerSettings
-
-SERVICES: list[tuple[str, type[BaseSettings]]] = [
-    ("all", KafkaSettings),
-    ("topics", TopicSettings),
-    ("trainer", TrainerSettings),
-    ("worker", WorkerSettings),
-    ("local broker", LocalKafkaSettings),
-]
-
-
-# TWINCAST_* variables read by something other than a settings class.
-READ_ELSEWHERE = {"TWINCAST_TEST_BOOTSTRAP_SERVERS": "the test suite: use a running broker"}
-
-
-def known_variables() -> set[str]:
-    """Every TWINCAST_* variable that some twincast command reads."""
-    names = {f"{ENV_PREFIX}{n.upper()}" for _, cls in SERVICES for n in cls.model_fields}
-    return names | set(READ_ELSEWHERE)
+from foundation.settings.base import ENV_PREFIX, KafkaSettings
+from foundation.settings.known import SERVICES
 
 
 def settings_table() -> str:

@@ -7,9 +7,9 @@ from typing import TextIO
 
 from kafka import KafkaConsumer
 
+from foundation.errors import SchemaError
+from foundation.settings.base import KafkaSettings
 from schemas import Forecast, decode
-from twincast.errors import SchemaError
-from twincast.settings import KafkaSettings
 
 HEADER = (
     f"{'produced_at':<27} {'series_id':<20} {'ts':<26} {'forecast':>14} {'ver':>4} {'source':>12}"

@@ -9,8 +9,8 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 
-from twincast.errors import KafkaUnavailableError, TopicError
-from worker.settings import WorkerSettings
+from foundation.errors import KafkaUnavailableError, TopicError
+from foundation.settings.worker import WorkerSettings
 
 log = logging.getLogger(__name__)
 

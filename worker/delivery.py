@@ -15,7 +15,7 @@ again from there, so the next transaction carries the same forecasts.
 A broker that goes away (even ``kill -9`` for a minute) ends nothing: every wait on it is bounded,
 and a checkpoint that cannot complete raises ``CheckpointFailed``, commits nothing, and the worker
 rewinds to its last committed checkpoint and retries; only an error that retrying cannot fix
-(``twincast.outage``) ends the worker.
+(``foundation.kafka.outage``) ends the worker.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from kafka import TopicPartition
 from kafka.errors import KafkaError, KafkaTimeoutError, ProducerFencedError
 from kafka.structs import OffsetAndMetadata
 
-from twincast.errors import TwincastError
-from twincast.outage import Outage
+from foundation.errors import TwincastError
+from foundation.kafka.outage import Outage
+from foundation.settings.worker import WorkerSettings
 from worker.checkpoint import write_changes
-from worker.settings import WorkerSettings
 from worker.state_store import StateStore
 
 log = logging.getLogger(__name__)

@@ -12,11 +12,11 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
 
+from foundation.settings.worker import SwapPolicy
 from lstmcore.scaling import series_inputs
 from lstmcore.serving import ServingModel
 from lstmcore.step import step
@@ -26,12 +26,6 @@ from worker.state_store import StateStore
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
-
-
-class SwapPolicy(StrEnum):
-    REPLAY = "replay"  # recompute h, c from each series' last W inputs with the new weights
-    KEEP = "keep"  # carry h, c over unchanged (zero if the state's shape changes)
-    RESET = "reset"  # every series starts again from zero state
 
 
 def plan_waves(series_ids: Sequence[str]) -> list[list[int]]:

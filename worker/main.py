@@ -12,17 +12,17 @@ from collections.abc import Sequence
 
 from kafka.errors import KafkaError
 
-from twincast.entrypoint import (
+from foundation.entrypoint import (
     configure_logging,
     failure_message,
     load_settings,
     stop_on_signals,
 )
-from twincast.errors import TwincastError
-from twincast.metrics_server import MetricsServer
+from foundation.errors import TwincastError
+from foundation.metrics_server import MetricsServer
+from foundation.settings.worker import WorkerSettings
 from worker.metrics import WorkerMetrics
 from worker.service import WorkerService
-from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 

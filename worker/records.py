@@ -9,16 +9,16 @@ from typing import Any
 
 import numpy as np
 
+from foundation.errors import SchemaError
+from foundation.kafka.unreadable import UNREADABLE, Skipped
+from foundation.settings.worker import WorkerSettings
 from schemas import DeadLetter, encode
 from schemas.codec import decode_event, undecodable
 from schemas.common import now_utc
 from schemas.control import control_action
 from schemas.deadletter import MAX_KEY_BYTES_KEPT
 from schemas.forecast import ForecastWriter, forecast_headers
-from twincast.errors import SchemaError
-from twincast.unreadable import UNREADABLE, Skipped
 from worker.hotpath import BatchResult, EventBatch
-from worker.settings import WorkerSettings
 
 MISSING_KEY = "missing_key"
 KEY_MISMATCH = "key_mismatch"
@@ -117,7 +117,7 @@ class RecordSorter:
         features, max_bytes = self.settings.features, self.settings.max_event_bytes
         for record in records:
             try:
-                event = decode_event(record.value, features, max_bytes)
+                event = decode_event(record.value, n_features=features, max_bytes=max_bytes)
                 if record.key != event.series_id.encode("utf-8"):
                     raise _key_refusal(record.key, event.series_id)
             except SchemaError as exc:

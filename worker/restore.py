@@ -20,11 +20,11 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
+from foundation.errors import SchemaError
+from foundation.settings.base import KafkaSettings
 from lstmcore.serving import ServingModel
 from schemas.state import StateRecord, decode_state
 from schemas.state_header import decode_marker
-from twincast.errors import SchemaError
-from twincast.settings import KafkaSettings
 from worker.checkpoint import MARKER_PREFIX, marker_key
 
 log = logging.getLogger(__name__)

@@ -21,10 +21,11 @@ import numpy as np
 from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.errors import CorruptRecordError, KafkaError
 
+from foundation.kafka.outage import Outage, when_reachable
+from foundation.kafka.unreadable import skip_unreadable
+from foundation.settings.worker import WorkerSettings
 from lstmcore.serving import ServingModel
 from schemas.control import RESET, control_action
-from twincast.outage import Outage, when_reachable
-from twincast.unreadable import skip_unreadable
 from worker.checkpoint import to_state
 from worker.delivery import Delivery, TransactionAborted
 from worker.hotpath import (
@@ -38,7 +39,6 @@ from worker.hotpath import (
 from worker.metrics import WorkerMetrics
 from worker.records import DeadLetters, RecordSorter, drop_non_finite, split_at_controls
 from worker.restore import Expectation, read_states
-from worker.settings import WorkerSettings
 from worker.startup import connect
 from worker.state_store import StateStore
 from worker.weights_watcher import WeightsWatcher

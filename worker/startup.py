@@ -1,17 +1,19 @@
 """What the worker needs from Kafka before its loop: the newest valid model, the events
 consumer and the output producer with the topic layout checked. One attempt leaves nothing open
-when it fails, so ``twincast.outage.when_reachable`` can repeat it while the broker is away."""
+when it fails, so ``foundation.kafka.outage.when_reachable`` can repeat it while the broker is
+away."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from twincast.outage import Outage
-from twincast.weights_topic import LatestModel, read_latest
+from foundation.kafka.outage import Outage
+from foundation.kafka.weights_topic import read_newest_first
+from foundation.settings.worker import WorkerSettings
+from lstmcore.acceptance import LatestModel, latest_model
 from worker.clients import check_layout, events_consumer, output_producer
 from worker.delivery import Delivery, make_delivery
-from worker.settings import WorkerSettings
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,9 @@ class Connected:
 
 
 def connect(settings: WorkerSettings, outage: Outage) -> Connected:
-    latest = read_latest(settings, settings.features)
+    latest = read_newest_first(
+        settings, latest_model(settings.features, settings.artifact_limits())
+    )
     consumer = events_consumer(settings)
     delivery: Delivery | None = None
     try:

@@ -3,7 +3,7 @@
 Decoding, bounds, checksum, shape and finiteness checks and the smoke step all happen here; the
 loop only picks up the newest prepared model between two waves (one reference change).
 
-Any failure on one record is a counted refusal (``twincast.weights_topic.accept``). Should the
+Any failure on one record is a counted refusal (``lstmcore.acceptance.accept``). Should the
 thread stop anyway (a bug, a client that cannot be built), it logs why and ``alive`` turns false;
 the worker's loop then starts a new watcher from where this one stopped (``restart``), so a
 refused record can never leave a worker deaf to later versions.
@@ -17,11 +17,11 @@ import threading
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
+from foundation.errors import ArtifactError
+from foundation.settings.worker import WorkerSettings
+from lstmcore.acceptance import accept
 from lstmcore.serving import ServingModel
-from twincast.errors import ArtifactError
-from twincast.weights_topic import accept
 from worker.metrics import WorkerMetrics
-from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,12 @@ import numpy.typing as npt
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 
+from foundation.kafka.topics import ensure_topics
+from foundation.kafka.weights_topic import publish, read_newest_first, weights_producer
+from foundation.settings.base import KafkaSettings, TopicSettings
+from lstmcore.acceptance import LatestModel, latest_model, weights_message
 from lstmcore.artifact import Artifact
 from schemas import Event, Forecast, decode, encode
-from twincast.settings import KafkaSettings, TopicSettings
-from twincast.topics import ensure_topics
-from twincast.weights_topic import publish, weights_producer
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -143,9 +144,14 @@ def forecasts_of(records: list[ConsumerRecord]) -> list[Forecast]:
     return [decode(Forecast, r.value) for r in records]
 
 
+def read_latest(settings: KafkaSettings, features: int | None) -> LatestModel:
+    """The model a starting worker would serve (what ``worker.startup`` reads)."""
+    return read_newest_first(settings, latest_model(features, settings.artifact_limits()))
+
+
 def publish_artifact(settings: KafkaSettings, artifact: Artifact) -> None:
     producer = weights_producer(settings, 64 * 1024 * 1024)
-    publish(producer, settings.weights_topic, artifact)
+    publish(producer, settings.weights_topic, weights_message(artifact))
     producer.close()
 
 

@@ -20,6 +20,7 @@ import pytest
 from kafka import KafkaProducer
 from kafka.producer.future import FutureRecordMetadata
 
+from foundation.settings.base import KafkaSettings
 from lstmcore.serving import ServingModel
 from schemas import Event, Forecast, encode
 from tests.integration.helpers import (
@@ -35,7 +36,6 @@ from tests.integration.test_recovery import _check_against_uninterrupted
 from tests.unit.test_artifact import make_artifact
 from twincast.localkafka import LocalKafka, LocalKafkaSettings
 from twincast.ports import free_port
-from twincast.settings import KafkaSettings
 from twincast.synthetic import seasonal_series
 
 pytestmark = pytest.mark.kafka

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from foundation.settings.worker import WorkerSettings
 from tests.unit.test_evaluation import SMALL, small_dataset
 from twincast.evaluation.evaluate import evaluate
-from worker.settings import WorkerSettings
 
 pytestmark = pytest.mark.kafka
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
+from foundation.kafka.topics import ensure_topics
+from foundation.settings.base import MAX_EVENT_BYTES, KafkaSettings, TopicSettings
 from schemas import Event, decode_event, encode
-from twincast.settings import KafkaSettings, TopicSettings
-from twincast.topics import ensure_topics
 
 pytestmark = pytest.mark.kafka
 
@@ -39,7 +39,7 @@ def test_events_round_trip_through_the_broker(kafka_settings: KafkaSettings) -> 
     received: list[Event] = []
     partitions_of: dict[str, set[int]] = defaultdict(set)
     for record in consumer:
-        event = decode_event(record.value)
+        event = decode_event(record.value, n_features=1, max_bytes=MAX_EVENT_BYTES)
         assert record.key == event.series_id.encode()
         received.append(event)
         partitions_of[event.series_id].add(record.partition)

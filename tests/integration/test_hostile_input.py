@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from kafka import KafkaProducer
 
+from foundation.settings.base import KafkaSettings
 from lstmcore.serving import ServingModel
 from schemas import DeadLetter, Event, decode, encode
 from tests.integration.helpers import (
@@ -30,7 +31,6 @@ from tests.integration.helpers import (
 )
 from tests.integration.test_worker import by_series, sequential_reference
 from tests.unit.test_artifact import make_artifact
-from twincast.settings import KafkaSettings
 from twincast.synthetic import seasonal_series
 
 pytestmark = pytest.mark.kafka

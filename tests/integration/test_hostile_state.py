@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from kafka import KafkaProducer
 
+from foundation.settings.base import KafkaSettings
 from lstmcore.serving import ServingModel
 from schemas.state import decode_state
 from schemas.state_header import encode_marker
@@ -34,7 +35,6 @@ from tests.integration.helpers import (
 from tests.integration.test_worker import by_series, sequential_reference
 from tests.unit.test_artifact import make_artifact
 from tests.unit.test_state_validation import edit_header, with_arrays
-from twincast.settings import KafkaSettings
 from twincast.synthetic import seasonal_series
 from worker.checkpoint import MARKER_PREFIX, marker_key
 

@@ -16,6 +16,11 @@ from typing import Any
 
 import pytest
 
+from foundation.kafka import weights_topic
+from foundation.kafka.topic_reader import read_backwards
+from foundation.kafka.weights_topic import weights_producer
+from foundation.settings.base import KafkaSettings
+from lstmcore import acceptance
 from lstmcore.artifact import encode_artifact
 from lstmcore.serving import ServingModel
 from tests.integration.helpers import (
@@ -25,19 +30,16 @@ from tests.integration.helpers import (
     produce_series,
     publish_artifact,
     publish_raw,
+    read_latest,
     service_env,
     start_module,
 )
 from tests.integration.test_hot_swap import _metric, _wait_metric
 from tests.unit.test_artifact import make_artifact
 from tests.unit.test_artifact_bounds import declared_huge, encrypted_flag, resealed, with_manifest
-from twincast import weights_topic
 from twincast.operations import rollback
 from twincast.ports import free_port
-from twincast.settings import KafkaSettings
 from twincast.synthetic import seasonal_series
-from twincast.topic_reader import read_backwards
-from twincast.weights_topic import read_latest, weights_producer
 
 pytestmark = pytest.mark.kafka
 
@@ -173,14 +175,14 @@ def test_start_up_does_not_grow_with_the_versions_kept(
             read.append(record.offset)
             yield record
 
-    real_prepare = weights_topic.prepare
+    real_prepare = acceptance.prepare
 
     def counting_prepare(raw: bytes | None, *args: Any) -> ServingModel:
         decoded.append(1)
         return real_prepare(raw, *args)
 
     monkeypatch.setattr(weights_topic, "read_backwards", counting_reader)
-    monkeypatch.setattr(weights_topic, "prepare", counting_prepare)
+    monkeypatch.setattr(acceptance, "prepare", counting_prepare)
     producer = weights_producer(kafka_settings, 64 * 1024 * 1024)
     seen = {}
     for version in range(1, 301):

@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from foundation.settings.base import KafkaSettings
+from foundation.settings.worker import SwapPolicy
 from lstmcore.artifact import Artifact, encode_artifact
 from lstmcore.serving import ServingModel
 from tests.integration.helpers import (
@@ -25,9 +27,7 @@ from tests.integration.helpers import (
 )
 from tests.unit.test_artifact import make_artifact
 from twincast.ports import free_port
-from twincast.settings import KafkaSettings
 from twincast.synthetic import seasonal_series
-from worker.hotpath import SwapPolicy
 
 pytestmark = pytest.mark.kafka
 

@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from foundation.kafka.weights_topic import read_newest_first
+from foundation.settings.base import KafkaSettings
+from lstmcore.acceptance import artifact_of_version, latest_model
 from lstmcore.serving import ServingModel
 from tests.integration.helpers import (
     consume,
@@ -21,9 +24,7 @@ from tests.integration.helpers import (
 )
 from tests.integration.test_worker import sequential_reference
 from tests.unit.test_artifact import make_artifact
-from twincast.settings import KafkaSettings
 from twincast.synthetic import seasonal_series
-from twincast.weights_topic import find_version, read_latest
 
 pytestmark = pytest.mark.kafka
 
@@ -47,12 +48,16 @@ def test_rollback_republishes_an_earlier_version(kafka_settings: KafkaSettings) 
     result = _cli(["rollback", "--to", "1"], service_env(kafka_settings))
     assert result.returncode == 0, result.stderr
     assert "version 1 republished as version 3" in result.stdout
-    latest = read_latest(kafka_settings, features=1).model
+    latest = read_newest_first(
+        kafka_settings, latest_model(1, kafka_settings.artifact_limits())
+    ).model
     assert latest is not None and latest.version == 3
     # The very same weights and scaler; the checksum differs since it covers the version too.
     assert latest.manifest.scaler == old.manifest.scaler
     assert latest.manifest.sha256 != old.manifest.sha256
-    republished = find_version(kafka_settings, 3)
+    republished = read_newest_first(
+        kafka_settings, artifact_of_version(3, kafka_settings.artifact_limits())
+    )
     assert republished is not None
     for name, array in old.arrays.items():
         np.testing.assert_array_equal(republished.arrays[name], array)

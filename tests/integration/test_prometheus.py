@@ -23,6 +23,7 @@ import pytest
 import yaml
 from kafka import KafkaProducer
 
+from foundation.settings.base import KafkaSettings
 from lstmcore.artifact import encode_artifact
 from tests.integration.helpers import (
     create_topics,
@@ -34,7 +35,6 @@ from tests.integration.helpers import (
 from tests.unit.test_artifact import make_artifact
 from twincast.ports import free_port
 from twincast.scrape import scrape
-from twincast.settings import KafkaSettings
 from twincast.synthetic import seasonal_series
 
 pytestmark = pytest.mark.kafka

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from foundation.settings.base import KafkaSettings
 from lstmcore.serving import ServingModel
 from schemas import Forecast
 from tests.integration.helpers import (
@@ -28,7 +29,6 @@ from tests.integration.helpers import (
 )
 from tests.integration.test_worker import sequential_reference
 from tests.unit.test_artifact import make_artifact
-from twincast.settings import KafkaSettings
 from twincast.synthetic import seasonal_series
 
 pytestmark = pytest.mark.kafka

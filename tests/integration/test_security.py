@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from foundation.settings.base import KafkaSettings
 from tests.integration.helpers import (
     consume,
     forecasts_of,
@@ -20,7 +21,6 @@ from tests.integration.helpers import (
 )
 from twincast.localkafka import LocalKafka, LocalKafkaSettings
 from twincast.ports import free_port
-from twincast.settings import KafkaSettings
 from twincast.synthetic import seasonal_series
 
 pytestmark = pytest.mark.kafka

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from kafka.admin import ConfigResource, KafkaAdminClient
 
+from foundation.kafka.topics import current_configs, ensure_topics, topic_specs
+from foundation.settings.base import KafkaSettings, TopicSettings
 from twincast.cli import main
-from twincast.settings import KafkaSettings, TopicSettings
-from twincast.topics import current_configs, ensure_topics, topic_specs
 
 pytestmark = pytest.mark.kafka
 

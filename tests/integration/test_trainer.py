@@ -10,18 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from foundation.settings.base import KafkaSettings
 from lstmcore.serving import ServingModel
 from tests.integration.helpers import (
     create_topics,
     produce_series,
+    read_latest,
     run_module,
     service_env,
     start_module,
 )
 from trainer.refit import walk
-from twincast.settings import KafkaSettings
 from twincast.synthetic import seasonal_series
-from twincast.weights_topic import read_latest
 
 pytestmark = pytest.mark.kafka
 

@@ -13,19 +13,19 @@ from pathlib import Path
 
 import pytest
 
+from foundation.settings.base import KafkaSettings
 from tests.integration.helpers import (
     consume,
     create_topics,
     produce_series,
+    read_latest,
     run_module,
     service_env,
     start_module,
     wait_for_line,
 )
 from twincast.ports import free_port
-from twincast.settings import KafkaSettings
 from twincast.synthetic import seasonal_series
-from twincast.weights_topic import read_latest
 
 pytestmark = pytest.mark.kafka
 

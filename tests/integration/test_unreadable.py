@@ -16,6 +16,8 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import CorruptRecordError
 
+from foundation.kafka.unreadable import Skipped, _discard_failed_parse, skip_unreadable
+from foundation.settings.base import KafkaSettings
 from lstmcore.serving import ServingModel
 from schemas import DeadLetter, Event, decode, encode
 from tests.integration.helpers import (
@@ -29,9 +31,7 @@ from tests.integration.helpers import (
 )
 from tests.integration.test_worker import by_series, sequential_reference
 from tests.unit.test_artifact import make_artifact
-from twincast.settings import KafkaSettings
 from twincast.synthetic import seasonal_series
-from twincast.unreadable import Skipped, _discard_failed_parse, skip_unreadable
 
 pytestmark = pytest.mark.kafka
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from foundation.settings.base import MAX_EVENT_BYTES, KafkaSettings
 from schemas import Forecast, decode, decode_event
 from tests.integration.helpers import consume, create_topics, service_env
-from twincast.settings import KafkaSettings
 
 pytestmark = pytest.mark.kafka
 
@@ -57,7 +57,8 @@ def test_produce_csv_reports_bad_lines_and_sends_the_rest(
     assert "line 6:" in result.stderr and "series_id" in result.stderr
     assert "3 events sent, 3 bad lines skipped" in result.stderr
     events = [
-        decode_event(r.value) for r in consume(kafka_settings, kafka_settings.events_topic, 3)
+        decode_event(r.value, n_features=1, max_bytes=MAX_EVENT_BYTES)
+        for r in consume(kafka_settings, kafka_settings.events_topic, 3)
     ]
     assert sorted((e.series_id, e.features()[0]) for e in events) == [
         ("m1", 1.5),

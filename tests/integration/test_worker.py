@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from kafka import KafkaProducer
 
+from foundation.settings.base import KafkaSettings
 from lstmcore.serving import ServingModel
 from schemas import DeadLetter, Forecast, decode
 from tests.integration.helpers import (
@@ -26,7 +27,6 @@ from tests.integration.helpers import (
 )
 from tests.unit.test_artifact import make_artifact
 from twincast.ports import free_port
-from twincast.settings import KafkaSettings
 from twincast.synthetic import seasonal_series
 
 pytestmark = pytest.mark.kafka

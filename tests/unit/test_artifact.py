@@ -12,11 +12,11 @@ from typing import Any, Literal
 import numpy as np
 import pytest
 
+from foundation.errors import ArtifactError
+from foundation.settings.base import KafkaSettings
 from lstmcore.artifact import Artifact, decode_artifact, encode_artifact, seal
 from lstmcore.serving import ServingModel
 from schemas.artifact import Architecture, Scaler, TrainingFacts, Validation
-from twincast.errors import ArtifactError
-from twincast.settings import KafkaSettings
 
 LIMITS = KafkaSettings().artifact_limits()  # the defaults
 BIG = KafkaSettings(max_step_flops=10**8).artifact_limits()

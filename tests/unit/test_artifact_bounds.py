@@ -13,14 +13,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from foundation.errors import ArtifactError
+from foundation.settings.budget import ArtifactLimits, step_flops
+from lstmcore.acceptance import LatestModel, accept, choose_latest, prepare
 from lstmcore.artifact import Artifact, decode_artifact, encode_artifact, seal
-from lstmcore.limits import INT64_MAX, ArtifactLimits, check_version, step_flops
+from lstmcore.limits import INT64_MAX, check_version
 from lstmcore.serving import ServingModel
 from schemas.artifact import Architecture
 from tests.unit.test_artifact import LIMITS, make_artifact
-from twincast import weights_topic
-from twincast.errors import ArtifactError
-from twincast.weights_topic import LatestModel, accept, prepare
 
 TERABYTES_4 = (1 << 20, 1 << 20)  # float32: 4 TiB
 
@@ -118,7 +118,10 @@ def test_version_outside_int64_and_too_far_ahead() -> None:
 
 def test_a_model_over_the_step_budget_is_refused_with_its_cost() -> None:
     arch = Architecture(features=1, units=40, layers=2)
-    assert step_flops(arch) == 4 * 40 * 41 + 4 * 40 * 80 + 40
+    assert (
+        step_flops(arch.features, arch.units, arch.layers, arch.outputs)
+        == 4 * 40 * 41 + 4 * 40 * 80 + 40
+    )
     tight = ArtifactLimits(max_step_flops=5000, max_version_jump=10**6)
     raw = encode_artifact(make_artifact(units=40))
     with pytest.raises(ArtifactError, match="TWINCAST_MAX_STEP_FLOPS=5,000") as caught:
@@ -170,7 +173,7 @@ def _newest_first(raws: list[bytes]) -> list[_Record]:
 
 def _choose(raws: list[bytes]) -> LatestModel:
     latest = LatestModel()
-    weights_topic._choose(latest, iter(_newest_first(raws)), 1, LIMITS)
+    choose_latest(latest, iter(_newest_first(raws)), 1, LIMITS)
     return latest
 
 
@@ -191,7 +194,7 @@ def test_start_up_takes_the_newest_version_a_running_worker_would_serve() -> Non
 def test_the_trainer_refuses_to_start_with_a_model_over_the_budget() -> None:
     from pydantic import ValidationError
 
-    from trainer.settings import TrainerSettings
+    from foundation.settings.trainer import TrainerSettings
 
     with pytest.raises(ValidationError, match="workers would refuse"):
         TrainerSettings(units=1000)
@@ -209,9 +212,9 @@ def test_member_count_and_directory_are_bounded_before_zipfile_reads_them() -> N
 
 
 def test_the_trainer_publishes_nothing_a_worker_would_refuse(tmp_path: Path) -> None:
+    from foundation.settings.trainer import TrainerSettings
     from trainer.metrics import TrainerMetrics
     from trainer.service import TrainerService
-    from trainer.settings import TrainerSettings
 
     settings = TrainerSettings(history_db=tmp_path / "h.sqlite", metrics_port=0)
     service = TrainerService(settings, TrainerMetrics())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from twincast.batch_histogram import BatchHistogram
+from foundation.batch_histogram import BatchHistogram
 
 BUCKETS = (0.01, 0.1, 1.0, 10.0)
 

@@ -16,7 +16,7 @@ from kafka.errors import (
     TopicAuthorizationFailedError,
 )
 
-from twincast.outage import KafkaFatalError, Outage
+from foundation.kafka.outage import KafkaFatalError, Outage
 from worker.delivery import CheckpointFailed, Delivery, TransactionAborted, TransactionalDelivery
 from worker.state_store import StateStore
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import yaml
 
-from trainer.settings import TrainerSettings
+from foundation.settings.trainer import TrainerSettings
+from foundation.settings.worker import WorkerSettings
 from twincast.cli import build_parser
-from worker.settings import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("lstmcore", "schemas", "twincast", "worker", "trainer")
+PACKAGES = ("foundation", "lstmcore", "schemas", "twincast", "worker", "trainer")
 WITH_EXAMPLES = sorted(
     ".".join(path.relative_to(ROOT).with_suffix("").parts)
     for package in PACKAGES

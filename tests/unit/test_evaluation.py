@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trainer.settings import TrainerSettings
+from foundation.settings.trainer import TrainerSettings
+from foundation.settings.worker import WorkerSettings
 from twincast.evaluation.baselines import RIVER, persistence, river_forecasts
 from twincast.evaluation.datasets import Dataset, DatasetError, Series, load
 from twincast.evaluation.evaluate import evaluate
 from twincast.evaluation.offline import run_offline
 from twincast.evaluation.report import score
 from twincast.synthetic import seasonal_series
-from worker.settings import WorkerSettings
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 

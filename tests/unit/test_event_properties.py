@@ -16,6 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from foundation.errors import SchemaError
+from foundation.settings.base import MAX_EVENT_BYTES
+from foundation.settings.trainer import TrainerSettings
+from foundation.settings.worker import WorkerSettings
 from schemas import DeadLetter, Event, decode, decode_event
 from schemas.codec import REASONS, UNDECODABLE
 from schemas.control import CONTROL_HEADER, control_action
@@ -23,10 +27,7 @@ from trainer.consume import to_consumed
 from trainer.history import Consumed, Point
 from trainer.metrics import TrainerMetrics
 from trainer.service import TrainerService
-from trainer.settings import TrainerSettings
-from twincast.errors import SchemaError
 from worker.records import KEY_MISMATCH, MISSING_KEY, RecordSorter, split_at_controls
-from worker.settings import WorkerSettings
 
 FUZZ = settings(
     max_examples=150,
@@ -146,7 +147,7 @@ raw_events = st.one_of(
 def _valid_or_refused(raw: bytes, n_features: int = 1) -> Event | None:
     """Decode; assert the outcome is a sound Event or a known refusal (then None)."""
     try:
-        event = decode_event(raw, n_features)
+        event = decode_event(raw, n_features=n_features, max_bytes=MAX_EVENT_BYTES)
     except SchemaError as exc:
         assert exc.reason in REASONS, exc
         assert exc.detail
@@ -189,10 +190,10 @@ def test_iso_timestamps_are_accepted_exactly_when_utc_can_hold_them(
     raw = _dump({"series_id": "a", "ts": local.isoformat(), "value": 1.0})
     if expected is None:
         with pytest.raises(SchemaError, match="ts: out of range") as caught:
-            decode_event(raw)
+            decode_event(raw, n_features=1, max_bytes=MAX_EVENT_BYTES)
         assert caught.value.reason == "schema_violation"
     else:
-        assert decode_event(raw).ts == expected
+        assert decode_event(raw, n_features=1, max_bytes=MAX_EVENT_BYTES).ts == expected
 
 
 @FUZZ
@@ -216,7 +217,9 @@ def test_numbers_at_float_edges(value: float | int) -> None:
 )
 def test_the_known_poison_timestamps_are_refused_with_a_reason(ts: str) -> None:
     with pytest.raises(SchemaError) as caught:
-        decode_event(_dump({"series_id": "a", "ts": ts, "value": 1}))
+        decode_event(
+            _dump({"series_id": "a", "ts": ts, "value": 1}), n_features=1, max_bytes=MAX_EVENT_BYTES
+        )
     assert caught.value.reason == "schema_violation"
     assert caught.value.detail.startswith("ts: out of range")
 
@@ -224,7 +227,9 @@ def test_the_known_poison_timestamps_are_refused_with_a_reason(ts: str) -> None:
 @pytest.mark.parametrize("ts", [1e20, -1e20, 10**30, 2**64 + 1, "1e20", 1e308])
 def test_epochs_that_overflow_are_refused(ts: object) -> None:
     with pytest.raises(SchemaError) as caught:
-        decode_event(_dump({"series_id": "a", "ts": ts, "value": 1}))
+        decode_event(
+            _dump({"series_id": "a", "ts": ts, "value": 1}), n_features=1, max_bytes=MAX_EVENT_BYTES
+        )
     assert caught.value.reason == "schema_violation"
 
 
@@ -311,8 +316,8 @@ def test_an_unforeseen_exception_is_a_dead_letter_and_a_skip(
     records = _records([(good, b"a"), (good, b"a")])
     calls = iter([_explode, decode_event])
 
-    def flaky(*args: Any) -> Event:
-        return next(calls)(*args)
+    def flaky(*args: Any, **kwargs: Any) -> Event:
+        return next(calls)(*args, **kwargs)
 
     monkeypatch.setattr("worker.records.decode_event", flaky)
     valid, dead = RecordSorter(WorkerSettings()).sort(records)

@@ -10,13 +10,13 @@ from typing import Any
 import numpy as np
 from kafka import TopicPartition
 
+from foundation.settings.worker import WorkerSettings
 from schemas import DeadLetter, Event, decode, encode
 from tests.unit.test_state_validation import MODEL, TS
 from worker.delivery import Delivery
 from worker.metrics import WorkerMetrics
 from worker.records import NON_FINITE_FORECAST
 from worker.service import WorkerService
-from worker.settings import WorkerSettings
 
 
 @dataclass

@@ -14,8 +14,8 @@ from kafka.errors import (
     UnknownTopicOrPartitionError,
 )
 
-from twincast import outage as outage_module
-from twincast.outage import KafkaFatalError, KafkaRepeats, Outage
+from foundation.kafka import outage as outage_module
+from foundation.kafka.outage import KafkaFatalError, KafkaRepeats, Outage
 
 
 def test_one_warning_per_outage_and_info_when_back(caplog: pytest.LogCaptureFixture) -> None:
@@ -44,7 +44,7 @@ def test_what_retrying_cannot_fix_ends_with_advice(error: Exception, advice: str
 def test_a_topic_missing_for_long_ends_the_service(monkeypatch: pytest.MonkeyPatch) -> None:
     outage = Outage(logging.getLogger("t"))
     now = [1000.0]
-    monkeypatch.setattr("twincast.outage.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("foundation.kafka.outage.time.monotonic", lambda: now[0])
     outage.failed(UnknownTopicOrPartitionError(), "sending")  # a restarting broker says so too
     now[0] += outage_module.MISSING_TOPIC_LIMIT_S / 2
     outage.failed(UnknownTopicOrPartitionError(), "sending")

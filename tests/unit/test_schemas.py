@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from foundation.errors import SchemaError, TwincastError
+from foundation.settings.base import MAX_EVENT_BYTES
 from schemas import (
     Architecture,
     ArrayInfo,
@@ -22,8 +24,6 @@ from schemas import (
     decode_event,
     encode,
 )
-from schemas.codec import DEFAULT_MAX_EVENT_BYTES
-from twincast.errors import SchemaError, TwincastError
 
 TS = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -58,15 +58,15 @@ def manifest(**overrides: object) -> ModelManifest:
 
 class TestRoundTrips:
     def test_event_scalar(self) -> None:
-        event = decode_event(raw_event())
+        event = decode_event(raw_event(), n_features=1, max_bytes=MAX_EVENT_BYTES)
         assert event == Event(series_id="s-1", ts=TS, value=1.5)
-        assert decode_event(encode(event)) == event
+        assert decode_event(encode(event), n_features=1, max_bytes=MAX_EVENT_BYTES) == event
         assert event.features() == [1.5]
 
     def test_event_multi_feature(self) -> None:
-        event = decode_event(raw_event(value=[1, 2.5, -3]), n_features=3)
+        event = decode_event(raw_event(value=[1, 2.5, -3]), n_features=3, max_bytes=MAX_EVENT_BYTES)
         assert event.features() == [1.0, 2.5, -3.0]
-        assert decode_event(encode(event), n_features=3) == event
+        assert decode_event(encode(event), n_features=3, max_bytes=MAX_EVENT_BYTES) == event
 
     @pytest.mark.parametrize(
         ("ts", "expected"),
@@ -78,10 +78,14 @@ class TestRoundTrips:
         ],
     )
     def test_event_timestamps(self, ts: object, expected: datetime) -> None:
-        assert decode_event(raw_event(ts=ts)).ts == expected
+        assert (
+            decode_event(raw_event(ts=ts), n_features=1, max_bytes=MAX_EVENT_BYTES).ts == expected
+        )
 
     def test_unknown_event_fields_are_ignored(self) -> None:
-        event = decode_event(raw_event(unit="kWh", source="meter-7"))
+        event = decode_event(
+            raw_event(unit="kWh", source="meter-7"), n_features=1, max_bytes=MAX_EVENT_BYTES
+        )
         assert "unit" not in event.model_dump()
 
     def test_forecast(self) -> None:
@@ -169,7 +173,7 @@ class TestRejections:
     )
     def test_bad_event(self, raw: bytes | None, reason: str, words: str) -> None:
         with pytest.raises(SchemaError) as caught:
-            decode_event(raw)
+            decode_event(raw, n_features=1, max_bytes=MAX_EVENT_BYTES)
         assert caught.value.reason == reason
         assert words in str(caught.value)
         assert isinstance(caught.value, TwincastError)
@@ -180,21 +184,23 @@ class TestRejections:
     )
     def test_wrong_feature_count(self, value: object, n_features: int, words: str) -> None:
         with pytest.raises(SchemaError) as caught:
-            decode_event(raw_event(value=value), n_features=n_features)
+            decode_event(raw_event(value=value), n_features=n_features, max_bytes=MAX_EVENT_BYTES)
         assert caught.value.reason == "wrong_feature_count"
         assert words in str(caught.value)
 
     def test_oversized(self) -> None:
-        raw = raw_event(pad="x" * DEFAULT_MAX_EVENT_BYTES)
+        raw = raw_event(pad="x" * MAX_EVENT_BYTES)
         with pytest.raises(SchemaError) as caught:
-            decode_event(raw)
+            decode_event(raw, n_features=1, max_bytes=MAX_EVENT_BYTES)
         assert caught.value.reason == "oversized"
         assert str(len(raw)) in str(caught.value)
 
     def test_deeply_nested_json(self) -> None:
         with pytest.raises(SchemaError) as caught:
             decode_event(
-                b'{"series_id": "a", "ts": 1, "value": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+                b'{"series_id": "a", "ts": 1, "value": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+                n_features=1,
+                max_bytes=MAX_EVENT_BYTES,
             )
         assert caught.value.reason in {"invalid_json", "schema_violation"}
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from foundation.settings.base import KafkaSettings, TopicSettings, unknown_variables
+from foundation.settings.known import known_variables
 from twincast.localkafka import LocalKafkaSettings
-from twincast.settings import KafkaSettings, TopicSettings, unknown_variables
-from twincast.settings_doc import known_variables
 
 
 def test_defaults() -> None:
@@ -72,7 +72,7 @@ def test_password_is_secret() -> None:
 
 
 def test_exactly_once_needs_commits_inside_the_transaction_timeout() -> None:
-    from worker.settings import WorkerSettings
+    from foundation.settings.worker import WorkerSettings
 
     assert WorkerSettings(exactly_once=True, commit_interval_ms=1000).exactly_once
     with pytest.raises(ValidationError, match="must be below transaction_timeout_ms"):

@@ -11,14 +11,15 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+from foundation.errors import SchemaError
+from foundation.settings.worker import SwapPolicy
 from lstmcore.serving import ServingModel
 from schemas.forecast import ForecastWriter
 from schemas.state import decode_state, encode_states
 from schemas.state_header import decode_marker, encode_marker
 from tests.unit.test_artifact import make_artifact
-from twincast.errors import SchemaError
 from worker.checkpoint import marker_key, to_state
-from worker.hotpath import EventBatch, SwapPolicy, apply_swap, process
+from worker.hotpath import EventBatch, apply_swap, process
 from worker.records import NON_FINITE_FORECAST, DeadLetters, drop_non_finite
 from worker.restore import Expectation, Restored, check_state, marker_position, take_record
 from worker.state_store import StateStore

@@ -1,6 +1,6 @@
-"""The probing search of twincast.unreadable against a fake consumer: a log of record batches, one
-of them unparseable, read the way kafka-python reads it (a fetch parses the whole batch that holds
-the position, so any position inside the bad batch fails)."""
+"""The probing search of foundation.kafka.unreadable against a fake consumer: a log of record
+batches, one of them unparseable, read the way kafka-python reads it (a fetch parses the whole
+batch that holds the position, so any position inside the bad batch fails)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from kafka import TopicPartition
 from kafka.errors import CorruptRecordError, KafkaConnectionError
 
-from twincast.unreadable import skip_unreadable
+from foundation.kafka.unreadable import skip_unreadable
 
 TOPIC = "events"
 

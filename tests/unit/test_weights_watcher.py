@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
+from foundation.settings.worker import WorkerSettings
 from worker.metrics import WorkerMetrics
 from worker.service import WorkerService
-from worker.settings import WorkerSettings
 from worker.weights_watcher import WeightsWatcher
 
 

@@ -8,13 +8,13 @@ from typing import Literal
 import numpy as np
 import pytest
 
+from foundation.settings.worker import SwapPolicy
 from lstmcore.serving import ServingModel
 from schemas.state import decode_state, encode_states
 from tests.unit.test_artifact import make_artifact
 from worker.hotpath import (
     BatchResult,
     EventBatch,
-    SwapPolicy,
     accuracy_by_version,
     apply_swap,
     plan_waves,

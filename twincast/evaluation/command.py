@@ -44,10 +44,10 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from trainer.settings import TrainerSettings
+    from foundation.settings.trainer import TrainerSettings
+    from foundation.settings.worker import WorkerSettings
     from twincast.evaluation.datasets import load
     from twincast.evaluation.evaluate import evaluate, plot, refit_every
-    from worker.settings import WorkerSettings
 
     columns = ColumnMap(args.series_column, args.ts_column, args.value_column)
     dataset = load(args.data, columns, args.season)

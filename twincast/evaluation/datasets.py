@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
-from twincast.errors import SchemaError, TwincastError
+from foundation.errors import SchemaError, TwincastError
 from twincast.produce import ColumnMap, guess_format, open_input, rows, to_event
 from twincast.synthetic import seasonal_series
 

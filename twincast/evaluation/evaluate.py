@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.settings import TrainerSettings
+from foundation.settings.trainer import TrainerSettings
+from foundation.settings.worker import WorkerSettings
 from twincast.evaluation.baselines import RIVER, persistence, river_forecasts
 from twincast.evaluation.datasets import Dataset
 from twincast.evaluation.offline import ModelRun, run_offline
 from twincast.evaluation.report import F64, Score, overall, score, table
-from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 

@@ -19,12 +19,13 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
+from foundation.settings.trainer import TrainerSettings
+from foundation.settings.worker import WorkerSettings
 from lstmcore.serving import ServingModel
+from trainer.plan import refit_plan
 from trainer.refit import NotEnoughData, refit
-from trainer.settings import TrainerSettings
 from twincast.evaluation.datasets import Dataset
 from worker.hotpath import EventBatch, apply_swap, process
-from worker.settings import WorkerSettings
 from worker.state_store import StateStore
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def run_offline(
         try:
             outcome = refit(
                 {k: np.asarray(v) for k, v in history.items()},
-                trainer.refit_plan(),
+                refit_plan(trainer),
                 version,
                 {},
                 model,

@@ -19,19 +19,19 @@ from pathlib import Path
 
 from kafka import KafkaProducer
 
+from foundation.errors import TwincastError
+from foundation.kafka.topic_reader import read_topic
+from foundation.kafka.topics import ensure_topics
+from foundation.settings.base import KafkaSettings, TopicSettings
+from foundation.settings.trainer import TrainerSettings
+from foundation.settings.worker import WorkerSettings
 from schemas import Event, Forecast, decode, encode
-from trainer.settings import TrainerSettings
 from twincast.children import start_module, stop_child
-from twincast.errors import TwincastError
 from twincast.evaluation.datasets import Dataset
 from twincast.evaluation.offline import ForecastCollector, ModelRun, rounds
 from twincast.localkafka.temporary import temporary_broker
 from twincast.ports import free_port
 from twincast.scrape import scrape
-from twincast.settings import KafkaSettings, TopicSettings
-from twincast.topic_reader import read_topic
-from twincast.topics import ensure_topics
-from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 

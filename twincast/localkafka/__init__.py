@@ -4,6 +4,7 @@ The broker jars come from Maven Central through ``mvn``; no Docker and no mock a
 ``make kafka-up``, ``make kafka-down`` and the pytest fixture all go through this package.
 """
 
-from twincast.localkafka.broker import BrokerInfo, LocalKafka, LocalKafkaSettings
+from foundation.settings.localkafka import LocalKafkaSettings
+from twincast.localkafka.broker import BrokerInfo, LocalKafka
 
 __all__ = ["BrokerInfo", "LocalKafka", "LocalKafkaSettings"]

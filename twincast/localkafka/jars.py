@@ -10,7 +10,7 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from twincast.errors import LocalKafkaError
+from foundation.errors import LocalKafkaError
 
 log = logging.getLogger(__name__)
 

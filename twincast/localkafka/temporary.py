@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from twincast.localkafka.broker import LocalKafka, LocalKafkaSettings
+from foundation.settings.localkafka import LocalKafkaSettings
+from twincast.localkafka.broker import LocalKafka
 from twincast.ports import free_port
 
 

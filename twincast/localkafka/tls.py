@@ -12,8 +12,8 @@ import secrets
 import subprocess
 from pathlib import Path
 
-from twincast.errors import LocalKafkaError
-from twincast.private_files import PRIVATE_MODE, write_private_text
+from foundation.errors import LocalKafkaError
+from foundation.private_files import PRIVATE_MODE, write_private_text
 
 _LISTENER = "SSL"
 

@@ -7,12 +7,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from lstmcore.limits import step_flops
-from lstmcore.training import TrainConfig
-from schemas.artifact import Architecture
-from schemas.codec import DEFAULT_MAX_EVENT_BYTES
-from trainer.refit import RefitPlan
-from twincast.settings import KafkaSettings
+from foundation.settings.base import MAX_EVENT_BYTES, KafkaSettings
+from foundation.settings.budget import step_flops
 
 
 class TrainerSettings(KafkaSettings):
@@ -46,9 +42,6 @@ class TrainerSettings(KafkaSettings):
     )
     epochs: int = Field(30, ge=1, description="Epochs per refit.")
     tbptt: int = Field(32, ge=1, description="Truncated BPTT chunk length k.")
-    segment_length: int | None = Field(
-        None, ge=2, description="Cut series longer than this into contiguous streams."
-    )
     transform: Literal["standard", "difference"] = Field(
         "difference",
         description="What the model sees: standardised levels, or standardised changes "
@@ -57,7 +50,7 @@ class TrainerSettings(KafkaSettings):
     learning_rate: float = Field(1e-2, gt=0, description="Adam learning rate.")
     seed: int = Field(0, description="Random seed of weight initialisation.")
     max_event_bytes: int = Field(
-        DEFAULT_MAX_EVENT_BYTES, ge=64, description="Events larger than this (bytes) are invalid."
+        MAX_EVENT_BYTES, ge=64, description="Events larger than this (bytes) are invalid."
     )
     weights_max_message_bytes: int = Field(
         64 * 1024 * 1024, description="Producer limit for artifacts; match the weights topic."
@@ -71,34 +64,10 @@ class TrainerSettings(KafkaSettings):
     @model_validator(mode="after")
     def _within_the_step_budget(self) -> TrainerSettings:
         # Fail at start, not after a refit whose model every worker would refuse.
-        cost = step_flops(self.architecture())
+        cost = step_flops(self.features, self.units, self.layers, outputs=1)
         if cost > self.max_step_flops:
             raise ValueError(
                 f"{self.layers} layers x {self.units} units cost {cost:,} multiply-adds per step, "
                 f"over max_step_flops ({self.max_step_flops:,}): workers would refuse the model"
             )
         return self
-
-    def architecture(self) -> Architecture:
-        return Architecture(features=self.features, units=self.units, layers=self.layers)
-
-    def train_config(self) -> TrainConfig:
-        return TrainConfig(
-            batch_size=self.batch_size,
-            epochs=self.epochs,
-            tbptt=self.tbptt,
-            segment_length=self.segment_length,
-            learning_rate=self.learning_rate,
-            seed=self.seed,
-        )
-
-    def refit_plan(self) -> RefitPlan:
-        return RefitPlan(
-            self.architecture(),
-            self.train_config(),
-            self.model_name,
-            self.min_points_per_series,
-            self.holdout_fraction,
-            self.gate,
-            self.transform,
-        )

@@ -25,7 +25,7 @@ from typing import Any
 from kafka import TopicPartition
 from kafka.errors import CorruptRecordError
 
-from twincast.errors import TwincastError
+from foundation.errors import TwincastError
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from typing import TypeVar
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
-from twincast.outage import KafkaRepeats
-from twincast.refused_logins import REFUSED_LOGINS
-from twincast.settings import unknown_variables
-from twincast.settings_doc import known_variables
+from foundation.kafka.outage import KafkaRepeats
+from foundation.kafka.refused_logins import REFUSED_LOGINS
+from foundation.settings.base import unknown_variables
+from foundation.settings.known import known_variables
 
 S = TypeVar("S", bound=BaseSettings)
 

@@ -13,9 +13,10 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from lstmcore.limits import ArtifactLimits
+from foundation.settings.budget import ArtifactLimits
 
 ENV_PREFIX = "TWINCAST_"
+MAX_EVENT_BYTES = 64 * 1024  # default of the worker's and the trainer's TWINCAST_MAX_EVENT_BYTES
 
 
 def unknown_variables(environ: Mapping[str, str], known: Collection[str]) -> list[str]:

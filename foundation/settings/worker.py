@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from pydantic import Field, model_validator
 
-from schemas.codec import DEFAULT_MAX_EVENT_BYTES
-from twincast.settings import KafkaSettings
-from worker.hotpath import SwapPolicy
+from foundation.settings.base import MAX_EVENT_BYTES, KafkaSettings
+
+
+class SwapPolicy(StrEnum):
+    REPLAY = "replay"  # recompute h, c from each series' last W inputs with the new weights
+    KEEP = "keep"  # carry h, c over unchanged (zero if the state's shape changes)
+    RESET = "reset"  # every series starts again from zero state
 
 
 class WorkerSettings(KafkaSettings):
@@ -20,7 +26,7 @@ class WorkerSettings(KafkaSettings):
         SwapPolicy.REPLAY, description="State on a model swap: replay, keep or reset."
     )
     max_event_bytes: int = Field(
-        DEFAULT_MAX_EVENT_BYTES, ge=64, description="Events larger than this (bytes) are invalid."
+        MAX_EVENT_BYTES, ge=64, description="Events larger than this (bytes) are invalid."
     )
     max_poll_records: int = Field(5000, ge=1, description="Events taken per poll.")
     forecast_headers: bool = Field(

@@ -8,8 +8,8 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-from twincast.errors import KafkaUnavailableError, TopicError
-from twincast.settings import KafkaSettings
+from foundation.errors import KafkaUnavailableError, TopicError
+from foundation.settings.base import KafkaSettings
 
 
 def read_topic(settings: KafkaSettings, topic: str, timeout_s: float = 30.0) -> Iterator[Any]:

@@ -9,8 +9,8 @@ from typing import Any
 from kafka.admin import ConfigResource, KafkaAdminClient
 from kafka.errors import KafkaError
 
-from twincast.errors import KafkaUnavailableError, TopicError
-from twincast.settings import TopicSettings
+from foundation.errors import KafkaUnavailableError, TopicError
+from foundation.settings.base import TopicSettings
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ from kafka.errors import (
     UnsupportedSaslMechanismError,
 )
 
-from twincast.errors import KafkaUnavailableError, TwincastError
-from twincast.refused_logins import REFUSED_LOGINS
+from foundation.errors import KafkaUnavailableError, TwincastError
+from foundation.kafka.refused_logins import REFUSED_LOGINS
 
 T = TypeVar("T")
 

@@ -1,0 +1,25 @@
+"""What a consumed Kafka record is to twincast: the fields it reads, whichever client made it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+
+class ConsumedRecord(Protocol):
+    """A record as a consumer returns it (kafka-python's ``ConsumerRecord`` has these fields)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def timestamp(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes | None]]: ...
