@@ -27,7 +27,6 @@ class TrainConfig:
     batch_size: int | Literal["all"] = 32
     epochs: int = 20
     tbptt: int = 32
-    segment_length: int | None = None
     learning_rate: float = 1e-2
     seed: int = 0
 
@@ -59,7 +58,7 @@ def train(
     import keras
 
     keras.utils.set_random_seed(config.seed)
-    streams = make_streams(series, config.segment_length)
+    streams = make_streams(series)
     if not streams:
         raise ValueError("no series with at least two points to train on")
     n = resolve_batch_size(config, len(streams))

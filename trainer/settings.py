@@ -46,9 +46,6 @@ class TrainerSettings(KafkaSettings):
     )
     epochs: int = Field(30, ge=1, description="Epochs per refit.")
     tbptt: int = Field(32, ge=1, description="Truncated BPTT chunk length k.")
-    segment_length: int | None = Field(
-        None, ge=2, description="Cut series longer than this into contiguous streams."
-    )
     transform: Literal["standard", "difference"] = Field(
         "difference",
         description="What the model sees: standardised levels, or standardised changes "
@@ -87,7 +84,6 @@ class TrainerSettings(KafkaSettings):
             batch_size=self.batch_size,
             epochs=self.epochs,
             tbptt=self.tbptt,
-            segment_length=self.segment_length,
             learning_rate=self.learning_rate,
             seed=self.seed,
         )
