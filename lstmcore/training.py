@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from lstmcore.keras_model import build_stateful_model, reset_lstm_states
+from lstmcore.keras_model import build_stateful_model, compile_for_training, reset_lstm_states
 from lstmcore.layout import StreamGroup, make_groups, make_streams
 from schemas.artifact import Architecture
 
@@ -20,15 +20,19 @@ log = logging.getLogger(__name__)
 Array = np.ndarray
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainConfig:
-    """How to train. ``batch_size`` is N: 1 (online, one stream at a time), N, or "all"."""
+    """How to train. ``batch_size`` is N: 1 (online, one stream at a time), N, or "all".
 
-    batch_size: int | Literal["all"] = 32
-    epochs: int = 20
-    tbptt: int = 32
-    learning_rate: float = 1e-2
-    seed: int = 0
+    No defaults: the trainer's settings are the one place that has them, so a caller that leaves
+    one out learns it at once instead of silently training another model than the service does.
+    """
+
+    batch_size: int | Literal["all"]
+    epochs: int
+    tbptt: int
+    learning_rate: float
+    seed: int
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,8 @@ def train(
         raise ValueError("no series with at least two points to train on")
     n = resolve_batch_size(config, len(streams))
     groups = make_groups(streams, n, config.tbptt)
-    model = build_stateful_model(architecture, n, config.learning_rate)
+    model = build_stateful_model(architecture, n)
+    compile_for_training(model, config.learning_rate)
     started = time.monotonic()
     losses = []
     for epoch in range(config.epochs):

@@ -35,13 +35,15 @@ class NotEnoughData(ValueError):
 
 @dataclass(frozen=True)
 class RefitPlan:
+    """Everything a refit is told; no defaults (``TrainerSettings.refit_plan`` has them)."""
+
     architecture: Architecture
     train: TrainConfig
     model_name: str
     min_points_per_series: int
     holdout_fraction: float
     gate: bool
-    transform: Literal["standard", "difference"] = "standard"
+    transform: Literal["standard", "difference"]
 
 
 @dataclass(frozen=True)
