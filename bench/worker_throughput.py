@@ -57,7 +57,7 @@ def artifact(version: int, units: int) -> Artifact:
             "architecture": arch,
             "training": TrainingFacts(batch_size=1, epochs=1, tbptt=1, n_series=0, n_points=0),
             "validation": Validation(model_mae=0.0, persistence_mae=0.0, points=0),
-            "scaler": Scaler(mean=[0.0], scale=[1.0]),
+            "scaler": Scaler(kind="standard", mean=[0.0], scale=[1.0]),
         },
         arrays,
     )

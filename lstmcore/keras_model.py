@@ -9,12 +9,11 @@ import numpy as np
 from schemas.artifact import Architecture
 
 
-def build_stateful_model(
-    architecture: Architecture, batch_size: int, learning_rate: float = 1e-3
-) -> Any:
-    """Stateful LSTM stack + Dense, fixed batch size, any sequence length, compiled (MSE, Adam).
+def build_stateful_model(architecture: Architecture, batch_size: int) -> Any:
+    """Stateful LSTM stack + Dense, fixed batch size, any sequence length, not compiled.
 
-    Returns sequences so every step of a chunk is a training target (next-step forecast).
+    Returns sequences so every step of a chunk is a training target (next-step forecast). Only a
+    model that trains needs an optimizer (``compile_for_training``); a twin only steps.
     """
     import keras
 
@@ -25,9 +24,14 @@ def build_stateful_model(
             architecture.units, stateful=True, return_sequences=True, name=f"lstm_{layer}"
         )(hidden)
     outputs = keras.layers.Dense(architecture.outputs, name="dense")(hidden)
-    model = keras.Model(inputs, outputs)
+    return keras.Model(inputs, outputs)
+
+
+def compile_for_training(model: Any, learning_rate: float) -> None:
+    """MSE loss, Adam at the given learning rate."""
+    import keras
+
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
-    return model
 
 
 def reset_lstm_states(model: Any) -> None:

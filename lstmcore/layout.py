@@ -6,9 +6,10 @@ chunk, in time order; the state is reset only when a group of streams starts (at
 and between groups). A twin fed stream i from zero state, one step at a time, then computes exactly
 what row i of the batch-N model computed.
 
-Streams are whole series, or contiguous segments of long series. Streams of unequal length are
-right-padded with zero-weight steps: padding comes after a stream's real steps, so it can never
-influence them.
+Each stream is one whole series, never a piece of one: the worker and the validation walk carry a
+series' state from its first event to its last, so a stream must start where that state starts
+(from zero, at the series' first point). Streams of unequal length are right-padded with
+zero-weight steps: padding comes after a stream's real steps, so it can never influence them.
 """
 
 from __future__ import annotations
@@ -49,24 +50,17 @@ class StreamGroup:
             yield self.inputs[:, start:end], self.targets[:, start:end], self.weights[:, start:end]
 
 
-def make_streams(
-    series: Sequence[Array], segment_length: int | None = None, target_feature: int = 0
-) -> list[Stream]:
-    """Turn scaled series [T_i, F] into streams of (x_t, x_{t+1}[target]) pairs.
+def make_streams(series: Sequence[Array], target_feature: int = 0) -> list[Stream]:
+    """Turn scaled series [T_i, F] into streams of (x_t, x_{t+1}[target]) pairs, one per series.
 
-    With ``segment_length`` a long series is cut into contiguous segments of that many inputs,
-    each its own stream; the last segment takes what remains. Series shorter than 2 points give
-    no stream (there is nothing to forecast).
+    Series shorter than 2 points give no stream (there is nothing to forecast).
     """
     streams: list[Stream] = []
     for values in series:
         if values.ndim != 2:
             raise ValueError(f"each series must be [T, F], got shape {values.shape}")
         inputs, targets = values[:-1], values[1:, target_feature : target_feature + 1]
-        length = len(inputs)
-        step = segment_length or max(length, 1)
-        for start in range(0, length, step):
-            streams.append(Stream(inputs[start : start + step], targets[start : start + step]))
+        streams.append(Stream(inputs, targets))
     return [s for s in streams if len(s.inputs) > 0]
 
 

@@ -17,7 +17,7 @@ _MIN_SCALE = 1e-8
 
 
 def fit_scaler(
-    series: Sequence[npt.NDArray[np.floating]], kind: Literal["standard", "difference"] = "standard"
+    series: Sequence[npt.NDArray[np.floating]], kind: Literal["standard", "difference"]
 ) -> Scaler:
     """Mean and standard deviation of every feature over all points (or, for ``difference``,
     all changes) of all series."""

@@ -1,4 +1,42 @@
-"""The manual epoch loop: stateful batch-N training over the N-stream layout."""
+"""The manual epoch loop: stateful batch-N training over the N-stream layout.
+
+The twin rule in one example: train at batch N = 3 on three series, then the batch-1 twin (Keras,
+or the pure step the worker runs) fed one series from zero state reproduces that series' row.
+
+>>> from lstmcore.keras_model import build_twin, get_arrays
+>>> from lstmcore.layout import make_groups, make_streams
+>>> from lstmcore.step import StepWeights, step
+>>> arch = Architecture(features=1, units=4, layers=1)
+>>> rng = np.random.default_rng(0)
+>>> series = [rng.normal(size=(n, 1)).astype(np.float32) for n in (9, 7, 5)]
+>>> config = TrainConfig(batch_size=3, epochs=2, tbptt=4, learning_rate=1e-2, seed=0)
+>>> model = train(arch, series, config).model
+
+Row i of the batch-N model: the layout's chunks in time order, from zero state. Each row holds one
+whole series (longest first); row 1 is the series of 7 points, its 6 steps that have a next value.
+
+>>> (group,) = make_groups(make_streams(series), 3, config.tbptt)
+>>> reset_lstm_states(model)
+>>> rows = np.concatenate([np.asarray(model(x)) for x, _, _ in group.chunks(4)], axis=1)
+>>> i, steps = 1, 6
+>>> bool(np.array_equal(group.inputs[i, :steps], series[1][:-1]))
+True
+
+The twins, started from zero state and fed that series one value at a time:
+
+>>> twin = build_twin(model, arch)
+>>> keras_twin = [np.asarray(twin(series[1][None, t : t + 1]))[0, 0] for t in range(steps)]
+>>> weights = StepWeights.from_arrays(arch, get_arrays(model, arch))
+>>> h, c = weights.zero_state(1)
+>>> stepped = []
+>>> for t in range(steps):
+...     h, c, y = step(weights, h, c, series[1][t : t + 1])
+...     stepped.append(y[0])
+>>> bool(np.abs(np.array(keras_twin) - rows[i, :steps]).max() < 1e-5)
+True
+>>> bool(np.abs(np.array(stepped) - rows[i, :steps]).max() < 1e-5)
+True
+"""
 
 from __future__ import annotations
 
@@ -11,7 +49,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from lstmcore.keras_model import build_stateful_model, reset_lstm_states
+from lstmcore.keras_model import build_stateful_model, compile_for_training, reset_lstm_states
 from lstmcore.layout import StreamGroup, make_groups, make_streams
 from schemas.artifact import Architecture
 
@@ -20,16 +58,19 @@ log = logging.getLogger(__name__)
 Array = np.ndarray
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainConfig:
-    """How to train. ``batch_size`` is N: 1 (online, one stream at a time), N, or "all"."""
+    """How to train. ``batch_size`` is N: 1 (online, one stream at a time), N, or "all".
 
-    batch_size: int | Literal["all"] = 32
-    epochs: int = 20
-    tbptt: int = 32
-    segment_length: int | None = None
-    learning_rate: float = 1e-2
-    seed: int = 0
+    No defaults: the trainer's settings are the one place that has them, so a caller that leaves
+    one out learns it at once instead of silently training another model than the service does.
+    """
+
+    batch_size: int | Literal["all"]
+    epochs: int
+    tbptt: int
+    learning_rate: float
+    seed: int
 
 
 @dataclass(frozen=True)
@@ -59,12 +100,13 @@ def train(
     import keras
 
     keras.utils.set_random_seed(config.seed)
-    streams = make_streams(series, config.segment_length)
+    streams = make_streams(series)
     if not streams:
         raise ValueError("no series with at least two points to train on")
     n = resolve_batch_size(config, len(streams))
     groups = make_groups(streams, n, config.tbptt)
-    model = build_stateful_model(architecture, n, config.learning_rate)
+    model = build_stateful_model(architecture, n)
+    compile_for_training(model, config.learning_rate)
     started = time.monotonic()
     losses = []
     for epoch in range(config.epochs):

@@ -45,9 +45,10 @@ class Scaler(WireModel):
     ``difference``: the model sees and forecasts changes instead of levels. Its input at t is
     ``(x[t] - x[t-1] - mean) / scale`` (0 change for a series' first value) and its output,
     unscaled, is added to ``x[t]``: a model that outputs no change is the persistence forecast.
+    ``kind`` is required: every schema_version 2 manifest carries it (older ones are refused).
     """
 
-    kind: Literal["standard", "difference"] = "standard"
+    kind: Literal["standard", "difference"]
     mean: list[FiniteFloat]
     scale: list[FiniteFloat]
 

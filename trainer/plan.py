@@ -24,11 +24,11 @@ def train_config(settings: TrainerSettings) -> TrainConfig:
 
 def refit_plan(settings: TrainerSettings) -> RefitPlan:
     return RefitPlan(
-        architecture(settings),
-        train_config(settings),
-        settings.model_name,
-        settings.min_points_per_series,
-        settings.holdout_fraction,
-        settings.gate,
-        settings.transform,
+        architecture=architecture(settings),
+        train=train_config(settings),
+        model_name=settings.model_name,
+        min_points_per_series=settings.min_points_per_series,
+        holdout_fraction=settings.holdout_fraction,
+        gate=settings.gate,
+        transform=settings.transform,
     )

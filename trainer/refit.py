@@ -11,6 +11,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Literal
 
 import numpy as np
@@ -33,15 +34,31 @@ class NotEnoughData(ValueError):
     """The history cannot support a refit yet."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RefitPlan:
+    """Everything a refit is told; no defaults (``trainer.plan.refit_plan`` takes them from the
+    settings)."""
+
     architecture: Architecture
     train: TrainConfig
     model_name: str
     min_points_per_series: int
     holdout_fraction: float
     gate: bool
-    transform: Literal["standard", "difference"] = "standard"
+    transform: Literal["standard", "difference"]
+
+
+class Verdict(StrEnum):
+    """What the gate decided; each value is also an ``outcome`` label of twincast_refits_total."""
+
+    ACCEPTED = "accepted"  # beats persistence and the current model: published
+    GATE_OFF = "gate_off"  # TWINCAST_GATE=false: published without comparison
+    WORSE_THAN_PERSISTENCE = "worse_than_persistence"  # not published
+    WORSE_THAN_CURRENT = "worse_than_current"  # not published
+
+    @property
+    def publishes(self) -> bool:
+        return self in (Verdict.ACCEPTED, Verdict.GATE_OFF)
 
 
 @dataclass(frozen=True)
@@ -57,7 +74,7 @@ class RefitOutcome:
     artifact: Artifact
     evaluation: Evaluation
     accepted: bool
-    verdict: str  # "accepted", "gate_off", "worse_than_persistence", "worse_than_current"
+    verdict: Verdict
     train_seconds: float
 
 
@@ -109,15 +126,15 @@ def evaluate(
     )
 
 
-def verdict(evaluation: Evaluation, gate: bool) -> str:
+def verdict(evaluation: Evaluation, gate: bool) -> Verdict:
     if not gate:
-        return "gate_off"
+        return Verdict.GATE_OFF
     if not evaluation.model_mae < evaluation.persistence_mae:
-        return "worse_than_persistence"
+        return Verdict.WORSE_THAN_PERSISTENCE
     previous = evaluation.previous_model_mae
     if previous is not None and not evaluation.model_mae < previous:
-        return "worse_than_current"
-    return "accepted"
+        return Verdict.WORSE_THAN_CURRENT
+    return Verdict.ACCEPTED
 
 
 def refit(
@@ -170,5 +187,4 @@ def refit(
         },
         arrays,
     )
-    accepted = decision in {"accepted", "gate_off"}
-    return RefitOutcome(artifact, evaluation, accepted, decision, result.seconds)
+    return RefitOutcome(artifact, evaluation, decision.publishes, decision, result.seconds)

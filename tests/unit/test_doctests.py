@@ -20,6 +20,7 @@ WITH_EXAMPLES = sorted(
 
 def test_the_core_shows_its_use() -> None:
     assert "lstmcore.step" in WITH_EXAMPLES
+    assert "lstmcore.training" in WITH_EXAMPLES  # batch-N training, the twin equals row i
 
 
 @pytest.mark.parametrize("module", WITH_EXAMPLES)

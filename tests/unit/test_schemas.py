@@ -45,7 +45,7 @@ def manifest(**overrides: object) -> ModelManifest:
             batch_size=8, epochs=5, tbptt=16, n_series=8, n_points=800, offsets={0: 100, 1: 250}
         ),
         validation=Validation(model_mae=0.1, persistence_mae=0.2, points=80),
-        scaler=Scaler(mean=[0.5], scale=[2.0]),
+        scaler=Scaler(kind="standard", mean=[0.5], scale=[2.0]),
         arrays=[
             ArrayInfo(name=n, shape=list(s), dtype="float32")
             for n, s in arch.expected_arrays().items()
@@ -210,7 +210,7 @@ class TestRejections:
 
     def test_manifest_scaler_must_be_positive(self) -> None:
         with pytest.raises(ValueError, match="positive"):
-            Scaler(mean=[0.0], scale=[0.0])
+            Scaler(kind="standard", mean=[0.0], scale=[0.0])
 
     def test_manifest_refuses_unknown_fields(self) -> None:
         body = json.loads(encode(manifest()))

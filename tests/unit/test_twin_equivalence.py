@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,11 @@ from lstmcore.training import TrainConfig, train
 from schemas.artifact import Architecture
 
 TOLERANCE = 1e-5
+
+
+def _config(batch_size: int | Literal["all"], epochs: int) -> TrainConfig:
+    # The twin rule holds whatever the learning rate and seed; these are the ones always used here.
+    return TrainConfig(batch_size=batch_size, epochs=epochs, tbptt=4, learning_rate=1e-2, seed=0)
 
 
 def _series(n: int, features: int, seed: int) -> list[np.ndarray]:
@@ -28,7 +35,7 @@ def _series(n: int, features: int, seed: int) -> list[np.ndarray]:
 def test_batch_n_rows_equal_twin_and_step(n: int, units: int, features: int) -> None:
     arch = Architecture(features=features, units=units, layers=1)
     series = _series(n, features, seed=n * 100 + units + features)
-    config = TrainConfig(batch_size=n, epochs=2, tbptt=4)
+    config = _config(n, epochs=2)
     result = train(arch, series, config)
     model = result.model
 
@@ -56,7 +63,7 @@ def test_more_series_than_n_train_in_groups() -> None:
     groups = make_groups(make_streams(series), 3, 4)
     assert [g.inputs.shape[0] for g in groups] == [3, 3, 3]
     assert [int((g.weights.sum(axis=1) > 0).sum()) for g in groups] == [3, 3, 1]
-    result = train(arch, series, TrainConfig(batch_size=3, epochs=1, tbptt=4))
+    result = train(arch, series, _config(3, epochs=1))
     model = result.model
     weights = StepWeights.from_arrays(arch, get_arrays(model, arch))
     for group in groups:  # every group starts from zero state, exactly like a fresh twin
@@ -71,7 +78,7 @@ def test_naive_layout_breaks_the_twin() -> None:
     """Consecutive rows of one series as the batch (the seed's layout) is not the twin."""
     arch = Architecture(features=1, units=10, layers=1)
     rng = np.random.default_rng(1)
-    model = train(arch, _series(3, 1, 1), TrainConfig(batch_size=3, epochs=1, tbptt=4)).model
+    model = train(arch, _series(3, 1, 1), _config(3, epochs=1)).model
     series = rng.normal(size=(12, 1)).astype(np.float32)
     naive = series.reshape(3, 4, 1)  # rows are consecutive pieces of ONE series
     reset_lstm_states(model)
@@ -85,7 +92,7 @@ def test_naive_layout_breaks_the_twin() -> None:
 def test_online_and_all_at_once_batch_sizes(batch_size: int | str, expected_n: int) -> None:
     arch = Architecture(features=1, units=10, layers=1)
     series = _series(5, 1, seed=9)
-    config = TrainConfig(batch_size=batch_size, epochs=1, tbptt=4)  # type: ignore[arg-type]
+    config = _config(batch_size, epochs=1)  # type: ignore[arg-type]
     result = train(arch, series, config)
     assert result.batch_size == expected_n
     weights = StepWeights.from_arrays(arch, get_arrays(result.model, arch))
