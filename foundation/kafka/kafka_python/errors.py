@@ -20,7 +20,6 @@ _KINDS: tuple[tuple[type[KafkaError], KafkaErrorKind], ...] = (
     (kafka_errors.UnsupportedSaslMechanismError, K.AUTH),
     (kafka_errors.AuthorizationError, K.PERMISSION),  # topic, group, cluster, transactional id
     (kafka_errors.MessageSizeTooLargeError, K.TOO_LARGE),
-    (kafka_errors.RecordListTooLargeError, K.TOO_LARGE),
     (kafka_errors.UnknownTopicOrPartitionError, K.UNKNOWN_TOPIC),
     (kafka_errors.CorruptRecordError, K.CORRUPT_RECORD),
     (kafka_errors.KafkaConfigurationError, K.CONFIG),
