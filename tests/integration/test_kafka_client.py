@@ -108,7 +108,7 @@ def test_produced_records_are_read_back_with_their_fields(clients: KafkaClients)
         consumer.seek_to_beginning(*topic.partitions)
         (record,) = _read_all(consumer, 1)
         assert (record.topic, record.partition, record.offset) == (topic.name, 1, 0)
-        assert (record.key, record.value, list(record.headers)) == (b"k", b"v", [("h", b"1")])
+        assert (record.key, record.value, list(record.headers or ())) == (b"k", b"v", [("h", b"1")])
         assert record.timestamp > 0
         assert consumer.assignment() == set(topic.partitions)
         assert consumer.partitions_for_topic(topic.name) == {0, 1}
