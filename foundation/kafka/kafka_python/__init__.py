@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.admin import KafkaAdminClient
 
 from foundation.kafka.client import ConsumerOptions, ProducerOptions, TransactionalOptions
 from foundation.kafka.kafka_python.admin import KafkaPythonAdmin
@@ -31,9 +32,10 @@ class KafkaPythonClients:
         self.settings = settings
 
     def consumer(self, options: ConsumerOptions) -> KafkaPythonConsumer:
-        config = consumer_config(self.settings, options)
+        config = consumer_config(options)
         with translated():
-            return KafkaPythonConsumer(KafkaConsumer(**config))
+            raw = KafkaConsumer(**self.settings.client_config(options.role), **config)
+        return KafkaPythonConsumer(raw)
 
     def producer(self, options: ProducerOptions) -> KafkaPythonProducer:
         o = options
@@ -63,14 +65,17 @@ class KafkaPythonClients:
         return KafkaPythonTransactionalProducer(raw)
 
     def admin(self, role: str, request_timeout_ms: int | None = None) -> KafkaPythonAdmin:
-        return KafkaPythonAdmin.connect(self.settings.client_config(role), request_timeout_ms)
+        extra = _given(request_timeout_ms=request_timeout_ms)
+        with translated():
+            raw = KafkaAdminClient(**self.settings.client_config(role), **extra)
+        return KafkaPythonAdmin(raw)
 
 
-def consumer_config(settings: KafkaSettings, options: ConsumerOptions) -> dict[str, Any]:
-    """kafka-python's keyword arguments for these options; unset ones keep its defaults."""
+def consumer_config(options: ConsumerOptions) -> dict[str, Any]:
+    """kafka-python's keyword arguments for these options (besides the settings' common ones);
+    unset ones keep its defaults."""
     o = options
     return {
-        **settings.client_config(o.role),
         "enable_auto_commit": False,
         "group_id": o.group_id,
         **_given(

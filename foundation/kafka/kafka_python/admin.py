@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kafka.admin import ConfigResource, KafkaAdminClient
+from kafka.admin import ConfigResource
 
 from foundation.kafka.client import NewTopic
 from foundation.kafka.kafka_python.errors import from_code, translated
@@ -16,12 +16,6 @@ _TOPIC_ALREADY_EXISTS = 36
 class KafkaPythonAdmin:
     def __init__(self, raw: Any) -> None:
         self._raw = raw
-
-    @classmethod
-    def connect(cls, config: Mapping[str, Any], request_timeout_ms: int | None) -> KafkaPythonAdmin:
-        extra = {} if request_timeout_ms is None else {"request_timeout_ms": request_timeout_ms}
-        with translated():
-            return cls(KafkaAdminClient(**config, **extra))
 
     def create_topic(self, topic: NewTopic, timeout_s: float) -> bool:
         request = {
