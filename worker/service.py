@@ -54,8 +54,13 @@ class WorkerService:
         self.metrics = metrics
         self.stop_requested = threading.Event()
         self.model: ServingModel | None = None
+        # h and c of one unit until the first model's swap resizes them to its shape.
         self.store = StateStore(
-            settings.state_max_series, settings.replay_window, settings.features, 1, 1
+            capacity=settings.state_max_series,
+            window=settings.replay_window,
+            features=settings.features,
+            layers=1,
+            units=1,
         )
         self.sorter = RecordSorter(settings)
         self.swap_durations: list[float] = []  # seconds the hot path paused for each swap

@@ -36,7 +36,11 @@ class SeriesState:
 
 
 class StateStore:
-    def __init__(self, capacity: int, window: int, features: int, layers: int, units: int) -> None:
+    def __init__(
+        self, *, capacity: int, window: int, features: int, layers: int, units: int
+    ) -> None:
+        """Room for ``capacity`` series, each with its last ``window`` inputs of ``features``
+        values and an h, c of ``[layers, units]`` (resized when a model of another shape comes)."""
         if capacity < 1 or window < 1:
             raise ValueError("capacity and window must be positive")
         self.capacity, self.window, self.features = capacity, window, features

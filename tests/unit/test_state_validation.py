@@ -34,7 +34,7 @@ def _model() -> ServingModel:
 
 
 def _store() -> StateStore:
-    return StateStore(10, 8, 1, LAYERS, 5)
+    return StateStore(capacity=10, window=8, features=1, layers=LAYERS, units=5)
 
 
 def _events(pairs: list[tuple[str, float]], first_offset: int = 0) -> EventBatch:
@@ -231,7 +231,8 @@ def test_the_forecast_writer_never_writes_a_non_finite_forecast() -> None:
 
 
 def test_a_cold_start_state_of_any_shape_fits_once_the_first_model_arrives() -> None:
-    store = StateStore(10, 8, 1, 1, 1)  # the worker's store before any model exists
+    # The worker's store before any model exists.
+    store = StateStore(capacity=10, window=8, features=1, layers=1, units=1)
     record = decode_state(with_arrays(_good(), h=np.ones((3, 7))))
     check_state(record, b"a", 0, 3, Expectation(1, 8))  # nothing to compare h with yet
     store.put("a", to_state(record))

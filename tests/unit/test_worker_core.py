@@ -39,7 +39,7 @@ def _forecasts(result: BatchResult) -> list[float]:
 def _store(model: ServingModel | None = None, capacity: int = 100, window: int = 8) -> StateStore:
     units = model.manifest.architecture.units if model else 1
     layers = model.manifest.architecture.layers if model else 1
-    return StateStore(capacity, window, 1, layers, units)
+    return StateStore(capacity=capacity, window=window, features=1, layers=layers, units=units)
 
 
 def _model(version: int = 1, kind: Literal["standard", "difference"] = "standard") -> ServingModel:
