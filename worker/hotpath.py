@@ -73,9 +73,8 @@ def process(
             slots = store.slots_for(ids)
             process_wave(model, store, slots, values[wave], wave, result)
             store.mark_stepped(
-                slots, partitions[wave], next_offsets[wave], model.version if model else 0
+                ids, slots, partitions[wave], next_offsets[wave], model.version if model else 0
             )
-            store.dirty.update(ids)
             if on_wave is not None:
                 on_wave(time.perf_counter() - started, len(wave))
     return result
@@ -168,7 +167,7 @@ def apply_swap(
     arch = new.manifest.architecture
     same_shape = store.h.shape[0] == arch.layers and store.h.shape[2] == arch.units
     occupied = store.occupied_slots()
-    store.dirty.update(store.series_ids())  # every state changes owner: checkpoint them all
+    store.mark_changed(store.series_ids())  # every state changes owner: checkpoint them all
     store.state_version[occupied] = new.version
     if policy is SwapPolicy.KEEP and old is not None and same_shape:
         return
@@ -195,7 +194,7 @@ def realign(
     store.h[:, slots] = h
     store.c[:, slots] = c
     store.state_version[slots] = model.version
-    store.dirty.update(present)
+    store.mark_changed(present)
 
 
 def replay_states(

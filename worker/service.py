@@ -354,9 +354,7 @@ class WorkerService:
                 consumer.seek(tp, position)
                 self._expect[tp] = position
                 self._next[tp] = position
-        for series_id, record in states.items():
-            self.store.put(series_id, to_state(record))
-        self.store.dirty.difference_update(states)
+        self.store.restore({series_id: to_state(record) for series_id, record in states.items()})
         if self.model is not None:  # states of an older model follow the swap policy
             stale = [sid for sid, r in states.items() if r.model_version != self.model.version]
             realign(self.store, stale, self.model, self.settings.swap_policy)

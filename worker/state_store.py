@@ -47,7 +47,8 @@ class StateStore:
         self.evictions = 0
         self._slots: OrderedDict[str, int] = OrderedDict()  # in least-recently-seen order
         # Checkpointing: series changed since the last checkpoint, and series forgotten since.
-        self.dirty: set[str] = set()
+        # Only the store's methods change them, so every change of state is marked the same way.
+        self._changed: set[str] = set()
         self.forgotten: dict[str, int] = {}  # series -> its partition, for tombstones
         self._free = list(range(capacity - 1, -1, -1))
         self.windows = np.zeros((capacity, window, features), np.float64)
@@ -109,7 +110,7 @@ class StateStore:
 
     def reset_slots(self, slots: I64 | int) -> None:
         """Zero state for these slots: no inputs, no last value, no pending forecast. The series
-        keep their slots and positions (and are checkpointed as reset when marked dirty)."""
+        keep their slots and positions (and are checkpointed as reset once marked changed)."""
         self.h[:, slots] = 0.0
         self.c[:, slots] = 0.0
         self.counts[slots] = 0
@@ -123,7 +124,7 @@ class StateStore:
         if slot is None:
             return False
         self._free.append(slot)
-        self.dirty.discard(series_id)
+        self._changed.discard(series_id)
         if self.partition[slot] >= 0:
             self.forgotten[series_id] = int(self.partition[slot])
         return True
@@ -134,7 +135,7 @@ class StateStore:
         victims = [sid for sid, slot in self._slots.items() if int(self.partition[slot]) in gone]
         for series_id in victims:
             self._free.append(self._slots.pop(series_id))
-            self.dirty.discard(series_id)
+            self._changed.discard(series_id)
             self.forgotten.pop(series_id, None)
         return len(victims)
 
@@ -189,20 +190,36 @@ class StateStore:
         return {sid: s for sid in ids if (s := self.get(sid)) is not None}
 
     def restore(self, states: dict[str, SeriesState]) -> None:
+        """Put states read back from the state topic: as they are there already, they are not
+        changes to checkpoint (even if the series had changed before)."""
         for series_id, state in states.items():
             self.put(series_id, state)
+        self._changed.difference_update(states)
 
-    def mark_stepped(self, slots: I64, partitions: I64, next_offsets: I64, version: int) -> None:
-        """Record where each stepped series now stands, and that it needs a checkpoint."""
+    def mark_changed(self, series_ids: Iterable[str]) -> None:
+        """These series' states need writing at the next checkpoint."""
+        self._changed.update(series_ids)
+
+    def mark_stepped(
+        self,
+        series_ids: Sequence[str],
+        slots: I64,
+        partitions: I64,
+        next_offsets: I64,
+        version: int,
+    ) -> None:
+        """Record where each stepped series (``series_ids`` in ``slots``) now stands, and that
+        it needs a checkpoint."""
         self.partition[slots] = partitions
         self.next_offset[slots] = next_offsets
         self.state_version[slots] = version
+        self._changed.update(series_ids)
 
     def take_changes(self) -> tuple[StateColumns, dict[str, int]]:
         """States changed and series forgotten since the last call, for one checkpoint."""
-        changed = self.columns(list(self.dirty))
+        changed = self.columns(list(self._changed))
         forgotten = dict(self.forgotten)
-        self.dirty.clear()
+        self._changed.clear()
         self.forgotten.clear()
         return changed, forgotten
 
