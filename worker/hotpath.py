@@ -89,10 +89,10 @@ def process_wave(
     result: BatchResult,
 ) -> None:
     """One step for the series in ``slots`` (each once); results go to ``rows`` of ``result``."""
-    pending = store.pending[slots]
+    pending = store.scalars["pending_forecast"][slots]
     known = ~np.isnan(pending)
     result.scored[rows] = known
-    result.scored_versions[rows] = store.pending_version[slots]
+    result.scored_versions[rows] = store.scalars["pending_version"][slots]
     result.abs_errors[rows] = np.where(known, np.abs(values[:, 0] - pending), 0.0)
     result.persistence_abs_errors[rows] = np.where(
         known, np.abs(values[:, 0] - store.last_value[slots, 0]), 0.0
@@ -111,8 +111,8 @@ def process_wave(
         store.c[:, slots] = c
         version = model.version
     store.push_inputs(slots, values)
-    store.pending[slots] = forecasts
-    store.pending_version[slots] = version
+    store.scalars["pending_forecast"][slots] = forecasts
+    store.scalars["pending_version"][slots] = version
     result.forecasts[rows] = forecasts
     result.versions[rows] = version
     # One vectorised check per wave; the per-series search only when it fails.
@@ -168,7 +168,7 @@ def apply_swap(
     same_shape = store.h.shape[0] == arch.layers and store.h.shape[2] == arch.units
     occupied = store.occupied_slots()
     store.mark_changed(store.series_ids())  # every state changes owner: checkpoint them all
-    store.state_version[occupied] = new.version
+    store.scalars["model_version"][occupied] = new.version
     if policy is SwapPolicy.KEEP and old is not None and same_shape:
         return
     store.resize_state(arch.layers, arch.units)
@@ -193,7 +193,7 @@ def realign(
         h, c = model.weights.zero_state(len(slots))
     store.h[:, slots] = h
     store.c[:, slots] = c
-    store.state_version[slots] = model.version
+    store.scalars["model_version"][slots] = model.version
     store.mark_changed(present)
 
 

@@ -25,7 +25,6 @@ from lstmcore.serving import ServingModel
 from schemas.control import RESET, control_action
 from twincast.outage import Outage, when_reachable
 from twincast.unreadable import skip_unreadable
-from worker.checkpoint import to_state
 from worker.delivery import Delivery, TransactionAborted
 from worker.hotpath import (
     BatchResult,
@@ -354,7 +353,7 @@ class WorkerService:
                 consumer.seek(tp, position)
                 self._expect[tp] = position
                 self._next[tp] = position
-        self.store.restore({series_id: to_state(record) for series_id, record in states.items()})
+        self.store.restore(states)  # a state record is a SeriesState: nothing to copy
         if self.model is not None:  # states of an older model follow the swap policy
             stale = [sid for sid, r in states.items() if r.model_version != self.model.version]
             realign(self.store, stale, self.model, self.settings.swap_policy)

@@ -17,7 +17,7 @@ from schemas.state import decode_state, encode_states
 from schemas.state_header import decode_marker, encode_marker
 from tests.unit.test_artifact import make_artifact
 from twincast.errors import SchemaError
-from worker.checkpoint import marker_key, to_state
+from worker.checkpoint import marker_key
 from worker.hotpath import EventBatch, SwapPolicy, apply_swap, process
 from worker.records import NON_FINITE_FORECAST, DeadLetters, drop_non_finite
 from worker.restore import Expectation, Restored, check_state, marker_position, take_record
@@ -235,7 +235,7 @@ def test_a_cold_start_state_of_any_shape_fits_once_the_first_model_arrives() -> 
     store = StateStore(capacity=10, window=8, features=1, layers=1, units=1)
     record = decode_state(with_arrays(_good(), h=np.ones((3, 7))))
     check_state(record, b"a", 0, 3, Expectation(1, 8))  # nothing to compare h with yet
-    store.put("a", to_state(record))
+    store.put("a", record)
     apply_swap(store, None, MODEL, SwapPolicy.REPLAY)  # resized, recomputed from the window
     assert store.h.shape == (LAYERS, 10, 5)
     result = process(MODEL, store, _events([("a", 2.0)], first_offset=3))

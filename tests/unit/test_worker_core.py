@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lstmcore.serving import ServingModel
-from schemas.state import decode_state, encode_states
+from schemas.state import COLUMNS, decode_state, encode_states
 from tests.unit.test_artifact import make_artifact
 from worker.hotpath import (
     BatchResult,
@@ -160,6 +160,8 @@ def test_checkpoint_records_decode_to_the_stored_states() -> None:
             state.model_version,
         )
         assert record.pending_version == state.pending_version
+        for name in COLUMNS:  # whatever scalar fields a state has, the record carries them all
+            assert getattr(record, name) == getattr(state, name), name
     assert records[0].window[:, 0].tolist() == [2.5, 3.5, 4.5]
     assert records[3].window.shape == (0, 1) and records[3].pending_forecast is None
 
