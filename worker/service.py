@@ -22,10 +22,11 @@ from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.errors import CorruptRecordError, KafkaError
 
 from lstmcore.serving import ServingModel
-from schemas.control import RESET, control_action
+from schemas.control import RESET
 from twincast.outage import Outage, when_reachable
 from twincast.unreadable import skip_unreadable
 from worker.delivery import Delivery, TransactionAborted
+from worker.forecast_sender import ForecastSender
 from worker.hotpath import (
     BatchResult,
     EventBatch,
@@ -36,7 +37,7 @@ from worker.hotpath import (
 )
 from worker.metrics import WorkerMetrics
 from worker.positions import PartitionPositions
-from worker.records import DeadLetters, RecordSorter, drop_non_finite, split_at_controls
+from worker.records import Control, DeadLetters, EventValidator, drop_non_finite, split_at_controls
 from worker.restore import Expectation, read_states
 from worker.settings import WorkerSettings
 from worker.startup import connect
@@ -62,7 +63,8 @@ class WorkerService:
             layers=1,
             units=1,
         )
-        self.sorter = RecordSorter(settings)
+        self.validator = EventValidator(settings)
+        self.forecasts = ForecastSender(settings)
         self.swap_durations: list[float] = []  # seconds the hot path paused for each swap
         self._co_partitioned = False
         self._evictions_counted = 0
@@ -168,14 +170,14 @@ class WorkerService:
         self.metrics.events.inc(len(records))
         self.positions.consumed(batches)
         for segment, control in split_at_controls(records):
-            valid, dead = self.sorter.sort(segment)
+            valid, dead = self.validator.validate(segment)
             result = process(self.model, self.store, valid, self._observe_wave)
             if result.non_finite.any():  # never a NaN forecast: those events are dead letters
                 valid, result = drop_non_finite(segment, valid, result, dead)
             self._send_dead_letters(dead)
             delivery = self._deliver()
             delivery.track(
-                self.sorter.send_forecasts(delivery.producer, valid, result, self._co_partitioned)
+                self.forecasts.send(delivery.producer, valid, result, self._co_partitioned)
             )
             self._account(valid, result)
             if control is not None:
@@ -191,9 +193,9 @@ class WorkerService:
         self._send_dead_letters(dead)
         self.positions.skipped_to(skipped.partition, skipped.end_offset)
 
-    def _apply_control(self, record: Any) -> None:
+    def _apply_control(self, control: Control) -> None:
         """Carry out an operator's control record, in order with the events around it."""
-        action = control_action(record.headers)
+        record, action = control.record, control.action
         if action == RESET and record.key is not None:
             series_id = record.key.decode("utf-8", "replace")
             self.store.evict(series_id)
