@@ -218,7 +218,7 @@ class WorkerService:
         """Changed states, position markers and consumed offsets, in the delivery's order."""
         self._apply_rebalances(consumer)  # never write the state of a series no longer ours
         try:
-            if self._deliver().checkpoint(
+            if self._deliver().commit(
                 consumer, self.store, self.settings.state_topic, self.positions.uncommitted()
             ):
                 self.positions.committed()

@@ -88,12 +88,12 @@ def test_a_stuck_transaction_is_replaced_and_rewound() -> None:
     delivery = TransactionalDelivery(lambda: next(created), 10, Outage(logging.getLogger("t")))
     offsets = {TopicPartition("events", 0): 42}
     with pytest.raises(TransactionAborted, match="no answer"):
-        delivery.checkpoint(_Consumer(), _store(), "state", offsets)
+        delivery.commit(_Consumer(), _store(), "state", offsets)
     stuck, fresh = made
     assert stuck.calls[-1] == "close", "the stuck producer is dropped"
     assert fresh.calls == ["init", "begin"], "a new one takes the id (aborting the open one)"
     assert delivery.producer is fresh
-    assert delivery.checkpoint(_Consumer(), _store(), "state", offsets)
+    assert delivery.commit(_Consumer(), _store(), "state", offsets)
     assert fresh.calls[-1] == "begin", "after the commit the next transaction begins"
 
 
@@ -139,10 +139,10 @@ def test_unacknowledged_sends_rewind_and_commit_nothing(producer: _PlainProducer
     consumer = _CommittingConsumer()
     offsets = {TopicPartition("events", 0): 7}
     with pytest.raises(CheckpointFailed):
-        delivery.checkpoint(consumer, _store(), "state", offsets)
+        delivery.commit(consumer, _store(), "state", offsets)
     assert consumer.commits == 0 and outage.since is not None, "nothing committed; outage noted"
     producer.error, producer.flush_times_out = None, False
-    assert delivery.checkpoint(consumer, _store(), "state", offsets)
+    assert delivery.commit(consumer, _store(), "state", offsets)
     assert consumer.commits == 1 and outage.since is None, "the broker is back"
 
 
@@ -152,7 +152,7 @@ def test_a_refused_permission_ends_the_worker_with_advice() -> None:
     )
     delivery.send("forecasts", b"a", b"{}")
     with pytest.raises(KafkaFatalError, match="ACLs"):
-        delivery.checkpoint(_CommittingConsumer(), _store(), "state", {})
+        delivery.commit(_CommittingConsumer(), _store(), "state", {})
 
 
 def test_closing_with_sends_pending_does_not_raise() -> None:

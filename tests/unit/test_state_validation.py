@@ -17,11 +17,11 @@ from schemas.state import decode_state, encode_states
 from schemas.state_header import decode_marker, encode_marker
 from tests.unit.test_artifact import make_artifact
 from twincast.errors import SchemaError
-from worker.checkpoint import marker_key
 from worker.hotpath import EventBatch, SwapPolicy, apply_swap, process
 from worker.records import NON_FINITE_FORECAST, DeadLetters, drop_non_finite
 from worker.restore import Expectation, Restored, check_state, marker_position, take_record
 from worker.state_store import StateStore
+from worker.state_writer import marker_key
 
 TS = datetime(2026, 1, 1, tzinfo=UTC)
 MODEL = ServingModel.from_artifact(make_artifact(version=1, units=5, mean=1.0, scale=2.0))

@@ -1,4 +1,4 @@
-"""Checkpoint the state store to the state topic, and restore it for assigned partitions.
+"""Write the store's changes to the state topic: the part of a checkpoint that is state.
 
 The state topic is co-partitioned with the events topic (same partition count, same keys): the
 state of a series from events partition p is written to state partition p, so a worker that is
@@ -26,7 +26,7 @@ def marker_key(partition: int) -> bytes:
     return MARKER_PREFIX + str(partition).encode()
 
 
-def write_changes(
+def write_state_changes(
     producer: Any, topic: str, store: StateStore, positions: dict[int, int]
 ) -> list[Any]:
     """Send every changed state, a tombstone for every forgotten series, and the position
