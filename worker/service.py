@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 import numpy as np
-from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka import TopicPartition
 from kafka.errors import CorruptRecordError, KafkaError
 
 from lstmcore.serving import ServingModel
@@ -37,6 +37,7 @@ from worker.hotpath import (
 )
 from worker.metrics import WorkerMetrics
 from worker.positions import PartitionPositions
+from worker.rebalance import Rebalance, RebalanceKind, RebalanceListener
 from worker.records import Control, DeadLetters, EventValidator, drop_non_finite, split_at_controls
 from worker.restore import Expectation, read_states
 from worker.settings import WorkerSettings
@@ -72,7 +73,7 @@ class WorkerService:
         self.positions = PartitionPositions()
         # Rebalance news from the listener, which kafka-python may call on its IO thread: the
         # loop applies it between polls, so the store is only ever touched by one thread.
-        self._rebalances: queue.SimpleQueue[tuple[str, list[TopicPartition]]] = queue.SimpleQueue()
+        self._rebalances: queue.SimpleQueue[Rebalance] = queue.SimpleQueue()
         self.watcher: WeightsWatcher  # started by run()
         self._watcher_restart_at = 0.0
         # Partitions held but not restored yet (the broker was away): nothing is read until
@@ -105,7 +106,7 @@ class WorkerService:
         )
         self.watcher.start()
         try:
-            consumer.subscribe([s.events_topic], listener=_Rebalance(self._rebalances))
+            consumer.subscribe([s.events_topic], listener=RebalanceListener(self._rebalances))
             self._loop(consumer, exit_when_idle)
             return 0
         finally:
@@ -241,7 +242,7 @@ class WorkerService:
     def _apply_rebalances(self, consumer: Any) -> None:
         while not self._rebalances.empty():
             kind, partitions = self._rebalances.get()
-            if kind == "revoked":
+            if kind is RebalanceKind.REVOKED:
                 self.on_revoked(partitions)
                 if partitions and self._deliver().abandon():
                     # Exactly-once: the aborted transaction held the kept partitions' work too.
@@ -374,16 +375,3 @@ class WorkerService:
             highwater = consumer.highwater(tp)
             if highwater is not None:
                 self.metrics.lag.labels(str(tp.partition)).set(highwater - taken)
-
-
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Only queues the news: the listener may run on kafka-python's IO thread."""
-
-    def __init__(self, news: queue.SimpleQueue[tuple[str, list[TopicPartition]]]) -> None:
-        self.news = news
-
-    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        self.news.put(("revoked", list(revoked)))
-
-    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        self.news.put(("assigned", list(assigned)))
