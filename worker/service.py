@@ -305,10 +305,10 @@ class WorkerService:
         restored = read_states(self.settings, [tp.partition for tp in partitions], fit)
         for reason, count in restored.refused.items():
             self.metrics.state_refused.labels(reason).inc(count)
-        states, positions = restored.states, restored.positions
+        states, markers = restored.states, restored.positions
         self.positions.hold(partitions)
         for tp in partitions:
-            position = positions.get(tp.partition)
+            position = markers.get(tp.partition)
             if position is None and rewinding:  # never checkpointed: the group's commit or start
                 position = consumer.committed(tp)
                 if position is None:

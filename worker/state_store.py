@@ -35,7 +35,7 @@ class StateStore:
         # Checkpointing: series changed since the last checkpoint, and series forgotten since.
         # Only the store's methods change them, so every change of state is marked the same way.
         self._changed: set[str] = set()
-        self.forgotten: dict[str, int] = {}  # series -> its partition, for tombstones
+        self._forgotten: dict[str, int] = {}  # series -> its partition, for tombstones
         self._free = list(range(capacity - 1, -1, -1))
         self.windows = np.zeros((capacity, window, features), np.float64)
         self.counts = np.zeros(capacity, np.int64)  # inputs in the window
@@ -112,7 +112,7 @@ class StateStore:
         self._changed.discard(series_id)
         partition = int(self.scalars["partition"][slot])
         if partition >= 0:
-            self.forgotten[series_id] = partition
+            self._forgotten[series_id] = partition
         return True
 
     def evict_partitions(self, partitions: Iterable[int]) -> int:
@@ -123,7 +123,7 @@ class StateStore:
         for series_id in victims:
             self._free.append(self._slots.pop(series_id))
             self._changed.discard(series_id)
-            self.forgotten.pop(series_id, None)
+            self._forgotten.pop(series_id, None)
         return len(victims)
 
     def push_inputs(self, slots: I64, values: F64) -> None:
@@ -163,7 +163,7 @@ class StateStore:
         for name, values in self.scalars.items():
             value = getattr(state, name)
             values[slot] = np.nan if value is None else value
-        self.forgotten.pop(series_id, None)
+        self._forgotten.pop(series_id, None)
 
     def snapshot(self, series_ids: Iterable[str] | None = None) -> dict[str, SeriesState]:
         ids = self.series_ids() if series_ids is None else series_ids
@@ -198,9 +198,9 @@ class StateStore:
     def take_changes(self) -> tuple[StateColumns, dict[str, int]]:
         """States changed and series forgotten since the last call, for one checkpoint."""
         changed = self.columns(list(self._changed))
-        forgotten = dict(self.forgotten)
+        forgotten = dict(self._forgotten)
         self._changed.clear()
-        self.forgotten.clear()
+        self._forgotten.clear()
         return changed, forgotten
 
     def columns(self, series_ids: list[str]) -> StateColumns:
