@@ -194,7 +194,7 @@ def full_window_replay(units: int, series: int, window: int = 64) -> None:
     from worker.state_store import StateStore
 
     old, new = (ServingModel.from_artifact(artifact(v, units)) for v in (1, 2))
-    store = StateStore(series, window, 1, 1, units)
+    store = StateStore(capacity=series, window=window, features=1, layers=1, units=units)
     slots = store.slots_for([f"series-{i:05d}" for i in range(series)])
     rng = np.random.default_rng(0)
     for _ in range(window):
