@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install kafka-jars kafka-up kafka-down kafka-status topics demo test lint typecheck unit clean bench-trainer bench-worker bench-recovery bench-weights prometheus evaluate
+.PHONY: install kafka-jars kafka-up kafka-down kafka-status topics demo test lint typecheck unit clean bench-trainer bench-worker bench-recovery bench-weights bench-latency prometheus evaluate
 
 # The virtualenv is rebuilt whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -69,6 +69,9 @@ bench-recovery: $(STAMP) kafka-jars
 
 bench-weights: $(STAMP) kafka-jars
 	$(BIN)/python -m bench.weights_startup
+
+bench-latency: $(STAMP) kafka-jars
+	$(BIN)/python -m bench.latency
 
 # The README's forecast-quality table: every built-in data set, offline, default settings.
 evaluate: $(STAMP)

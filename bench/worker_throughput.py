@@ -2,8 +2,9 @@
 
 1. Throughput with 10,000 series: the worker (real WorkerService, LSTM step, forecasts, commits)
    against a raw passthrough through the same Kafka client layer (kafka-python: consume, produce
-   the same bytes, flush, commit; no model) on the same broker and the same events, as a ratio
-   measured in one run.
+   the same bytes, flush, commit; no model) and the same passthrough on confluent-kafka
+   (librdkafka, its own API), on the same broker and the same events, as ratios measured in
+   one run.
 2. Per-event cost of the pure step (batched over 10,000 series, and for one series) against
    ``model.predict`` and ``model(x)`` on a batch-1 Keras twin.
 3. The longest pause in consumption while a new version is swapped in under ``replay`` with
@@ -31,6 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from bench.broker import temporary_broker
 from foundation.kafka.client import ConsumerOptions, Producer, ProducerOptions
 from foundation.kafka.factory import kafka_clients
+from bench.confluent_passthrough import confluent_passthrough
 from foundation.kafka.topics import ensure_topics
 from foundation.kafka.weights_topic import publish, weights_producer
 from foundation.settings.base import KafkaSettings, TopicSettings
@@ -191,7 +193,7 @@ def full_window_replay(units: int, series: int, window: int = 64) -> None:
     from worker.state_store import StateStore
 
     old, new = (ServingModel.from_artifact(artifact(v, units)) for v in (1, 2))
-    store = StateStore(series, window, 1, 1, units)
+    store = StateStore(capacity=series, window=window, features=1, layers=1, units=units)
     slots = store.slots_for([f"series-{i:05d}" for i in range(series)])
     rng = np.random.default_rng(0)
     for _ in range(window):
@@ -236,6 +238,7 @@ def measure(bootstrap: str, args: argparse.Namespace) -> None:
     ensure_topics(topics.model_copy(update={"forecasts_topic": passthrough_topic}))
     passthrough_s = passthrough(topics, total, passthrough_topic)
     shaped_s = passthrough(topics, total, passthrough_topic, forecast_shaped=True)
+    confluent_s = confluent_passthrough(topics, total, passthrough_topic)
     worker_settings = WorkerSettings(
         **common, worker_group_id=f"bench-worker-{suffix}", metrics_port=0, max_poll_records=5000
     )
@@ -252,6 +255,10 @@ def measure(bootstrap: str, args: argparse.Namespace) -> None:
     print(
         f"  {'twincast worker':<28} {total / worker_s:>10,.0f} events/s   "
         f"ratio {passthrough_s / worker_s:.2f} of passthrough"
+    )
+    print(
+        f"  {'confluent-kafka passthrough':<28} {total / confluent_s:>10,.0f} events/s   "
+        f"{worker_s / confluent_s:.1f}x the worker (librdkafka, same consume-produce-commit loop)"
     )
 
     # A second worker group needs a state topic of its own (state belongs to one group).

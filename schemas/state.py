@@ -9,7 +9,9 @@ the series was forgotten. Plain numbers only: nothing here is ever unpickled.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -17,19 +19,63 @@ import numpy.typing as npt
 from foundation.errors import SchemaError
 from schemas.state_header import MAX_HEADER_BYTES, STATE_SCHEMA_VERSION, parse_header
 
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
 
 @dataclass(frozen=True)
-class StateRecord:
+class Column:
+    """How a state store keeps one scalar field of every series: an array of ``dtype``."""
+
+    dtype: type[np.int64] | type[np.float64]
+    blank: float  # in a slot without state; NaN in a float column stands for None
+    kept_on_reset: bool  # where the series stands, not what it computed: a reset keeps it
+
+
+def column(
+    dtype: type[np.int64] | type[np.float64], blank: float, kept_on_reset: bool = False
+) -> dict[str, Column]:
+    """The metadata of a scalar ``SeriesState`` field."""
+    return {"column": Column(dtype, blank, kept_on_reset)}
+
+
+@dataclass(frozen=True)
+class SeriesState:
+    """The state of one series: what the worker's store keeps and a state record carries.
+
+    The one definition of the per-series fields. h, c, the window and the last value are arrays
+    the store lays out for the hot path; every other field is a scalar declared with its
+    ``Column``, from which the store's arrays, its get / put / columns / reset and ``StateRecord``
+    follow. A new per-series scalar is one field here, plus its place in the codec: the header
+    ``encode_states`` writes, ``schemas.state_header`` checks and ``decode_state`` passes on.
+    """
+
+    h: F32  # [layers, units]
+    c: F32  # [layers, units]
+    window: F64  # the last inputs, oldest first: [n <= W, features]
+    last_value: F64 | None  # [features]; None exactly when the window is empty
+    # The forecast made for the next value, and the model version that made it.
+    pending_forecast: float | None = field(metadata=column(np.float64, math.nan))
+    pending_version: int = field(metadata=column(np.int64, 0))
+    # The series' events partition (-1: unknown) and the offset after the last event in h, c.
+    partition: int = field(metadata=column(np.int64, -1, kept_on_reset=True))
+    next_offset: int = field(metadata=column(np.int64, 0, kept_on_reset=True))
+    # The version whose weights computed h and c.
+    model_version: int = field(metadata=column(np.int64, 0, kept_on_reset=True))
+
+
+# The scalar fields by name, in declaration order.
+COLUMNS: dict[str, Column] = {
+    f.name: f.metadata["column"] for f in fields(SeriesState) if f.metadata
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class StateRecord(SeriesState):
+    """A state read from the state topic, with the series it says it belongs to."""
+
     series_id: str
-    partition: int
-    next_offset: int  # the offset after the last event this state reflects
-    model_version: int
-    h: npt.NDArray[np.float32]
-    c: npt.NDArray[np.float32]
-    window: npt.NDArray[np.float64]
-    last_value: npt.NDArray[np.float64] | None
-    pending_forecast: float | None
-    pending_version: int
 
 
 @dataclass(frozen=True)
@@ -37,16 +83,12 @@ class StateColumns:
     """The states of n series side by side: what one checkpoint writes, gathered in one go."""
 
     series_ids: list[str]
-    partitions: npt.NDArray[np.int64]  # [n]
-    next_offsets: npt.NDArray[np.int64]  # [n]
-    model_versions: npt.NDArray[np.int64]  # [n]
-    h: npt.NDArray[np.float32]  # [n, layers, units]
-    c: npt.NDArray[np.float32]  # [n, layers, units]
-    windows: npt.NDArray[np.float64]  # [n, W, features], the first counts[i] rows are inputs
-    counts: npt.NDArray[np.int64]  # [n]; 0 = no input yet (and no last value)
-    last_values: npt.NDArray[np.float64]  # [n, features]
-    pending: npt.NDArray[np.float64]  # [n]; NaN = no pending forecast
-    pending_versions: npt.NDArray[np.int64]  # [n]
+    h: F32  # [n, layers, units]
+    c: F32  # [n, layers, units]
+    windows: F64  # [n, W, features], the first counts[i] rows are inputs
+    counts: I64  # [n]; 0 = no input yet (and no last value)
+    last_values: F64  # [n, features]
+    scalars: dict[str, npt.NDArray[Any]]  # [n] per ``COLUMNS`` field; NaN = None
 
 
 def encode_states(cols: StateColumns) -> list[bytes]:
@@ -57,22 +99,28 @@ def encode_states(cols: StateColumns) -> list[bytes]:
         return []
     _, layers, units = cols.h.shape
     _, _, features = cols.windows.shape
-    hs, ws, ls = layers * units * 4, cols.windows.shape[1] * features * 8, features * 8
+    # Bytes per series of h (and of c), of a full window and of one input.
+    cell_bytes, window_bytes, input_bytes = (
+        layers * units * 4,
+        cols.windows.shape[1] * features * 8,
+        features * 8,
+    )
     h_bytes = np.ascontiguousarray(cols.h, "<f4").tobytes()
     c_bytes = np.ascontiguousarray(cols.c, "<f4").tobytes()
     w_bytes = np.ascontiguousarray(cols.windows, "<f8").tobytes()
     l_bytes = np.ascontiguousarray(cols.last_values, "<f8").tobytes()
     shape = f'"layers":{layers},"units":{units},"window":'
     out = []
+    scalars = cols.scalars
     for i, (series_id, partition, offset, version, count, pending, pending_version) in enumerate(
         zip(
             cols.series_ids,
-            cols.partitions.tolist(),
-            cols.next_offsets.tolist(),
-            cols.model_versions.tolist(),
+            scalars["partition"].tolist(),
+            scalars["next_offset"].tolist(),
+            scalars["model_version"].tolist(),
             cols.counts.tolist(),
-            cols.pending.tolist(),
-            cols.pending_versions.tolist(),
+            scalars["pending_forecast"].tolist(),
+            scalars["pending_version"].tolist(),
             strict=True,
         )
     ):
@@ -87,10 +135,10 @@ def encode_states(cols: StateColumns) -> list[bytes]:
             b"".join(
                 (
                     header.encode(),
-                    h_bytes[i * hs : (i + 1) * hs],
-                    c_bytes[i * hs : (i + 1) * hs],
-                    w_bytes[i * ws : i * ws + count * ls],
-                    l_bytes[i * ls : (i + 1) * ls] if count else b"",
+                    h_bytes[i * cell_bytes : (i + 1) * cell_bytes],
+                    c_bytes[i * cell_bytes : (i + 1) * cell_bytes],
+                    w_bytes[i * window_bytes : i * window_bytes + count * input_bytes],
+                    l_bytes[i * input_bytes : (i + 1) * input_bytes] if count else b"",
                 )
             )
         )
@@ -131,14 +179,14 @@ def _decode(raw: bytes) -> StateRecord:
     window = values[: inputs // 8].reshape(header.window, header.features)
     last = values[inputs // 8 :] if header.has_last else None
     return StateRecord(
-        header.series_id,
-        header.partition,
-        header.next_offset,
-        header.model_version,
-        h,
-        c,
-        window.astype(np.float64),
-        None if last is None else last.astype(np.float64),
-        header.pending_forecast,
-        header.pending_version,
+        series_id=header.series_id,
+        h=h,
+        c=c,
+        window=window.astype(np.float64),
+        last_value=None if last is None else last.astype(np.float64),
+        pending_forecast=header.pending_forecast,
+        pending_version=header.pending_version,
+        partition=header.partition,
+        next_offset=header.next_offset,
+        model_version=header.model_version,
     )

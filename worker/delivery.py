@@ -32,8 +32,8 @@ from kafka.structs import OffsetAndMetadata
 from foundation.errors import TwincastError
 from foundation.kafka.outage import Outage
 from foundation.settings.worker import WorkerSettings
-from worker.checkpoint import write_changes
 from worker.state_store import StateStore
+from worker.state_writer import write_state_changes
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +75,15 @@ class Delivery:
     def track(self, futures: list[Any]) -> None:
         self._futures += futures
 
-    def checkpoint(
+    def commit(
         self, consumer: Any, store: StateStore, state_topic: str, offsets: dict[TopicPartition, int]
     ) -> bool:
-        """Write the changed states and commit ``offsets``; False if only the commit failed."""
+        """Make everything since the last commit durable, in this order: outputs acknowledged,
+        changed states and markers written (``worker.state_writer``), ``offsets`` committed.
+        False if only the offset commit failed."""
         self._flush()
         positions = {tp.partition: offset for tp, offset in offsets.items()}
-        self._futures = write_changes(self.producer, state_topic, store, positions)
+        self._futures = write_state_changes(self.producer, state_topic, store, positions)
         self._flush()
         if not offsets:
             return True
@@ -172,13 +174,15 @@ class TransactionalDelivery(Delivery):
                     _close(producer)
                 time.sleep(self.outage.failed(exc, "starting transactions"))
 
-    def checkpoint(
+    def commit(
         self, consumer: Any, store: StateStore, state_topic: str, offsets: dict[TopicPartition, int]
     ) -> bool:
+        """Commit the open transaction with the changed states, markers and ``offsets`` in it,
+        and begin the next one."""
         positions = {tp.partition: offset for tp, offset in offsets.items()}
         manager = self.producer._transaction_manager
         try:
-            write_changes(self.producer, state_topic, store, positions)
+            write_state_changes(self.producer, state_topic, store, positions)
             if offsets:
                 commit = {tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()}
                 group = consumer.group_metadata()

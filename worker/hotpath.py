@@ -67,9 +67,8 @@ def process(
             slots = store.slots_for(ids)
             process_wave(model, store, slots, values[wave], wave, result)
             store.mark_stepped(
-                slots, partitions[wave], next_offsets[wave], model.version if model else 0
+                ids, slots, partitions[wave], next_offsets[wave], model.version if model else 0
             )
-            store.dirty.update(ids)
             if on_wave is not None:
                 on_wave(time.perf_counter() - started, len(wave))
     return result
@@ -84,10 +83,10 @@ def process_wave(
     result: BatchResult,
 ) -> None:
     """One step for the series in ``slots`` (each once); results go to ``rows`` of ``result``."""
-    pending = store.pending[slots]
+    pending = store.scalars["pending_forecast"][slots]
     known = ~np.isnan(pending)
     result.scored[rows] = known
-    result.scored_versions[rows] = store.pending_version[slots]
+    result.scored_versions[rows] = store.scalars["pending_version"][slots]
     result.abs_errors[rows] = np.where(known, np.abs(values[:, 0] - pending), 0.0)
     result.persistence_abs_errors[rows] = np.where(
         known, np.abs(values[:, 0] - store.last_value[slots, 0]), 0.0
@@ -106,8 +105,8 @@ def process_wave(
         store.c[:, slots] = c
         version = model.version
     store.push_inputs(slots, values)
-    store.pending[slots] = forecasts
-    store.pending_version[slots] = version
+    store.scalars["pending_forecast"][slots] = forecasts
+    store.scalars["pending_version"][slots] = version
     result.forecasts[rows] = forecasts
     result.versions[rows] = version
     # One vectorised check per wave; the per-series search only when it fails.
@@ -162,8 +161,8 @@ def apply_swap(
     arch = new.manifest.architecture
     same_shape = store.h.shape[0] == arch.layers and store.h.shape[2] == arch.units
     occupied = store.occupied_slots()
-    store.dirty.update(store.series_ids())  # every state changes owner: checkpoint them all
-    store.state_version[occupied] = new.version
+    store.mark_changed(store.series_ids())  # every state changes owner: checkpoint them all
+    store.scalars["model_version"][occupied] = new.version
     if policy is SwapPolicy.KEEP and old is not None and same_shape:
         return
     store.resize_state(arch.layers, arch.units)
@@ -188,8 +187,8 @@ def realign(
         h, c = model.weights.zero_state(len(slots))
     store.h[:, slots] = h
     store.c[:, slots] = c
-    store.state_version[slots] = model.version
-    store.dirty.update(present)
+    store.scalars["model_version"][slots] = model.version
+    store.mark_changed(present)
 
 
 def replay_states(

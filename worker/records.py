@@ -1,4 +1,4 @@
-"""Kafka records in, valid events and dead letters out; outcomes in, forecast messages out."""
+"""Kafka records in: valid events, control records and dead letters out."""
 
 from __future__ import annotations
 
@@ -14,11 +14,9 @@ from foundation.kafka.unreadable import UNREADABLE, Skipped
 from foundation.settings.worker import WorkerSettings
 from schemas import DeadLetter, encode
 from schemas.codec import decode_event, undecodable
-from schemas.common import now_utc
 from schemas.control import control_action
 from schemas.deadletter import MAX_KEY_BYTES_KEPT
-from schemas.forecast import ForecastWriter, forecast_headers
-from worker.hotpath import BatchResult, EventBatch
+from worker.batch import BatchResult, EventBatch
 
 MISSING_KEY = "missing_key"
 KEY_MISMATCH = "key_mismatch"
@@ -61,7 +59,15 @@ class DeadLetters:
         self.reasons[reason] += 1
 
 
-def split_at_controls(records: Sequence[Any]) -> Iterator[tuple[list[Any], Any | None]]:
+@dataclass(frozen=True)
+class Control:
+    """A control record with its action, decoded once on its way through the worker."""
+
+    record: Any
+    action: str
+
+
+def split_at_controls(records: Sequence[Any]) -> Iterator[tuple[list[Any], Control | None]]:
     """Runs of ordinary records, each followed by the control record that ends it (or None).
 
     Control records are rare; a poll without any is one run. Processing the runs in order applies
@@ -69,8 +75,9 @@ def split_at_controls(records: Sequence[Any]) -> Iterator[tuple[list[Any], Any |
     """
     run: list[Any] = []
     for record in records:
-        if record.headers and control_action(record.headers) is not None:
-            yield run, record
+        action = control_action(record.headers) if record.headers else None
+        if action is not None:
+            yield run, Control(record, action)
             run = []
         else:
             run.append(record)
@@ -105,13 +112,13 @@ def _key_refusal(key: bytes | None, series_id: str) -> SchemaError:
     return SchemaError(KEY_MISMATCH, f"Kafka key {key[:100]!r} is not series_id {series_id!r}")
 
 
-class RecordSorter:
+class EventValidator:
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
-        self._writer = ForecastWriter(settings.events_topic)
 
-    def sort(self, records: Sequence[Any]) -> tuple[EventBatch, DeadLetters]:
-        """Validate every record; the bad ones become dead letters with reason and position."""
+    def validate(self, records: Sequence[Any]) -> tuple[EventBatch, DeadLetters]:
+        """The valid events of these records; the bad ones become dead letters with reason and
+        position."""
         valid = EventBatch()
         dead = DeadLetters()
         features, max_bytes = self.settings.features, self.settings.max_event_bytes
@@ -138,38 +145,3 @@ class RecordSorter:
                 record.timestamp,
             )
         return valid, dead
-
-    def send_forecasts(
-        self, producer: Any, batch: EventBatch, result: BatchResult, same_partition: bool = False
-    ) -> list[Any]:
-        """Send one forecast per event of the batch.
-
-        With ``same_partition`` (the forecasts topic has as many partitions as the events topic)
-        the forecast of an event from partition p goes to partition p: co-partitioned output, and
-        no per-record key hashing in the producer. Otherwise the key decides, as usual.
-        """
-        writer = self._writer
-        writer.begin_batch(now_utc())
-        out_topic, send = self.settings.forecasts_topic, producer.send
-        with_headers = self.settings.forecast_headers
-        futures = []
-        for series_id, ts, forecast, version, partition, offset in zip(
-            batch.series_ids,
-            batch.ts,
-            result.forecasts.tolist(),
-            result.versions.tolist(),
-            batch.partitions,
-            batch.offsets,
-            strict=True,
-        ):
-            value = writer.write(series_id, ts, forecast, version, partition, offset)
-            futures.append(
-                send(
-                    out_topic,
-                    key=series_id.encode(),
-                    value=value,
-                    headers=forecast_headers(partition, offset) if with_headers else None,
-                    partition=partition if same_partition else None,
-                )
-            )
-        return futures

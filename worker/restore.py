@@ -25,7 +25,7 @@ from foundation.settings.base import KafkaSettings
 from lstmcore.serving import ServingModel
 from schemas.state import StateRecord, decode_state
 from schemas.state_header import decode_marker
-from worker.checkpoint import MARKER_PREFIX, marker_key
+from worker.state_writer import MARKER_PREFIX, marker_key
 
 log = logging.getLogger(__name__)
 

@@ -18,16 +18,16 @@ import time
 from typing import Any
 
 import numpy as np
-from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka import TopicPartition
 from kafka.errors import CorruptRecordError, KafkaError
 
 from foundation.kafka.outage import Outage, when_reachable
 from foundation.kafka.unreadable import skip_unreadable
 from foundation.settings.worker import WorkerSettings
 from lstmcore.serving import ServingModel
-from schemas.control import RESET, control_action
-from worker.checkpoint import to_state
+from schemas.control import RESET
 from worker.delivery import Delivery, TransactionAborted
+from worker.forecast_sender import ForecastSender
 from worker.hotpath import (
     BatchResult,
     EventBatch,
@@ -37,7 +37,9 @@ from worker.hotpath import (
     realign,
 )
 from worker.metrics import WorkerMetrics
-from worker.records import DeadLetters, RecordSorter, drop_non_finite, split_at_controls
+from worker.positions import PartitionPositions
+from worker.rebalance import Rebalance, RebalanceKind, RebalanceListener
+from worker.records import Control, DeadLetters, EventValidator, drop_non_finite, split_at_controls
 from worker.restore import Expectation, read_states
 from worker.startup import connect
 from worker.state_store import StateStore
@@ -54,23 +56,24 @@ class WorkerService:
         self.metrics = metrics
         self.stop_requested = threading.Event()
         self.model: ServingModel | None = None
+        # h and c of one unit until the first model's swap resizes them to its shape.
         self.store = StateStore(
-            settings.state_max_series, settings.replay_window, settings.features, 1, 1
+            capacity=settings.state_max_series,
+            window=settings.replay_window,
+            features=settings.features,
+            layers=1,
+            units=1,
         )
-        self.sorter = RecordSorter(settings)
+        self.validator = EventValidator(settings)
+        self.forecasts = ForecastSender(settings)
         self.swap_durations: list[float] = []  # seconds the hot path paused for each swap
         self._co_partitioned = False
         self._evictions_counted = 0
         self.delivery: Delivery | None = None  # set when the producer exists
-        self._offsets: dict[TopicPartition, int] = {}  # consumed, not yet committed
+        self.positions = PartitionPositions()
         # Rebalance news from the listener, which kafka-python may call on its IO thread: the
         # loop applies it between polls, so the store is only ever touched by one thread.
-        self._rebalances: queue.SimpleQueue[tuple[str, list[TopicPartition]]] = queue.SimpleQueue()
-        # The partitions this worker holds as far as its state is concerned: changed only when
-        # the news above is applied, never by kafka-python's IO thread behind our back.
-        self._owned: set[TopicPartition] = set()
-        self._expect: dict[TopicPartition, int] = {}  # restored position, until reached
-        self._next: dict[TopicPartition, int] = {}  # offset after the last event in the state
+        self._rebalances: queue.SimpleQueue[Rebalance] = queue.SimpleQueue()
         self.watcher: WeightsWatcher  # started by run()
         self._watcher_restart_at = 0.0
         # Partitions held but not restored yet (the broker was away): nothing is read until
@@ -103,7 +106,7 @@ class WorkerService:
         )
         self.watcher.start()
         try:
-            consumer.subscribe([s.events_topic], listener=_Rebalance(self._rebalances))
+            consumer.subscribe([s.events_topic], listener=RebalanceListener(self._rebalances))
             self._loop(consumer, exit_when_idle)
             return 0
         finally:
@@ -143,7 +146,7 @@ class WorkerService:
                 continue
             self._apply_rebalances(consumer)
             if batches:
-                batches = self._owned_in_order(consumer, batches)
+                batches = self.positions.keep_in_order(consumer, batches)
             records = [r for batch in batches.values() for r in batch]
             self._update_lag(consumer)
             if records or not consumer.assignment():
@@ -166,17 +169,16 @@ class WorkerService:
     def _handle(self, batches: dict[TopicPartition, list[Any]], records: list[Any]) -> None:
         """Validate, process and send one poll; nothing here waits for the broker."""
         self.metrics.events.inc(len(records))
-        # A poll's records come per partition in offset order: the last one sets the commit.
-        self._offsets.update({tp: batch[-1].offset + 1 for tp, batch in batches.items() if batch})
+        self.positions.consumed(batches)
         for segment, control in split_at_controls(records):
-            valid, dead = self.sorter.sort(segment)
+            valid, dead = self.validator.validate(segment)
             result = process(self.model, self.store, valid, self._observe_wave)
             if result.non_finite.any():  # never a NaN forecast: those events are dead letters
                 valid, result = drop_non_finite(segment, valid, result, dead)
             self._send_dead_letters(dead)
             delivery = self._deliver()
             delivery.track(
-                self.sorter.send_forecasts(delivery.producer, valid, result, self._co_partitioned)
+                self.forecasts.send(delivery.producer, valid, result, self._co_partitioned)
             )
             self._account(valid, result)
             if control is not None:
@@ -185,19 +187,16 @@ class WorkerService:
     def _skip_unreadable(self, consumer: Any, exc: CorruptRecordError) -> None:
         """Dead-letter every offset kafka-python cannot read; the commit moves past them."""
         skipped = skip_unreadable(consumer, exc, timeout_ms=200)
-        if skipped is None or skipped.partition not in self._owned:
+        if skipped is None or not self.positions.holds(skipped.partition):
             return  # not found yet: the next poll raises again and this runs again
         dead = DeadLetters()
         dead.add_unreadable(skipped)
         self._send_dead_letters(dead)
-        tp, end = skipped.partition, skipped.end_offset
-        self._offsets[tp] = self._next[tp] = end
-        if tp in self._expect:  # restored right at the bad record: resume after the skip
-            self._expect[tp] = end
+        self.positions.skipped_to(skipped.partition, skipped.end_offset)
 
-    def _apply_control(self, record: Any) -> None:
+    def _apply_control(self, control: Control) -> None:
         """Carry out an operator's control record, in order with the events around it."""
-        action = control_action(record.headers)
+        record, action = control.record, control.action
         if action == RESET and record.key is not None:
             series_id = record.key.decode("utf-8", "replace")
             self.store.evict(series_id)
@@ -220,10 +219,10 @@ class WorkerService:
         """Changed states, position markers and consumed offsets, in the delivery's order."""
         self._apply_rebalances(consumer)  # never write the state of a series no longer ours
         try:
-            if self._deliver().checkpoint(
-                consumer, self.store, self.settings.state_topic, self._offsets
+            if self._deliver().commit(
+                consumer, self.store, self.settings.state_topic, self.positions.uncommitted()
             ):
-                self._offsets.clear()
+                self.positions.committed()
         except TransactionAborted:  # aborted, or (at-least-once) sends not acknowledged
             self._recover(consumer, abandon=False)
 
@@ -243,7 +242,7 @@ class WorkerService:
     def _apply_rebalances(self, consumer: Any) -> None:
         while not self._rebalances.empty():
             kind, partitions = self._rebalances.get()
-            if kind == "revoked":
+            if kind is RebalanceKind.REVOKED:
                 self.on_revoked(partitions)
                 if partitions and self._deliver().abandon():
                     # Exactly-once: the aborted transaction held the kept partitions' work too.
@@ -253,33 +252,6 @@ class WorkerService:
             else:
                 self._restore(partitions, consumer, rewinding=False)
 
-    def _owned_in_order(
-        self, consumer: Any, batches: dict[TopicPartition, list[Any]]
-    ) -> dict[TopicPartition, list[Any]]:
-        """Keep only records this worker's state may see: partitions it holds, and for a just
-        restored partition only records that start exactly at its restored position."""
-        kept = {}
-        for tp, batch in batches.items():
-            if tp not in self._owned or not batch:
-                continue  # revoked meanwhile: its new owner reads these
-            expected = self._expect.get(tp)
-            if expected is not None:
-                if batch[0].offset != expected:
-                    # Fetched from elsewhere (before the seek took effect): read again.
-                    consumer.seek(tp, expected)
-                    continue
-                del self._expect[tp]
-            done = self._next.get(tp)
-            if done is not None and batch[0].offset < done:
-                # Fetched again (kafka-python reset the position behind our back, e.g. during a
-                # rebalance): these events are already in the state; applying them twice is wrong.
-                batch = [r for r in batch if r.offset >= done]
-                if not batch:
-                    continue
-            self._next[tp] = batch[-1].offset + 1
-            kept[tp] = batch
-        return kept
-
     def on_revoked(self, partitions: list[TopicPartition]) -> None:
         """Forget the series of partitions another worker takes over.
 
@@ -287,21 +259,17 @@ class WorkerService:
         offsets are not committed: the new owner resumes from the last checkpoint, skipping what
         that state reflects and recomputing the rest identically.
         """
-        self._owned.difference_update(partitions)
+        self.positions.release(partitions)
         self._unrestored.difference_update(partitions)
-        for tp in partitions:
-            self._expect.pop(tp, None)
-            self._next.pop(tp, None)
         gone = {tp.partition for tp in partitions}
         dropped = self.store.evict_partitions(gone)
-        self._offsets = {tp: o for tp, o in self._offsets.items() if tp.partition not in gone}
         if partitions:
             log.info("partitions %s revoked: %d series handed over", sorted(gone), dropped)
 
     def _rewind(self, consumer: Any) -> None:
         """Back to the last committed checkpoint of every partition still held: drop their
         series, restore their committed states, read again from their markers."""
-        kept = list(self._owned | self._unrestored)
+        kept = list(self.positions.held() | self._unrestored)
         self.on_revoked(kept)
         self._restore(kept, consumer, rewinding=True)
 
@@ -337,21 +305,18 @@ class WorkerService:
         restored = read_states(self.settings, [tp.partition for tp in partitions], fit)
         for reason, count in restored.refused.items():
             self.metrics.state_refused.labels(reason).inc(count)
-        states, positions = restored.states, restored.positions
-        self._owned.update(partitions)
+        states, markers = restored.states, restored.positions
+        self.positions.hold(partitions)
         for tp in partitions:
-            position = positions.get(tp.partition)
+            position = markers.get(tp.partition)
             if position is None and rewinding:  # never checkpointed: the group's commit or start
                 position = consumer.committed(tp)
                 if position is None:
                     position = consumer.beginning_offsets([tp])[tp]
             if position is not None:
                 consumer.seek(tp, position)
-                self._expect[tp] = position
-                self._next[tp] = position
-        for series_id, record in states.items():
-            self.store.put(series_id, to_state(record))
-        self.store.dirty.difference_update(states)
+                self.positions.resume_at(tp, position)
+        self.store.restore(states)  # a state record is a SeriesState: nothing to copy
         if self.model is not None:  # states of an older model follow the swap policy
             stale = [sid for sid, r in states.items() if r.model_version != self.model.version]
             realign(self.store, stale, self.model, self.settings.swap_policy)
@@ -406,20 +371,7 @@ class WorkerService:
 
     def _update_lag(self, consumer: Any) -> None:
         # From what the worker took, not consumer.position(): that may wait for the broker.
-        for tp, taken in self._next.items():
+        for tp, taken in self.positions.taken().items():
             highwater = consumer.highwater(tp)
             if highwater is not None:
                 self.metrics.lag.labels(str(tp.partition)).set(highwater - taken)
-
-
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Only queues the news: the listener may run on kafka-python's IO thread."""
-
-    def __init__(self, news: queue.SimpleQueue[tuple[str, list[TopicPartition]]]) -> None:
-        self.news = news
-
-    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        self.news.put(("revoked", list(revoked)))
-
-    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        self.news.put(("assigned", list(assigned)))

@@ -2,58 +2,48 @@
 
 Each series owns a slot in preallocated arrays, so a wave gathers and scatters the states of all its
 series with one fancy-index each. Least-recently-seen series are evicted when the store is full.
+What a series' state holds is ``schemas.state.SeriesState``: its scalar fields each get one array
+here (``scalars``, by field name), derived from that one definition.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from schemas.state import StateColumns
+from schemas.state import COLUMNS, SeriesState, StateColumns
 
-F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
 
-@dataclass(frozen=True)
-class SeriesState:
-    """A copy of one series' state, for checkpoints and tests."""
-
-    h: F32  # [layers, units]
-    c: F32  # [layers, units]
-    window: F64  # the last inputs, oldest first: [n <= W, features]
-    last_value: F64 | None  # [features]
-    pending_forecast: float | None  # forecast made for the next value
-    pending_version: int
-    partition: int = -1  # events partition of the series (-1 = unknown)
-    next_offset: int = 0  # offset after the last event this state reflects
-    model_version: int = 0  # version whose weights computed h and c
-
-
 class StateStore:
-    def __init__(self, capacity: int, window: int, features: int, layers: int, units: int) -> None:
+    def __init__(
+        self, *, capacity: int, window: int, features: int, layers: int, units: int
+    ) -> None:
+        """Room for ``capacity`` series, each with its last ``window`` inputs of ``features``
+        values and an h, c of ``[layers, units]`` (resized when a model of another shape comes)."""
         if capacity < 1 or window < 1:
             raise ValueError("capacity and window must be positive")
         self.capacity, self.window, self.features = capacity, window, features
         self.evictions = 0
         self._slots: OrderedDict[str, int] = OrderedDict()  # in least-recently-seen order
         # Checkpointing: series changed since the last checkpoint, and series forgotten since.
-        self.dirty: set[str] = set()
-        self.forgotten: dict[str, int] = {}  # series -> its partition, for tombstones
+        # Only the store's methods change them, so every change of state is marked the same way.
+        self._changed: set[str] = set()
+        self._forgotten: dict[str, int] = {}  # series -> its partition, for tombstones
         self._free = list(range(capacity - 1, -1, -1))
         self.windows = np.zeros((capacity, window, features), np.float64)
         self.counts = np.zeros(capacity, np.int64)  # inputs in the window
         self.last_value = np.zeros((capacity, features), np.float64)
-        self.pending = np.full(capacity, np.nan, np.float64)
-        self.pending_version = np.zeros(capacity, np.int64)
-        self.partition = np.full(capacity, -1, np.int64)
-        self.next_offset = np.zeros(capacity, np.int64)
-        self.state_version = np.zeros(capacity, np.int64)
+        # One array per scalar field of ``SeriesState``, e.g. scalars["pending_forecast"].
+        self.scalars: dict[str, npt.NDArray[Any]] = {
+            name: np.full(capacity, column.blank, column.dtype) for name, column in COLUMNS.items()
+        }
         self.resize_state(layers, units)
 
     def resize_state(self, layers: int, units: int) -> None:
@@ -99,19 +89,19 @@ class StateStore:
 
     def _clear(self, slot: int) -> None:
         self.reset_slots(slot)
-        self.partition[slot] = -1
-        self.next_offset[slot] = 0
-        self.state_version[slot] = 0
+        for name, column in COLUMNS.items():
+            self.scalars[name][slot] = column.blank
 
     def reset_slots(self, slots: I64 | int) -> None:
         """Zero state for these slots: no inputs, no last value, no pending forecast. The series
-        keep their slots and positions (and are checkpointed as reset when marked dirty)."""
+        keep their slots and positions (and are checkpointed as reset once marked changed)."""
         self.h[:, slots] = 0.0
         self.c[:, slots] = 0.0
         self.counts[slots] = 0
         self.last_value[slots] = 0.0
-        self.pending[slots] = np.nan
-        self.pending_version[slots] = 0
+        for name, column in COLUMNS.items():
+            if not column.kept_on_reset:
+                self.scalars[name][slots] = column.blank
 
     def evict(self, series_id: str) -> bool:
         """Forget a series (it will start again from zero state). True if it was there."""
@@ -119,19 +109,21 @@ class StateStore:
         if slot is None:
             return False
         self._free.append(slot)
-        self.dirty.discard(series_id)
-        if self.partition[slot] >= 0:
-            self.forgotten[series_id] = int(self.partition[slot])
+        self._changed.discard(series_id)
+        partition = int(self.scalars["partition"][slot])
+        if partition >= 0:
+            self._forgotten[series_id] = partition
         return True
 
     def evict_partitions(self, partitions: Iterable[int]) -> int:
         """Drop every series of these partitions (handed to another worker); no tombstones."""
         gone = set(partitions)
-        victims = [sid for sid, slot in self._slots.items() if int(self.partition[slot]) in gone]
+        partition = self.scalars["partition"]
+        victims = [sid for sid, slot in self._slots.items() if int(partition[slot]) in gone]
         for series_id in victims:
             self._free.append(self._slots.pop(series_id))
-            self.dirty.discard(series_id)
-            self.forgotten.pop(series_id, None)
+            self._changed.discard(series_id)
+            self._forgotten.pop(series_id, None)
         return len(victims)
 
     def push_inputs(self, slots: I64, values: F64) -> None:
@@ -150,17 +142,12 @@ class StateStore:
         if slot is None:
             return None
         count = int(self.counts[slot])
-        pending = float(self.pending[slot])
         return SeriesState(
             h=self.h[:, slot].copy(),
             c=self.c[:, slot].copy(),
             window=self.windows[slot, :count].copy(),
             last_value=self.last_value[slot].copy() if count else None,
-            pending_forecast=None if np.isnan(pending) else pending,
-            pending_version=int(self.pending_version[slot]),
-            partition=int(self.partition[slot]),
-            next_offset=int(self.next_offset[slot]),
-            model_version=int(self.state_version[slot]),
+            **{name: _python(values[slot]) for name, values in self.scalars.items()},
         )
 
     def put(self, series_id: str, state: SeriesState) -> None:
@@ -173,33 +160,47 @@ class StateStore:
         self.counts[slot] = count
         if state.last_value is not None:
             self.last_value[slot] = state.last_value
-        self.pending[slot] = np.nan if state.pending_forecast is None else state.pending_forecast
-        self.pending_version[slot] = state.pending_version
-        self.partition[slot] = state.partition
-        self.next_offset[slot] = state.next_offset
-        self.state_version[slot] = state.model_version
-        self.forgotten.pop(series_id, None)
+        for name, values in self.scalars.items():
+            value = getattr(state, name)
+            values[slot] = np.nan if value is None else value
+        self._forgotten.pop(series_id, None)
 
     def snapshot(self, series_ids: Iterable[str] | None = None) -> dict[str, SeriesState]:
         ids = self.series_ids() if series_ids is None else series_ids
         return {sid: s for sid in ids if (s := self.get(sid)) is not None}
 
-    def restore(self, states: dict[str, SeriesState]) -> None:
+    def restore(self, states: Mapping[str, SeriesState]) -> None:
+        """Put states read back from the state topic: as they are there already, they are not
+        changes to checkpoint (even if the series had changed before)."""
         for series_id, state in states.items():
             self.put(series_id, state)
+        self._changed.difference_update(states)
 
-    def mark_stepped(self, slots: I64, partitions: I64, next_offsets: I64, version: int) -> None:
-        """Record where each stepped series now stands, and that it needs a checkpoint."""
-        self.partition[slots] = partitions
-        self.next_offset[slots] = next_offsets
-        self.state_version[slots] = version
+    def mark_changed(self, series_ids: Iterable[str]) -> None:
+        """These series' states need writing at the next checkpoint."""
+        self._changed.update(series_ids)
+
+    def mark_stepped(
+        self,
+        series_ids: Sequence[str],
+        slots: I64,
+        partitions: I64,
+        next_offsets: I64,
+        version: int,
+    ) -> None:
+        """Record where each stepped series (``series_ids`` in ``slots``) now stands, and that
+        it needs a checkpoint."""
+        self.scalars["partition"][slots] = partitions
+        self.scalars["next_offset"][slots] = next_offsets
+        self.scalars["model_version"][slots] = version
+        self._changed.update(series_ids)
 
     def take_changes(self) -> tuple[StateColumns, dict[str, int]]:
         """States changed and series forgotten since the last call, for one checkpoint."""
-        changed = self.columns(list(self.dirty))
-        forgotten = dict(self.forgotten)
-        self.dirty.clear()
-        self.forgotten.clear()
+        changed = self.columns(list(self._changed))
+        forgotten = dict(self._forgotten)
+        self._changed.clear()
+        self._forgotten.clear()
         return changed, forgotten
 
     def columns(self, series_ids: list[str]) -> StateColumns:
@@ -207,17 +208,19 @@ class StateStore:
         slots = np.fromiter((self._slots[sid] for sid in series_ids), np.int64, len(series_ids))
         return StateColumns(
             series_ids=series_ids,
-            partitions=self.partition[slots],
-            next_offsets=self.next_offset[slots],
-            model_versions=self.state_version[slots],
             h=self.h[:, slots].transpose(1, 0, 2),
             c=self.c[:, slots].transpose(1, 0, 2),
             windows=self.windows[slots],
             counts=self.counts[slots],
             last_values=self.last_value[slots],
-            pending=self.pending[slots],
-            pending_versions=self.pending_version[slots],
+            scalars={name: values[slots] for name, values in self.scalars.items()},
         )
 
     def occupied_slots(self) -> I64:
         return np.fromiter(self._slots.values(), np.int64, len(self._slots))
+
+
+def _python(value: np.generic) -> Any:
+    """A stored scalar as the state field holds it: an int or float, and NaN as None."""
+    plain = value.item()
+    return None if plain != plain else plain  # only NaN differs from itself

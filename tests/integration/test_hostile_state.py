@@ -36,7 +36,7 @@ from tests.integration.test_worker import by_series, sequential_reference
 from tests.unit.test_artifact import make_artifact
 from tests.unit.test_state_validation import edit_header, with_arrays
 from twincast.synthetic import seasonal_series
-from worker.checkpoint import MARKER_PREFIX, marker_key
+from worker.state_writer import MARKER_PREFIX, marker_key
 
 pytestmark = pytest.mark.kafka
 

@@ -73,6 +73,10 @@ class _Producer:
             raise KafkaTimeoutError("Timeout waiting for future")
 
 
+def _store() -> StateStore:
+    return StateStore(capacity=4, window=2, features=1, layers=1, units=1)
+
+
 class _Consumer:
     def group_metadata(self) -> str:
         return "group"
@@ -84,12 +88,12 @@ def test_a_stuck_transaction_is_replaced_and_rewound() -> None:
     delivery = TransactionalDelivery(lambda: next(created), 10, Outage(logging.getLogger("t")))
     offsets = {TopicPartition("events", 0): 42}
     with pytest.raises(TransactionAborted, match="no answer"):
-        delivery.checkpoint(_Consumer(), StateStore(4, 2, 1, 1, 1), "state", offsets)
+        delivery.commit(_Consumer(), _store(), "state", offsets)
     stuck, fresh = made
     assert stuck.calls[-1] == "close", "the stuck producer is dropped"
     assert fresh.calls == ["init", "begin"], "a new one takes the id (aborting the open one)"
     assert delivery.producer is fresh
-    assert delivery.checkpoint(_Consumer(), StateStore(4, 2, 1, 1, 1), "state", offsets)
+    assert delivery.commit(_Consumer(), _store(), "state", offsets)
     assert fresh.calls[-1] == "begin", "after the commit the next transaction begins"
 
 
@@ -135,10 +139,10 @@ def test_unacknowledged_sends_rewind_and_commit_nothing(producer: _PlainProducer
     consumer = _CommittingConsumer()
     offsets = {TopicPartition("events", 0): 7}
     with pytest.raises(CheckpointFailed):
-        delivery.checkpoint(consumer, StateStore(4, 2, 1, 1, 1), "state", offsets)
+        delivery.commit(consumer, _store(), "state", offsets)
     assert consumer.commits == 0 and outage.since is not None, "nothing committed; outage noted"
     producer.error, producer.flush_times_out = None, False
-    assert delivery.checkpoint(consumer, StateStore(4, 2, 1, 1, 1), "state", offsets)
+    assert delivery.commit(consumer, _store(), "state", offsets)
     assert consumer.commits == 1 and outage.since is None, "the broker is back"
 
 
@@ -148,7 +152,7 @@ def test_a_refused_permission_ends_the_worker_with_advice() -> None:
     )
     delivery.send("forecasts", b"a", b"{}")
     with pytest.raises(KafkaFatalError, match="ACLs"):
-        delivery.checkpoint(_CommittingConsumer(), StateStore(4, 2, 1, 1, 1), "state", {})
+        delivery.commit(_CommittingConsumer(), _store(), "state", {})
 
 
 def test_closing_with_sends_pending_does_not_raise() -> None:

@@ -28,7 +28,7 @@ from trainer.consume import to_consumed
 from trainer.history import Consumed, Point
 from trainer.metrics import TrainerMetrics
 from trainer.service import TrainerService
-from worker.records import KEY_MISMATCH, MISSING_KEY, RecordSorter, split_at_controls
+from worker.records import KEY_MISMATCH, MISSING_KEY, Control, EventValidator, split_at_controls
 
 FUZZ = settings(
     max_examples=150,
@@ -291,7 +291,7 @@ def test_the_worker_sorts_every_record_into_a_forecast_or_a_dead_letter(
     pairs: list[tuple[bytes | None, bytes | None]],
 ) -> None:
     records = _records(pairs)
-    valid, dead = RecordSorter(WorkerSettings()).sort(records)
+    valid, dead = EventValidator(WorkerSettings()).validate(records)
     letters = [decode(DeadLetter, value) for _, value in dead.messages]
     assert len(valid.offsets) + len(letters) == len(records)
     assert sorted([*valid.offsets, *(d.source_offset for d in letters)]) == list(range(len(pairs)))
@@ -321,7 +321,7 @@ def test_an_unforeseen_exception_is_a_dead_letter_and_a_skip(
         return next(calls)(*args, **kwargs)
 
     monkeypatch.setattr("worker.records.decode_event", flaky)
-    valid, dead = RecordSorter(WorkerSettings()).sort(records)
+    valid, dead = EventValidator(WorkerSettings()).validate(records)
     assert valid.offsets == [1]
     letter = decode(DeadLetter, dead.messages[0][1])
     assert (letter.reason, letter.source_offset) == (UNDECODABLE, 0)
@@ -348,7 +348,7 @@ def test_a_control_header_with_a_null_value_is_an_unknown_control_not_a_crash() 
     odd = Record(good, b"a", 1, headers=[(CONTROL_HEADER, None)])
     records = [Record(good, b"a", 0), odd, Record(good, b"a", 2)]
     assert control_action(odd.headers) == ""  # not an action: the worker dead-letters it
-    assert [control for _, control in split_at_controls(records)] == [odd, None]
+    assert [control for _, control in split_at_controls(records)] == [Control(odd, ""), None]
     consumed = to_consumed(records, 1, 64 * 1024)
     assert [c.point is not None for c in consumed] == [True, False, True]
 

@@ -18,11 +18,11 @@ from schemas.forecast import ForecastWriter
 from schemas.state import decode_state, encode_states
 from schemas.state_header import decode_marker, encode_marker
 from tests.unit.test_artifact import make_artifact
-from worker.checkpoint import marker_key, to_state
 from worker.hotpath import EventBatch, apply_swap, process
 from worker.records import NON_FINITE_FORECAST, DeadLetters, drop_non_finite
 from worker.restore import Expectation, Restored, check_state, marker_position, take_record
 from worker.state_store import StateStore
+from worker.state_writer import marker_key
 
 TS = datetime(2026, 1, 1, tzinfo=UTC)
 MODEL = ServingModel.from_artifact(make_artifact(version=1, units=5, mean=1.0, scale=2.0))
@@ -35,7 +35,7 @@ def _model() -> ServingModel:
 
 
 def _store() -> StateStore:
-    return StateStore(10, 8, 1, LAYERS, 5)
+    return StateStore(capacity=10, window=8, features=1, layers=LAYERS, units=5)
 
 
 def _events(pairs: list[tuple[str, float]], first_offset: int = 0) -> EventBatch:
@@ -232,10 +232,11 @@ def test_the_forecast_writer_never_writes_a_non_finite_forecast() -> None:
 
 
 def test_a_cold_start_state_of_any_shape_fits_once_the_first_model_arrives() -> None:
-    store = StateStore(10, 8, 1, 1, 1)  # the worker's store before any model exists
+    # The worker's store before any model exists.
+    store = StateStore(capacity=10, window=8, features=1, layers=1, units=1)
     record = decode_state(with_arrays(_good(), h=np.ones((3, 7))))
     check_state(record, b"a", 0, 3, Expectation(1, 8))  # nothing to compare h with yet
-    store.put("a", to_state(record))
+    store.put("a", record)
     apply_swap(store, None, MODEL, SwapPolicy.REPLAY)  # resized, recomputed from the window
     assert store.h.shape == (LAYERS, 10, 5)
     result = process(MODEL, store, _events([("a", 2.0)], first_offset=3))

@@ -10,7 +10,7 @@ import pytest
 
 from foundation.settings.worker import SwapPolicy
 from lstmcore.serving import ServingModel
-from schemas.state import decode_state, encode_states
+from schemas.state import COLUMNS, decode_state, encode_states
 from tests.unit.test_artifact import make_artifact
 from worker.hotpath import (
     BatchResult,
@@ -39,7 +39,7 @@ def _forecasts(result: BatchResult) -> list[float]:
 def _store(model: ServingModel | None = None, capacity: int = 100, window: int = 8) -> StateStore:
     units = model.manifest.architecture.units if model else 1
     layers = model.manifest.architecture.layers if model else 1
-    return StateStore(capacity, window, 1, layers, units)
+    return StateStore(capacity=capacity, window=window, features=1, layers=layers, units=units)
 
 
 def _model(version: int = 1, kind: Literal["standard", "difference"] = "standard") -> ServingModel:
@@ -160,6 +160,8 @@ def test_checkpoint_records_decode_to_the_stored_states() -> None:
             state.model_version,
         )
         assert record.pending_version == state.pending_version
+        for name in COLUMNS:  # whatever scalar fields a state has, the record carries them all
+            assert getattr(record, name) == getattr(state, name), name
     assert records[0].window[:, 0].tolist() == [2.5, 3.5, 4.5]
     assert records[3].window.shape == (0, 1) and records[3].pending_forecast is None
 

@@ -53,7 +53,14 @@ def run_offline(
     worker: WorkerSettings,
     on_refit: Callable[[int, str], None] | None = None,
 ) -> ModelRun:
-    store = StateStore(worker.state_max_series, worker.replay_window, 1, 1, 1)
+    # One feature; h and c of one unit until the first model's swap resizes them to its shape.
+    store = StateStore(
+        capacity=worker.state_max_series,
+        window=worker.replay_window,
+        features=1,
+        layers=1,
+        units=1,
+    )
     collector = ForecastCollector(dataset)
     history: dict[str, list[list[float]]] = {}
     model: ServingModel | None = None

@@ -1,4 +1,4 @@
-"""Checkpoint the state store to the state topic, and restore it for assigned partitions.
+"""Write the store's changes to the state topic: the part of a checkpoint that is state.
 
 The state topic is co-partitioned with the events topic (same partition count, same keys): the
 state of a series from events partition p is written to state partition p, so a worker that is
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas.state import StateRecord, encode_states
+from schemas.state import encode_states
 from schemas.state_header import encode_marker
-from worker.state_store import SeriesState, StateStore
+from worker.state_store import StateStore
 
 MARKER_PREFIX = b"\xff\xfetwincast-position-"
 
@@ -26,21 +26,7 @@ def marker_key(partition: int) -> bytes:
     return MARKER_PREFIX + str(partition).encode()
 
 
-def to_state(record: StateRecord) -> SeriesState:
-    return SeriesState(
-        record.h,
-        record.c,
-        record.window,
-        record.last_value,
-        record.pending_forecast,
-        record.pending_version,
-        record.partition,
-        record.next_offset,
-        record.model_version,
-    )
-
-
-def write_changes(
+def write_state_changes(
     producer: Any, topic: str, store: StateStore, positions: dict[int, int]
 ) -> list[Any]:
     """Send every changed state, a tombstone for every forgotten series, and the position
@@ -49,7 +35,10 @@ def write_changes(
     futures = [
         producer.send(topic, key=series_id.encode(), partition=partition, value=value)
         for series_id, partition, value in zip(
-            changed.series_ids, changed.partitions.tolist(), encode_states(changed), strict=True
+            changed.series_ids,
+            changed.scalars["partition"].tolist(),
+            encode_states(changed),
+            strict=True,
         )
     ]
     for series_id, partition in forgotten.items():

@@ -1,0 +1,226 @@
+"""End-to-end latency of the worker under steady load: forecast append time minus event create time.
+
+1. The worker's maximum rate, measured here: 1,000 series x ``--backlog`` events are produced
+   first, then a worker (``python -m worker``, its own process) drains them; the rate is the
+   number of forecasts over the span of their append times.
+2. The same worker then gets a steady load of 20 %, 50 % and 80 % of that rate (events spread
+   evenly over 1,000 series, sent in 10 ms ticks) for ``--seconds`` each.
+3. Every forecast is paired with its event by (source partition, offset): latency is the
+   forecast's append time (the forecasts topic uses ``LogAppendTime``) minus the event's create
+   time (set by the producer when it sends). p50 / p99 / max per load.
+
+Run: ``make bench-latency`` (own broker on free ports in a temporary folder). The producer, the
+broker and the worker share the machine's cores, as they would on one small host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+
+from bench.broker import temporary_broker
+from bench.worker_throughput import artifact
+from foundation.kafka.topics import ensure_topics
+from foundation.kafka.weights_topic import publish, weights_producer
+from foundation.settings.base import KafkaSettings, TopicSettings
+from lstmcore.acceptance import weights_message
+from schemas import Event, Forecast, decode, encode
+
+LOADS = (0.2, 0.5, 0.8)
+TICK_S = 0.01
+
+
+@dataclass(frozen=True)
+class Phase:
+    load: float
+    rate: float
+    started_ms: float
+    ended_ms: float
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--series", type=int, default=1000)
+    parser.add_argument("--backlog", type=int, default=60, help="events per series, max rate")
+    parser.add_argument("--seconds", type=float, default=15.0, help="length of each load")
+    parser.add_argument("--partitions", type=int, default=6)
+    args = parser.parse_args(argv)
+    with temporary_broker() as (bootstrap, _):
+        measure(bootstrap, args)
+    return 0
+
+
+def measure(bootstrap: str, args: argparse.Namespace) -> None:
+    topics = _topics(bootstrap, args.partitions)
+    weights = weights_producer(topics, 64 * 1024 * 1024)
+    publish(weights, topics.weights_topic, weights_message(artifact(1, 32)))
+    weights.close()
+    producer = KafkaProducer(**topics.client_config("bench-load"), acks=1, linger_ms=2)
+    names = [f"series-{s:05d}" for s in range(args.series)]
+    for t in range(args.backlog):
+        _send(producer, topics.events_topic, names, t)
+    producer.flush()
+    worker = _start_worker(topics)
+    try:
+        backlog = args.series * args.backlog
+        appended = _wait_for_forecasts(topics, backlog)
+        spans = [a for (_, _, a) in appended.values()]
+        max_rate = backlog / ((max(spans) - min(spans)) / 1000)
+        phases = [_steady(producer, topics, names, load * max_rate, load, args) for load in LOADS]
+        expected = backlog + sum(round(p.rate * args.seconds) for p in phases)
+        appended = _wait_for_forecasts(topics, expected)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+        producer.close()
+    _report(_event_times(topics), appended, phases, max_rate, args)
+
+
+def _topics(bootstrap: str, partitions: int) -> TopicSettings:
+    suffix = uuid.uuid4().hex[:6]
+    names: dict[str, Any] = {
+        f"{role}_topic": f"bench-{role}-{suffix}"
+        for role in ("events", "weights", "forecasts", "dlq", "state")
+    }
+    topics = TopicSettings(bootstrap_servers=bootstrap, partitions=partitions, **names)
+    ensure_topics(topics)
+    admin = KafkaAdminClient(**topics.client_config("bench-admin"))
+    # The broker stamps each forecast when it appends it: the end of the latency measured.
+    resource = ConfigResource(
+        ConfigResourceType.TOPIC,
+        topics.forecasts_topic,
+        configs={"message.timestamp.type": "LogAppendTime"},
+    )
+    admin.alter_configs([resource])
+    admin.close()
+    return topics
+
+
+def _send(producer: KafkaProducer, topic: str, names: list[str], t: int) -> None:
+    ts = datetime.fromtimestamp(1_700_000_000 + t, UTC)
+    for name in names:
+        value = encode(Event(series_id=name, ts=ts, value=float(np.sin(t / 7))))
+        producer.send(topic, key=name.encode(), value=value)
+
+
+def _start_worker(topics: KafkaSettings) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWINCAST_")}
+    env.update(
+        TWINCAST_BOOTSTRAP_SERVERS=topics.bootstrap_servers,
+        TWINCAST_WORKER_GROUP_ID=f"bench-latency-{uuid.uuid4().hex[:6]}",
+        TWINCAST_METRICS_PORT="0",
+        TF_CPP_MIN_LOG_LEVEL="3",
+        **{f"TWINCAST_{r.upper()}_TOPIC": n for r, n in topics.topic_names().items()},
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "worker", "--log-level", "WARNING"], env=env, text=True
+    )
+
+
+def _steady(
+    producer: KafkaProducer,
+    topics: KafkaSettings,
+    names: list[str],
+    rate: float,
+    load: float,
+    args: argparse.Namespace,
+) -> Phase:
+    """Send ``rate`` events/s in ticks of 10 ms for ``args.seconds``; the due count is computed
+    from the clock, so a late tick catches up instead of lowering the rate."""
+    total = round(rate * args.seconds)
+    started = time.perf_counter()
+    started_ms = time.time() * 1000
+    sent, t = 0, 10_000 + int(load * 1000)
+    while sent < total:
+        due = min(total, round((time.perf_counter() - started) * rate))
+        for i in range(sent, due):
+            name = names[i % len(names)]
+            if i % len(names) == 0:
+                t += 1
+            ts = datetime.fromtimestamp(1_700_000_000 + t, UTC)
+            value = encode(Event(series_id=name, ts=ts, value=float(np.sin(t / 7))))
+            producer.send(topics.events_topic, key=name.encode(), value=value)
+        sent = due
+        time.sleep(TICK_S)
+    producer.flush()
+    return Phase(load, rate, started_ms, time.time() * 1000)
+
+
+def _wait_for_forecasts(topics: KafkaSettings, count: int) -> dict[tuple[int, int], Any]:
+    """Every forecast, keyed by its event's (partition, offset), once ``count`` have arrived."""
+    seen: dict[tuple[int, int], Any] = {}
+    consumer = KafkaConsumer(
+        topics.forecasts_topic,
+        **topics.client_config("bench-read"),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    deadline = time.monotonic() + 600
+    while len(seen) < count and time.monotonic() < deadline:
+        for batch in consumer.poll(timeout_ms=500).values():
+            for record in batch:
+                forecast = decode(Forecast, record.value)
+                key = (forecast.source_partition, forecast.source_offset)
+                seen[key] = (record.partition, record.offset, record.timestamp)
+    consumer.close()
+    if len(seen) < count:
+        raise RuntimeError(f"only {len(seen)} of {count} forecasts arrived in 10 minutes")
+    return seen
+
+
+def _event_times(topics: KafkaSettings) -> dict[tuple[int, int], int]:
+    consumer = KafkaConsumer(
+        topics.events_topic,
+        **topics.client_config("bench-read-events"),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=5000,
+    )
+    times = {(r.partition, r.offset): r.timestamp for r in consumer}
+    consumer.close()
+    return times
+
+
+def _report(
+    created: dict[tuple[int, int], int],
+    appended: dict[tuple[int, int], Any],
+    phases: list[Phase],
+    max_rate: float,
+    args: argparse.Namespace,
+) -> None:
+    print(
+        f"\nlatency, forecast append - event create, {args.series:,} series, "
+        f"{args.partitions} partitions, client kafka-python, worker max rate "
+        f"{max_rate:,.0f} events/s (backlog of {args.series * args.backlog:,}):"
+    )
+    print(f"  {'load':>5} {'events/s':>9} {'events':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    for phase in phases:
+        latencies = np.array(
+            [
+                appended[key][2] - ts
+                for key, ts in created.items()
+                if phase.started_ms <= ts <= phase.ended_ms and key in appended
+            ],
+            np.float64,
+        )
+        p50, p99 = np.percentile(latencies, [50, 99])
+        print(
+            f"  {phase.load:>5.0%} {phase.rate:>9,.0f} {len(latencies):>8,} "
+            f"{p50:>8.1f} {p99:>8.1f} {latencies.max():>8.1f}"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
