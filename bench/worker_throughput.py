@@ -1,10 +1,9 @@
 """Benchmark the worker: throughput against a raw passthrough, step vs predict, swap pause.
 
 1. Throughput with 10,000 series: the worker (real WorkerService, LSTM step, forecasts, commits)
-   against a raw passthrough through the same Kafka client layer (kafka-python: consume, produce
-   the same bytes, flush, commit; no model) and the same passthrough on confluent-kafka
-   (librdkafka, its own API), on the same broker and the same events, as ratios measured in
-   one run.
+   against a raw passthrough through the same Kafka client layer (consume, produce the same
+   bytes, flush, commit; no model), on kafka-python and on confluent-kafka (librdkafka), on the
+   same broker and the same events, as ratios measured in one run.
 2. Per-event cost of the pure step (batched over 10,000 series, and for one series) against
    ``model.predict`` and ``model(x)`` on a batch-1 Keras twin.
 3. The longest pause in consumption while a new version is swapped in under ``replay`` with
@@ -32,7 +31,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from bench.broker import temporary_broker
 from foundation.kafka.client import ConsumerOptions, Producer, ProducerOptions
 from foundation.kafka.factory import kafka_clients
-from bench.confluent_passthrough import confluent_passthrough
 from foundation.kafka.topics import ensure_topics
 from foundation.kafka.weights_topic import publish, weights_producer
 from foundation.settings.base import KafkaSettings, TopicSettings
@@ -238,7 +236,8 @@ def measure(bootstrap: str, args: argparse.Namespace) -> None:
     ensure_topics(topics.model_copy(update={"forecasts_topic": passthrough_topic}))
     passthrough_s = passthrough(topics, total, passthrough_topic)
     shaped_s = passthrough(topics, total, passthrough_topic, forecast_shaped=True)
-    confluent_s = confluent_passthrough(topics, total, passthrough_topic)
+    librdkafka = topics.model_copy(update={"kafka_client": "confluent-kafka"})
+    confluent_s = passthrough(librdkafka, total, passthrough_topic)
     worker_settings = WorkerSettings(
         **common, worker_group_id=f"bench-worker-{suffix}", metrics_port=0, max_poll_records=5000
     )

@@ -1,5 +1,5 @@
 """The one way services and tools get Kafka clients: from their settings, for the client
-library in use (kafka-python for now; a setting chooses once there is a second)."""
+library chosen by ``TWINCAST_KAFKA_CLIENT``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,11 @@ from foundation.settings.base import KafkaSettings
 
 def kafka_clients(settings: KafkaSettings) -> KafkaClients:
     """Makers of consumers, producers and admins configured by ``settings``, security included."""
-    from foundation.kafka.kafka_python import KafkaPythonClients  # only the library in use loads
+    # Only the library in use is imported: confluent-kafka is an optional extra.
+    if settings.kafka_client == "confluent-kafka":
+        from foundation.kafka.confluent import ConfluentClients
+
+        return ConfluentClients(settings)
+    from foundation.kafka.kafka_python import KafkaPythonClients
 
     return KafkaPythonClients(settings)

@@ -22,13 +22,17 @@ from foundation.kafka.client import (
     ProducerOptions,
     TransactionalOptions,
 )
+from foundation.kafka.confluent import ConfluentClients
 from foundation.kafka.kafka_python import KafkaPythonClients
 from foundation.kafka.record import ConsumedRecord
 from foundation.settings.base import KafkaSettings
 
 pytestmark = pytest.mark.kafka
 
-MAKERS: dict[str, Callable[[KafkaSettings], KafkaClients]] = {"kafka-python": KafkaPythonClients}
+MAKERS: dict[str, Callable[[KafkaSettings], KafkaClients]] = {
+    "kafka-python": KafkaPythonClients,
+    "confluent-kafka": ConfluentClients,
+}
 
 
 @pytest.fixture(params=sorted(MAKERS))
