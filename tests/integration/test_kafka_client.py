@@ -258,3 +258,30 @@ def test_errors_are_translated(clients: KafkaClients) -> None:
         assert not raised.value.retriable
     finally:
         producer.close(5)
+
+
+def test_a_key_goes_to_the_partition_every_client_picks(kafka_settings: KafkaSettings) -> None:
+    """Events, control records and states of one series must share a partition whichever client
+    produced them: every implementation partitions keys as Java's client does (murmur2)."""
+    first = _topic(KafkaPythonClients(kafka_settings), partitions=6)
+    placed: dict[str, list[int]] = {}
+    for name, maker in sorted(MAKERS.items()):
+        producer = maker(kafka_settings).producer(ProducerOptions("test-keys", acks="all"))
+        try:
+            handles = [producer.send(first.name, f"series-{i}".encode(), b"v") for i in range(40)]
+            producer.flush(30)
+        finally:
+            producer.close(5)
+        placed[name] = [h.offset(5) for h in handles]
+    consumer = KafkaPythonClients(kafka_settings).consumer(ConsumerOptions("test-keys-reader"))
+    try:
+        consumer.assign(first.partitions)
+        consumer.seek_to_beginning(*first.partitions)
+        records = _read_all(consumer, 40 * len(MAKERS))
+    finally:
+        consumer.close()
+    by_key: dict[bytes | None, set[int]] = {}
+    for record in records:
+        by_key.setdefault(record.key, set()).add(record.partition)
+    assert len(by_key) == 40 and all(len(p) == 1 for p in by_key.values()), by_key
+    assert len({p for ps in by_key.values() for p in ps}) > 1, "keys spread over partitions"

@@ -8,11 +8,15 @@ committed ones by default).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
 from foundation.kafka.client import ConsumerOptions, ProducerOptions, TransactionalOptions
 from foundation.settings.base import KafkaSettings
+
+
+LIBRDKAFKA_LOG = logging.getLogger("kafka.librdkafka")
 
 
 def common_config(settings: KafkaSettings, role: str) -> dict[str, Any]:
@@ -23,6 +27,9 @@ def common_config(settings: KafkaSettings, role: str) -> dict[str, Any]:
         "client.id": f"{s.client_id_prefix}-{role}",
         "security.protocol": s.security_protocol,
         "reconnect.backoff.max.ms": s.reconnect_backoff_max_ms,
+        # Into Python's logging (not stderr), under "kafka" so the outage filter
+        # (foundation.kafka.outage.KafkaRepeats) thins its reconnect lines as kafka-python's.
+        "logger": LIBRDKAFKA_LOG,
     }
     if s.sasl_mechanism is not None:
         config["sasl.mechanism"] = s.sasl_mechanism
@@ -67,10 +74,17 @@ def consumer_config(settings: KafkaSettings, options: ConsumerOptions) -> dict[s
     }
 
 
+# Keys go to the partitions Java's and kafka-python's partitioner picks (murmur2), not
+# librdkafka's default (CRC32): a series' events, control records and state must share a
+# partition whichever client produced them.
+PARTITIONER = "murmur2_random"
+
+
 def producer_config(settings: KafkaSettings, options: ProducerOptions) -> dict[str, Any]:
     o = options
     return {
         **common_config(settings, o.role),
+        "partitioner": PARTITIONER,
         **_given(
             {
                 "acks": None if o.acks is None else str(o.acks),
@@ -86,6 +100,7 @@ def transactional_config(settings: KafkaSettings, options: TransactionalOptions)
     o = options
     return {
         **common_config(settings, o.role),
+        "partitioner": PARTITIONER,
         "transactional.id": o.transactional_id,
         "transaction.timeout.ms": o.transaction_timeout_ms,
         **_given({"linger.ms": o.linger_ms, "batch.size": o.batch_size}),

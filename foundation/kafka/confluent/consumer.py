@@ -8,10 +8,11 @@ here they are None, or a TIMEOUT error where the interface promises a number.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TypeVar
 
 from confluent_kafka import (
-    OFFSET_BEGINNING,
     OFFSET_INVALID,
     KafkaError,
     KafkaException,
@@ -21,9 +22,18 @@ from confluent_kafka import (
 from confluent_kafka import Consumer as RawConsumer
 
 from foundation.kafka.client import Partition, RebalanceListener
-from foundation.kafka.confluent.errors import translate_error, translated
+from foundation.kafka.confluent.errors import translate, translate_error, translated
 from foundation.kafka.record import ConsumedRecord
 
+T = TypeVar("T")
+COORDINATOR_WAIT_S = 30.0  # how long a call waits for the group coordinator when not told
+# The group coordinator is being found or moved: librdkafka does not always mark these retriable.
+_COORDINATOR_MOVING = {
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError._WAIT_COORD,
+}
 DEFAULT_BATCH = 500  # records per poll when the caller sets no maximum (kafka-python's default)
 
 
@@ -97,8 +107,12 @@ class ConfluentConsumer:
         # The next offset to read, as kafka-python reports it: librdkafka's own position only
         # moves once a record is consumed, not on a seek.
         self._positions: dict[Partition, int] = {}
+        # Partitions given by ``assign`` (None: subscribed), with where each starts.
+        self._manual: dict[Partition, int] | None = None
+        self._assign_pending = False
 
     def subscribe(self, topics: Sequence[str], listener: RebalanceListener | None = None) -> None:
+        self._manual = None
         if listener is None:
             with translated("subscribe"):
                 self._raw.subscribe(list(topics))
@@ -114,17 +128,29 @@ class ConfluentConsumer:
             self._raw.subscribe(list(topics), on_assign=on_assign, on_revoke=on_revoke)
 
     def assign(self, partitions: Iterable[Partition]) -> None:
+        """Taken effect at the next poll, with the offsets sought until then: librdkafka starts
+        a partition where its assignment says, and refuses to seek one it is not fetching yet."""
         self._positions.clear()
+        self._manual = dict.fromkeys(partitions, OFFSET_INVALID)
+        self._assign_pending = True
+
+    def _start_assigned(self) -> None:
+        if self._manual is None or not self._assign_pending:
+            return
         with translated("assign"):
-            self._raw.assign([_tp(p) for p in partitions])
+            self._raw.assign([_tp(p, offset) for p, offset in self._manual.items()])
+        self._assign_pending = False
 
     def assignment(self) -> set[Partition]:
+        if self._manual is not None:
+            return set(self._manual)
         with translated("assignment"):
             return _partitions(self._raw.assignment())
 
     def poll(
         self, timeout_s: float, max_records: int | None = None
     ) -> Mapping[Partition, Sequence[ConsumedRecord]]:
+        self._start_assigned()
         with translated("poll"):
             messages = self._raw.consume(max_records or DEFAULT_BATCH, timeout_s)
         batches: dict[Partition, list[ConsumedRecord]] = {}
@@ -154,17 +180,24 @@ class ConfluentConsumer:
             self._positions[partition] = offset
         else:
             self._positions.pop(partition, None)
+        if self._manual is not None and partition in self._manual:
+            self._manual[partition] = offset
+            if self._assign_pending:  # not started yet: it starts there
+                return
         with translated(f"seek {partition}"):
             try:
                 self._raw.seek(_tp(partition, offset))
-            except Exception:
-                # Not fetching it yet (just assigned): start it at ``offset`` instead.
-                self._raw.incremental_unassign([_tp(partition)])
-                self._raw.incremental_assign([_tp(partition, offset)])
+            except KafkaException:
+                if self._manual is None:
+                    raise
+                # Not fetching it yet: start the assignment again at the offsets sought.
+                self._assign_pending = True
+                self._start_assigned()
 
     def seek_to_beginning(self, *partitions: Partition) -> None:
+        # To the first offset kept, as a number: ``position`` then says where reading starts.
         for partition in partitions:
-            self.seek(partition, OFFSET_BEGINNING)
+            self.seek(partition, self._watermarks(partition, COORDINATOR_WAIT_S)[0])
 
     def position(self, partition: Partition, timeout_s: float | None = None) -> int:
         known = self._positions.get(partition)
@@ -182,9 +215,29 @@ class ConfluentConsumer:
         return low if self._from_earliest else high
 
     def committed(self, partition: Partition, timeout_s: float | None = None) -> int | None:
-        with translated(f"committed offset of {partition}"):
-            (found,) = self._raw.committed([_tp(partition)], timeout=timeout_s or -1)
+        found = self._until_answered(
+            lambda wait: self._raw.committed([_tp(partition)], timeout=wait)[0],
+            timeout_s,
+            f"committed offset of {partition}",
+        )
         return None if found.offset < 0 else int(found.offset)
+
+    def _until_answered(self, call: Callable[[float], T], timeout_s: float | None, what: str) -> T:
+        """``call`` again while the group coordinator is not found yet (NOT_COORDINATOR and the
+        like are retriable), as kafka-python does inside its own calls; at most ``timeout_s``."""
+        deadline = time.monotonic() + (COORDINATOR_WAIT_S if timeout_s is None else timeout_s)
+        while True:
+            left = max(0.1, deadline - time.monotonic())
+            try:
+                return call(left)
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args else None
+                retriable = isinstance(error, KafkaError) and (
+                    error.retriable() or error.code() in _COORDINATOR_MOVING
+                )
+                if not retriable or time.monotonic() >= deadline:
+                    raise translate(exc, what) from exc
+            time.sleep(0.1)
 
     def commit(
         self, offsets: Mapping[Partition, int] | None = None, timeout_s: float | None = None
@@ -194,16 +247,20 @@ class ConfluentConsumer:
                 self._commit_positions()
             else:
                 tps = [_tp(p, o) for p, o in offsets.items()]
-                self._raw.commit(offsets=tps, asynchronous=False)
+                commit = lambda _: self._raw.commit(offsets=tps, asynchronous=False)  # noqa: E731
+                self._until_answered(commit, timeout_s, "commit")
 
     def _commit_positions(self) -> None:
+        self._until_answered(lambda _: self._commit_consumed(), None, "commit")
+
+    def _commit_consumed(self) -> None:
         try:
             self._raw.commit(asynchronous=False)
         except KafkaException as exc:
             error = exc.args[0] if exc.args else None
-            if isinstance(error, KafkaError) and error.code() == KafkaError._NO_OFFSET:
-                return  # nothing consumed since the last commit: nothing to commit
-            raise
+            if not (isinstance(error, KafkaError) and error.code() == KafkaError._NO_OFFSET):
+                raise
+            # nothing consumed since the last commit: nothing to commit
 
     def beginning_offsets(
         self, partitions: Sequence[Partition], timeout_s: float
@@ -236,6 +293,7 @@ class ConfluentConsumer:
         return set(found.partitions)
 
     def pause(self, *partitions: Partition) -> None:
+        self._start_assigned()
         with translated("pause"):
             self._raw.pause([_tp(p) for p in partitions])
         self._paused.update(partitions)
