@@ -15,7 +15,6 @@ from typing import Any
 from foundation.kafka.client import ConsumerOptions, ProducerOptions, TransactionalOptions
 from foundation.settings.base import KafkaSettings
 
-
 LIBRDKAFKA_LOG = logging.getLogger("kafka.librdkafka")
 
 
