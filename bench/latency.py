@@ -27,11 +27,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from kafka import KafkaConsumer, KafkaProducer
-from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
 from bench.broker import temporary_broker
 from bench.worker_throughput import artifact
+from foundation.kafka.client import Consumer, ConsumerOptions, Partition, Producer, ProducerOptions
+from foundation.kafka.factory import kafka_clients
 from foundation.kafka.topics import ensure_topics
 from foundation.kafka.weights_topic import publish, weights_producer
 from foundation.settings.base import KafkaSettings, TopicSettings
@@ -56,18 +56,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--backlog", type=int, default=60, help="events per series, max rate")
     parser.add_argument("--seconds", type=float, default=15.0, help="length of each load")
     parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument(
+        "--client",
+        action="append",
+        choices=["kafka-python", "confluent-kafka"],
+        help="Kafka client of the worker and the benchmark (repeat for both)",
+    )
     args = parser.parse_args(argv)
+    args.client = args.client or ["kafka-python"]  # the worker runs on kafka-python until wired
     with temporary_broker() as (bootstrap, _):
-        measure(bootstrap, args)
+        for client in args.client:
+            measure(bootstrap, client, args)
     return 0
 
 
-def measure(bootstrap: str, args: argparse.Namespace) -> None:
-    topics = _topics(bootstrap, args.partitions)
+def measure(bootstrap: str, client: str, args: argparse.Namespace) -> None:
+    topics = _topics(bootstrap, client, args.partitions)
     weights = weights_producer(topics, 64 * 1024 * 1024)
     publish(weights, topics.weights_topic, weights_message(artifact(1, 32)))
     weights.close()
-    producer = KafkaProducer(**topics.client_config("bench-load"), acks=1, linger_ms=2)
+    producer = kafka_clients(topics).producer(ProducerOptions("bench-load", acks=1, linger_ms=2))
     names = [f"series-{s:05d}" for s in range(args.series)]
     for t in range(args.backlog):
         _send(producer, topics.events_topic, names, t)
@@ -84,41 +92,39 @@ def measure(bootstrap: str, args: argparse.Namespace) -> None:
     finally:
         worker.terminate()
         worker.wait(timeout=60)
-        producer.close()
-    _report(_event_times(topics), appended, phases, max_rate, args)
+        producer.close(30)
+    _report(topics, _event_times(topics), appended, phases, max_rate, args)
 
 
-def _topics(bootstrap: str, partitions: int) -> TopicSettings:
+def _topics(bootstrap: str, client: str, partitions: int) -> TopicSettings:
     suffix = uuid.uuid4().hex[:6]
     names: dict[str, Any] = {
         f"{role}_topic": f"bench-{role}-{suffix}"
         for role in ("events", "weights", "forecasts", "dlq", "state")
     }
-    topics = TopicSettings(bootstrap_servers=bootstrap, partitions=partitions, **names)
-    ensure_topics(topics)
-    admin = KafkaAdminClient(**topics.client_config("bench-admin"))
-    # The broker stamps each forecast when it appends it: the end of the latency measured.
-    resource = ConfigResource(
-        ConfigResourceType.TOPIC,
-        topics.forecasts_topic,
-        configs={"message.timestamp.type": "LogAppendTime"},
+    topics = TopicSettings(
+        bootstrap_servers=bootstrap, kafka_client=client, partitions=partitions, **names
     )
-    admin.alter_configs([resource])
+    ensure_topics(topics)
+    admin = kafka_clients(topics).admin("bench-admin")
+    # The broker stamps each forecast when it appends it: the end of the latency measured.
+    admin.alter_topic_configs(topics.forecasts_topic, {"message.timestamp.type": "LogAppendTime"})
     admin.close()
     return topics
 
 
-def _send(producer: KafkaProducer, topic: str, names: list[str], t: int) -> None:
+def _send(producer: Producer, topic: str, names: list[str], t: int) -> None:
     ts = datetime.fromtimestamp(1_700_000_000 + t, UTC)
     for name in names:
         value = encode(Event(series_id=name, ts=ts, value=float(np.sin(t / 7))))
-        producer.send(topic, key=name.encode(), value=value)
+        producer.send(topic, name.encode(), value)
 
 
 def _start_worker(topics: KafkaSettings) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWINCAST_")}
     env.update(
         TWINCAST_BOOTSTRAP_SERVERS=topics.bootstrap_servers,
+        TWINCAST_KAFKA_CLIENT=topics.kafka_client,
         TWINCAST_WORKER_GROUP_ID=f"bench-latency-{uuid.uuid4().hex[:6]}",
         TWINCAST_METRICS_PORT="0",
         TF_CPP_MIN_LOG_LEVEL="3",
@@ -130,7 +136,7 @@ def _start_worker(topics: KafkaSettings) -> subprocess.Popen[str]:
 
 
 def _steady(
-    producer: KafkaProducer,
+    producer: Producer,
     topics: KafkaSettings,
     names: list[str],
     rate: float,
@@ -151,25 +157,29 @@ def _steady(
                 t += 1
             ts = datetime.fromtimestamp(1_700_000_000 + t, UTC)
             value = encode(Event(series_id=name, ts=ts, value=float(np.sin(t / 7))))
-            producer.send(topics.events_topic, key=name.encode(), value=value)
+            producer.send(topics.events_topic, name.encode(), value)
         sent = due
         time.sleep(TICK_S)
     producer.flush()
     return Phase(load, rate, started_ms, time.time() * 1000)
 
 
+def _reader(topics: KafkaSettings, topic: str) -> Consumer:
+    """A consumer of every partition of ``topic`` from its beginning (no group)."""
+    consumer = kafka_clients(topics).consumer(ConsumerOptions("bench-read", from_earliest=True))
+    partitions = [Partition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    return consumer
+
+
 def _wait_for_forecasts(topics: KafkaSettings, count: int) -> dict[tuple[int, int], Any]:
     """Every forecast, keyed by its event's (partition, offset), once ``count`` have arrived."""
     seen: dict[tuple[int, int], Any] = {}
-    consumer = KafkaConsumer(
-        topics.forecasts_topic,
-        **topics.client_config("bench-read"),
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
+    consumer = _reader(topics, topics.forecasts_topic)
     deadline = time.monotonic() + 600
     while len(seen) < count and time.monotonic() < deadline:
-        for batch in consumer.poll(timeout_ms=500).values():
+        for batch in consumer.poll(0.5).values():
             for record in batch:
                 forecast = decode(Forecast, record.value)
                 key = (forecast.source_partition, forecast.source_offset)
@@ -181,19 +191,18 @@ def _wait_for_forecasts(topics: KafkaSettings, count: int) -> dict[tuple[int, in
 
 
 def _event_times(topics: KafkaSettings) -> dict[tuple[int, int], int]:
-    consumer = KafkaConsumer(
-        topics.events_topic,
-        **topics.client_config("bench-read-events"),
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=5000,
-    )
-    times = {(r.partition, r.offset): r.timestamp for r in consumer}
+    consumer = _reader(topics, topics.events_topic)
+    ends = consumer.end_offsets(sorted(consumer.assignment()), 30)
+    times: dict[tuple[int, int], int] = {}
+    while len(times) < sum(ends.values()):
+        for batch in consumer.poll(0.5).values():
+            times.update({(r.partition, r.offset): r.timestamp for r in batch})
     consumer.close()
     return times
 
 
 def _report(
+    topics: KafkaSettings,
     created: dict[tuple[int, int], int],
     appended: dict[tuple[int, int], Any],
     phases: list[Phase],
@@ -202,7 +211,7 @@ def _report(
 ) -> None:
     print(
         f"\nlatency, forecast append - event create, {args.series:,} series, "
-        f"{args.partitions} partitions, client kafka-python, worker max rate "
+        f"{args.partitions} partitions, client {topics.kafka_client}, worker max rate "
         f"{max_rate:,.0f} events/s (backlog of {args.series * args.backlog:,}):"
     )
     print(f"  {'load':>5} {'events/s':>9} {'events':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")

@@ -1,9 +1,9 @@
 """Benchmark the worker: throughput against a raw passthrough, step vs predict, swap pause.
 
 1. Throughput with 10,000 series: the worker (real WorkerService, LSTM step, forecasts, commits)
-   against a raw kafka-python passthrough (consume, produce the same bytes, flush, commit; no model)
-   and the same passthrough on confluent-kafka (librdkafka), on the same broker and the same
-   events, as ratios measured in one run.
+   against a raw passthrough through the same Kafka client layer (consume, produce the same
+   bytes, flush, commit; no model), on kafka-python and on confluent-kafka (librdkafka), on the
+   same broker and the same events, as ratios measured in one run.
 2. Per-event cost of the pure step (batched over 10,000 series, and for one series) against
    ``model.predict`` and ``model(x)`` on a batch-1 Keras twin.
 3. The longest pause in consumption while a new version is swapped in under ``replay`` with
@@ -28,10 +28,9 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from kafka import KafkaConsumer, KafkaProducer
-
 from bench.broker import temporary_broker
-from bench.confluent_passthrough import confluent_passthrough
+from foundation.kafka.client import ConsumerOptions, Producer, ProducerOptions
+from foundation.kafka.factory import kafka_clients
 from foundation.kafka.topics import ensure_topics
 from foundation.kafka.weights_topic import publish, weights_producer
 from foundation.settings.base import KafkaSettings, TopicSettings
@@ -65,14 +64,13 @@ def artifact(version: int, units: int) -> Artifact:
     )
 
 
-def publish_and_forget(producer: KafkaProducer, topic: str, new: Artifact) -> None:
+def publish_and_forget(producer: Producer, topic: str, new: Artifact) -> None:
     publish(producer, topic, weights_message(new))
 
 
 def produce_events(settings: KafkaSettings, series: int, per_series: int) -> int:
-    producer = KafkaProducer(
-        **settings.client_config("bench-producer"), acks=1, linger_ms=20, batch_size=512 * 1024
-    )
+    options = ProducerOptions("bench-producer", acks=1, linger_ms=20, batch_size=512 * 1024)
+    producer = kafka_clients(settings).producer(options)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     rng = np.random.default_rng(0)
     for t in range(per_series):
@@ -103,19 +101,16 @@ def passthrough(
     ``forecast_shaped`` writes a forecast-sized value to the source partition instead (as the
     worker does), still without any decoding or model: the floor of writing forecasts.
     """
-    consumer = KafkaConsumer(
-        settings.events_topic,
-        **settings.client_config("bench-pass"),
-        group_id=f"bench-pass-{uuid.uuid4().hex[:6]}",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
-    producer = KafkaProducer(
-        **settings.client_config("bench-pass-out"), acks="all", linger_ms=5, batch_size=256 * 1024
+    clients = kafka_clients(settings)
+    group = f"bench-pass-{uuid.uuid4().hex[:6]}"
+    consumer = clients.consumer(ConsumerOptions("bench-pass", group_id=group, from_earliest=True))
+    consumer.subscribe([settings.events_topic])
+    producer = clients.producer(
+        ProducerOptions("bench-pass-out", acks="all", linger_ms=5, batch_size=256 * 1024)
     )
     done, first = 0, None
     while done < total:
-        records = [r for b in consumer.poll(timeout_ms=200, max_records=5000).values() for r in b]
+        records = [r for b in consumer.poll(0.2, max_records=5000).values() for r in b]
         if records and first is None:
             first = time.perf_counter()
         for r in records:
@@ -241,7 +236,8 @@ def measure(bootstrap: str, args: argparse.Namespace) -> None:
     ensure_topics(topics.model_copy(update={"forecasts_topic": passthrough_topic}))
     passthrough_s = passthrough(topics, total, passthrough_topic)
     shaped_s = passthrough(topics, total, passthrough_topic, forecast_shaped=True)
-    confluent_s = confluent_passthrough(topics, total, passthrough_topic)
+    librdkafka = topics.model_copy(update={"kafka_client": "confluent-kafka"})
+    confluent_s = passthrough(librdkafka, total, passthrough_topic)
     worker_settings = WorkerSettings(
         **common, worker_group_id=f"bench-worker-{suffix}", metrics_port=0, max_poll_records=5000
     )

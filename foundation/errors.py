@@ -5,6 +5,8 @@ Third-party errors are wrapped (``raise ... from exc``) so callers only need to 
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 
 class TwincastError(Exception):
     """Root of every error twincast raises on purpose."""
@@ -50,3 +52,31 @@ class ArtifactError(TwincastError):
         super().__init__(f"{reason}: {message}")
         self.reason = reason
         self.detail = message
+
+
+class KafkaErrorKind(StrEnum):
+    """What went wrong with a Kafka call, whichever client library made it."""
+
+    TIMEOUT = "timeout"  # no answer in time (a request, a flush, a metadata wait)
+    UNAVAILABLE = "unavailable"  # no connection to a broker
+    FENCED = "fenced"  # another producer took over this transactional id
+    AUTH = "auth"  # the login was refused
+    PERMISSION = "permission"  # an ACL refused a topic, group, cluster or transactional id
+    TOO_LARGE = "too_large"  # a message larger than the broker or the client takes
+    UNKNOWN_TOPIC = "unknown_topic"  # the topic or partition does not exist (yet)
+    CORRUPT_RECORD = "corrupt_record"  # a fetched record the client cannot parse
+    CONFIG = "config"  # the client's own settings are wrong
+    OTHER = "other"
+
+
+class KafkaClientError(TwincastError):
+    """A Kafka client call failed; the client library's own error is the ``__cause__``.
+
+    ``retriable`` is the client library's own judgement (a retry of the same call may succeed);
+    ``foundation.kafka.outage`` decides by ``kind`` what a service waits out.
+    """
+
+    def __init__(self, kind: KafkaErrorKind, message: str, *, retriable: bool) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.retriable = retriable

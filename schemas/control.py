@@ -8,13 +8,14 @@ after it. Its value is informative JSON (``{"series_id": ..., "action": ...}``).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 CONTROL_HEADER = "twincast-control"
 RESET = "reset"  # forget the series' state: its next event starts from zero state
 ACTIONS = frozenset({RESET})
 
 
-def control_action(headers: list[tuple[str, bytes | None]] | None) -> str | None:
+def control_action(headers: Sequence[tuple[str, bytes | None]] | None) -> str | None:
     """The control action of a record, or None for an ordinary event."""
     for name, value in headers or ():
         if name == CONTROL_HEADER:

@@ -40,11 +40,13 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def kafka_settings(kafka_bootstrap: str) -> KafkaSettings:
-    """Kafka settings with topic names unique to this test, so tests never see each other."""
+def kafka_settings(kafka_bootstrap: str, request: pytest.FixtureRequest) -> KafkaSettings:
+    """Kafka settings with topic names unique to this test, so tests never see each other; the
+    client library is ``pytest --kafka-client`` (services started by a test get it too)."""
     suffix = uuid.uuid4().hex[:10]
     return KafkaSettings(
         bootstrap_servers=kafka_bootstrap,
+        kafka_client=request.config.getoption("--kafka-client"),
         events_topic=f"t-events-{suffix}",
         weights_topic=f"t-weights-{suffix}",
         forecasts_topic=f"t-forecasts-{suffix}",

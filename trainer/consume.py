@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
-
-from foundation.errors import KafkaUnavailableError, SchemaError, TopicError
+from foundation.errors import KafkaClientError, KafkaUnavailableError, SchemaError, TopicError
+from foundation.kafka.client import Consumer, ConsumerOptions, Partition, Producer
+from foundation.kafka.factory import kafka_clients
+from foundation.kafka.record import ConsumedRecord
 from foundation.kafka.unreadable import UNREADABLE, Skipped
 from foundation.kafka.weights_topic import read_newest_first, weights_producer
 from foundation.settings.base import KafkaSettings
@@ -26,9 +26,9 @@ log = logging.getLogger(__name__)
 
 class Connected(NamedTuple):
     current: ServingModel | None  # the newest valid model on the weights topic
-    consumer: Any  # events, assigned to resume where the history ends
-    producer: Any  # weights
-    assigned: list[TopicPartition]
+    consumer: Consumer  # events, assigned to resume where the history ends
+    producer: Producer  # weights
+    assigned: list[Partition]
 
 
 def connect(settings: TrainerSettings, history: HistoryStore) -> Connected:
@@ -38,7 +38,7 @@ def connect(settings: TrainerSettings, history: HistoryStore) -> Connected:
     consumer = open_consumer(s, s.trainer_group_id, s.max_refit_seconds * 1000)
     try:
         producer = weights_producer(s, s.weights_max_message_bytes)
-    except KafkaError as exc:
+    except KafkaClientError as exc:
         consumer.close()
         raise KafkaUnavailableError(f"cannot reach {s.bootstrap_servers}: {exc}") from exc
     try:
@@ -51,22 +51,22 @@ def connect(settings: TrainerSettings, history: HistoryStore) -> Connected:
         raise
 
 
-def open_consumer(settings: KafkaSettings, group_id: str, max_poll_interval_ms: int) -> Any:
+def open_consumer(settings: KafkaSettings, group_id: str, max_poll_interval_ms: int) -> Consumer:
+    options = ConsumerOptions(
+        "trainer",
+        group_id=group_id,  # used for committing (lag visibility), not for assignment
+        from_earliest=True,
+        max_poll_interval_ms=max_poll_interval_ms,
+    )
     try:
-        return KafkaConsumer(
-            **settings.client_config("trainer"),
-            group_id=group_id,  # used for committing (lag visibility), not for assignment
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_interval_ms=max_poll_interval_ms,
-        )
-    except KafkaError as exc:
+        return kafka_clients(settings).consumer(options)
+    except KafkaClientError as exc:
         raise KafkaUnavailableError(f"cannot reach {settings.bootstrap_servers}: {exc}") from exc
 
 
 def assign_from_history(
-    consumer: Any, topic: str, history: HistoryStore, timeout_s: float = 30.0
-) -> list[TopicPartition]:
+    consumer: Consumer, topic: str, history: HistoryStore, timeout_s: float = 30.0
+) -> list[Partition]:
     """Own every partition (one trainer, one history) and resume where the history ends."""
     deadline = time.monotonic() + timeout_s
     partitions = consumer.partitions_for_topic(topic)
@@ -75,7 +75,7 @@ def assign_from_history(
         partitions = consumer.partitions_for_topic(topic)
     if not partitions:
         raise TopicError(f"topic {topic} does not exist; run `twincast topics`")
-    assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+    assigned = [Partition(topic, p) for p in sorted(partitions)]
     consumer.assign(assigned)
     stored = history.offsets(topic)
     for tp in assigned:
@@ -86,7 +86,9 @@ def assign_from_history(
     return assigned
 
 
-def to_consumed(records: Iterable[Any], n_features: int, max_bytes: int) -> list[Consumed]:
+def to_consumed(
+    records: Iterable[ConsumedRecord], n_features: int, max_bytes: int
+) -> list[Consumed]:
     """Decode records; an invalid one keeps its position (so it is not re-read) but no point."""
     out = []
     for record in records:
@@ -112,6 +114,6 @@ def to_consumed(records: Iterable[Any], n_features: int, max_bytes: int) -> list
 
 
 def unreadable_consumed(skipped: Skipped) -> list[Consumed]:
-    """Offsets kafka-python could not read: positions without points, so the history passes."""
+    """Offsets the client could not read: positions without points, so the history passes."""
     partition = skipped.partition.partition
     return [Consumed(partition, offset, None, UNREADABLE) for offset in skipped.offsets()]

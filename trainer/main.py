@@ -10,8 +10,6 @@ import argparse
 import logging
 from collections.abc import Sequence
 
-from kafka.errors import KafkaError
-
 from foundation.entrypoint import (
     configure_logging,
     failure_message,
@@ -51,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         service = TrainerService(settings, metrics)
         stop_on_signals(service.request_stop, "stopping after the current step")
         return service.run(once=args.once)
-    except (TwincastError, KafkaError) as exc:
+    except TwincastError as exc:  # Kafka's errors too: the client layer translates them
         log.error("%s", failure_message(exc))
         return 1
     finally:

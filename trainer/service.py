@@ -13,13 +13,11 @@ import os
 import threading
 import time
 from collections import Counter
-from typing import Any
 
-from kafka.errors import CorruptRecordError, KafkaError
-
-from foundation.errors import ArtifactError, KafkaUnavailableError, TwincastError
+from foundation.errors import ArtifactError, KafkaClientError, KafkaUnavailableError, TwincastError
+from foundation.kafka.client import Consumer, Partition, Producer
 from foundation.kafka.outage import Outage, when_reachable
-from foundation.kafka.unreadable import UNREADABLE, skip_unreadable
+from foundation.kafka.unreadable import UNREADABLE, skip_unreadable, unreadable
 from foundation.kafka.weights_topic import publish
 from foundation.settings.trainer import TrainerSettings
 from lstmcore.acceptance import check_publishable, weights_message
@@ -35,6 +33,9 @@ log = logging.getLogger(__name__)
 
 PUBLISHED_VERSION = "published_version"
 COMMIT_WAIT_MS = 10_000
+# kafka-python's end_offsets waits as long as its request_timeout_ms (30 s by default) when not
+# told; said here, so every client waits the same.
+END_OFFSETS_WAIT_S = 30.0
 # Idle, the trainer still commits now and then: the answer tells whether the broker is there,
 # so an outage is reported (once) and its end too, even when no event arrives meanwhile.
 IDLE_COMMIT_S = 5.0
@@ -91,8 +92,8 @@ class TrainerService:
             log.info("current model on %s: version %d", topic, self.current.version)
         return connected
 
-    def _run_once(self, consumer: Any, assigned: list[Any], producer: Any) -> int:
-        end = consumer.end_offsets(assigned)
+    def _run_once(self, consumer: Consumer, assigned: list[Partition], producer: Producer) -> int:
+        end = consumer.end_offsets(assigned, END_OFFSETS_WAIT_S)
         while not self.stop_requested.is_set() and any(
             consumer.position(tp) < end[tp] for tp in assigned
         ):
@@ -104,13 +105,13 @@ class TrainerService:
             return 4
         return 0 if outcome is not None else 5
 
-    def _ingest(self, consumer: Any, timeout_ms: int) -> None:
+    def _ingest(self, consumer: Consumer, timeout_ms: int) -> None:
         try:
-            batches = consumer.poll(timeout_ms=timeout_ms, max_records=5000)
-        except CorruptRecordError as exc:  # a batch kafka-python cannot parse: skip its rest
-            self._skip_unreadable(consumer, exc, timeout_ms)
-            return
-        except KafkaError as exc:
+            batches = consumer.poll(timeout_ms / 1000, max_records=5000)
+        except KafkaClientError as exc:
+            if unreadable(exc):  # a batch the client cannot parse: skip its rest
+                self._skip_unreadable(consumer, exc, timeout_ms)
+                return
             # Nothing was taken yet: wait and poll again (fatal errors raise here).
             self.stop_requested.wait(self.outage.failed(exc, "reading events"))
             return
@@ -131,8 +132,8 @@ class TrainerService:
         self.metrics.history_series.set(series)
         self.metrics.history_points.set(points)
 
-    def _skip_unreadable(self, consumer: Any, exc: CorruptRecordError, timeout_ms: int) -> None:
-        """Count the offsets kafka-python cannot read as bad events; the history moves past."""
+    def _skip_unreadable(self, consumer: Consumer, exc: KafkaClientError, timeout_ms: int) -> None:
+        """Count the offsets the client cannot read as bad events; the history moves past."""
         skipped = skip_unreadable(consumer, exc, timeout_ms)
         if skipped is None:
             return  # not found yet: the next poll raises again and this runs again
@@ -140,13 +141,13 @@ class TrainerService:
         self.history.ingest(self.settings.events_topic, consumed)
         self.metrics.bad_events.labels(UNREADABLE).inc(len(consumed))
 
-    def _commit(self, consumer: Any) -> None:
+    def _commit(self, consumer: Consumer) -> None:
         """Informational (the trainer's lag); the history is the truth, so a failed commit
         during an outage loses nothing. Bounded: a stop request must be heard."""
         self._last_commit = time.monotonic()
         try:
-            consumer.commit(timeout_ms=COMMIT_WAIT_MS)
-        except KafkaError as exc:
+            consumer.commit(timeout_s=COMMIT_WAIT_MS / 1000)
+        except KafkaClientError as exc:
             self.outage.failed(exc, "offset commit (history unaffected)")
             return
         self.outage.recovered()
@@ -170,7 +171,7 @@ class TrainerService:
             raise RefitAborted("stop requested during training")
 
     def _refit_and_publish(
-        self, producer: Any, raise_not_enough: bool = False
+        self, producer: Producer, raise_not_enough: bool = False
     ) -> RefitOutcome | None:
         """Refit; publish if the gate passes. Returns the outcome, None if aborted or no data."""
         self._new_events, self._last_refit = 0, time.monotonic()
@@ -229,7 +230,7 @@ class TrainerService:
             ev.previous_model_mae,
         )
 
-    def _publish(self, producer: Any, artifact: Artifact) -> None:
+    def _publish(self, producer: Producer, artifact: Artifact) -> None:
         manifest = artifact.manifest
         if not self._publishable(artifact):
             return

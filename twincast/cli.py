@@ -8,7 +8,6 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from kafka.errors import KafkaError
 from pydantic import ValidationError
 
 from foundation.entrypoint import configure_logging, environment_is_clean, failure_message
@@ -244,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"twincast: invalid settings:\n{exc}", file=sys.stderr)
         return 2
-    except (TwincastError, KafkaError) as exc:
+    except TwincastError as exc:  # Kafka's errors too: the client layer translates them
         print(f"twincast: {failure_message(exc)}", file=sys.stderr)
         return 1
     return code

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from kafka import KafkaProducer
-
+from foundation.kafka.client import ProducerOptions
+from foundation.kafka.factory import kafka_clients
 from foundation.kafka.topics import ensure_topics
 from foundation.settings.base import TopicSettings
 from schemas import Event, encode
@@ -49,7 +49,8 @@ class SyntheticStream(threading.Thread):
         self.sent = 0
 
     def run(self) -> None:
-        producer = KafkaProducer(**self.topics.client_config("demo-producer"), linger_ms=10)
+        options = ProducerOptions("demo-producer", linger_ms=10)
+        producer = kafka_clients(self.topics).producer(options)
         n, step_s = self.options.series, self.options.series / self.options.rate
         start, block = datetime.now(UTC), 0
         try:

@@ -6,9 +6,9 @@ import sys
 from datetime import UTC, datetime
 from typing import TextIO
 
-from kafka import KafkaProducer
-
 from foundation.errors import ArtifactError, SchemaError, TwincastError
+from foundation.kafka.client import ProducerOptions
+from foundation.kafka.factory import kafka_clients
 from foundation.kafka.topic_reader import read_topic
 from foundation.kafka.weights_topic import publish, read_newest_first, weights_producer
 from foundation.settings.base import KafkaSettings
@@ -55,7 +55,7 @@ def rollback(settings: KafkaSettings, to_version: int, max_message_bytes: int) -
 def reset_series(settings: KafkaSettings, series_id: str) -> None:
     """Send a reset control record for the series, in order with its events."""
     key, value, headers = control_record(series_id, RESET)
-    producer = KafkaProducer(**settings.client_config("operator"), acks="all")
+    producer = kafka_clients(settings).producer(ProducerOptions("operator", acks="all"))
     try:
         producer.send(settings.events_topic, key=key, value=value, headers=headers)
         producer.flush()

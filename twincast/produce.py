@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from kafka import KafkaProducer
-
 from foundation.errors import SchemaError
+from foundation.kafka.client import ProducerOptions
+from foundation.kafka.factory import kafka_clients
 from foundation.settings.base import MAX_EVENT_BYTES, KafkaSettings
 from schemas import Event, encode
 from schemas.codec import decode_event
@@ -104,7 +104,8 @@ def produce(
     n_features: int = 1,
     err: TextIO = sys.stderr,
 ) -> ProduceReport:
-    producer = KafkaProducer(**settings.client_config("produce"), acks="all", linger_ms=10)
+    options = ProducerOptions("produce", acks="all", linger_ms=10)
+    producer = kafka_clients(settings).producer(options)
     sent = bad = 0
     started = last_report = time.monotonic()
     try:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Iterator
 from typing import TextIO
 
-from kafka import KafkaConsumer
-
 from foundation.errors import SchemaError
+from foundation.kafka.client import Consumer, ConsumerOptions
+from foundation.kafka.factory import kafka_clients
+from foundation.kafka.record import ConsumedRecord
 from foundation.settings.base import KafkaSettings
 from schemas import Forecast, decode
 
@@ -34,19 +37,14 @@ def tail(
     out: TextIO = sys.stdout,
 ) -> int:
     """Print forecasts until Ctrl-C, ``max_messages`` printed or ``idle_timeout_s`` of quiet."""
-    consumer = KafkaConsumer(
-        settings.forecasts_topic,
-        **settings.client_config("tail"),
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest" if from_beginning else "latest",
-        consumer_timeout_ms=int(idle_timeout_s * 1000) if idle_timeout_s else float("inf"),
-    )
+    options = ConsumerOptions("tail", from_earliest=from_beginning)  # no group: every partition
+    consumer = kafka_clients(settings).consumer(options)
+    consumer.subscribe([settings.forecasts_topic])
     printed = 0
     if not as_json:
         print(HEADER, file=out, flush=True)
     try:
-        for record in consumer:
+        for record in _records(consumer, idle_timeout_s):
             try:
                 forecast = decode(Forecast, record.value)
             except SchemaError as exc:
@@ -64,3 +62,13 @@ def tail(
     finally:
         consumer.close()
     return printed
+
+
+def _records(consumer: Consumer, idle_timeout_s: float | None) -> Iterator[ConsumedRecord]:
+    """Records as they come, in order per partition; ends after ``idle_timeout_s`` without one
+    (never, if None or 0)."""
+    last = time.monotonic()
+    while not idle_timeout_s or time.monotonic() - last < idle_timeout_s:
+        for records in consumer.poll(0.2).values():
+            yield from records
+            last = time.monotonic()

@@ -17,17 +17,13 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from kafka.errors import (
-    AuthorizationError,
-    KafkaConfigurationError,
-    KafkaError,
-    MessageSizeTooLargeError,
-    SaslAuthenticationFailedError,
-    UnknownTopicOrPartitionError,
-    UnsupportedSaslMechanismError,
+from foundation.errors import (
+    KafkaClientError,
+    KafkaErrorKind,
+    KafkaUnavailableError,
+    TwincastError,
 )
-
-from foundation.errors import KafkaUnavailableError, TwincastError
+from foundation.kafka.kafka_python.errors import RAW_ERRORS, translated_raw
 from foundation.kafka.refused_logins import REFUSED_LOGINS
 
 T = TypeVar("T")
@@ -35,13 +31,14 @@ T = TypeVar("T")
 _FIRST_PAUSE_S, _LONGEST_PAUSE_S = 0.5, 5.0
 # A topic is briefly unknown while a restarted broker loads its logs; longer means it is gone.
 MISSING_TOPIC_LIMIT_S = 60.0
-_FATAL = (
-    SaslAuthenticationFailedError,
-    UnsupportedSaslMechanismError,
-    AuthorizationError,  # topic, group, cluster, transactional id
-    MessageSizeTooLargeError,
-    KafkaConfigurationError,
-)
+K = KafkaErrorKind
+_FATAL = frozenset({K.AUTH, K.PERMISSION, K.TOO_LARGE, K.CONFIG})
+_ADVICE = {
+    K.AUTH: "Kafka refused the login: check TWINCAST_SASL_USERNAME and TWINCAST_SASL_PASSWORD",
+    K.PERMISSION: "Kafka refused permission: grant this principal's ACLs on its topics and groups",
+    K.UNKNOWN_TOPIC: "a topic is missing: create it with `twincast topics`",
+    K.TOO_LARGE: "raise the topic's max.message.bytes and the client's max_request_size",
+}
 
 
 class KafkaRepeats(logging.Filter):
@@ -69,15 +66,17 @@ class KafkaFatalError(TwincastError):
 
 def advice(exc: BaseException) -> str:
     """What an operator should do about an error that retrying cannot fix."""
-    if isinstance(exc, SaslAuthenticationFailedError | UnsupportedSaslMechanismError):
-        return "Kafka refused the login: check TWINCAST_SASL_USERNAME and TWINCAST_SASL_PASSWORD"
-    if isinstance(exc, AuthorizationError):
-        return "Kafka refused permission: grant this principal's ACLs on its topics and groups"
-    if isinstance(exc, UnknownTopicOrPartitionError):
-        return "a topic is missing: create it with `twincast topics`"
-    if isinstance(exc, MessageSizeTooLargeError):
-        return "raise the topic's max.message.bytes and the client's max_request_size"
+    kind = _kind(exc)
+    if kind is not None and kind in _ADVICE:
+        return _ADVICE[kind]
     return "this error does not go away by retrying: check the broker and the settings"
+
+
+def _kind(exc: BaseException) -> KafkaErrorKind | None:
+    """The kind of a Kafka error: a KafkaClientError's, or a raw kafka-python error's (which the
+    worker still raises until it goes through the client layer); None for any other error."""
+    client_error = translated_raw(exc)
+    return client_error.kind if isinstance(client_error, KafkaClientError) else None
 
 
 class Outage:
@@ -116,7 +115,7 @@ class Outage:
         self.since, self._missing_since, self._tries = None, None, 0
 
     def _check_missing_topic(self, exc: BaseException, what: str, now: float) -> None:
-        if not isinstance(exc, UnknownTopicOrPartitionError):
+        if _kind(exc) is not K.UNKNOWN_TOPIC:
             self._missing_since = None
             return
         if self._missing_since is None:
@@ -127,6 +126,15 @@ class Outage:
             ) from exc
 
 
+# What a start that cannot reach Kafka raises (raw kafka-python errors: from the worker, until
+# it goes through the client layer).
+_UNREACHABLE: tuple[type[BaseException], ...] = (
+    KafkaClientError,
+    KafkaUnavailableError,
+    *RAW_ERRORS,
+)
+
+
 def when_reachable(connect: Callable[[], T], outage: Outage, stop: threading.Event) -> T | None:
     """``connect()`` once Kafka answers: a service (re)started while the broker is away waits
     for it instead of exiting. None if stopped meanwhile. A refused login or anything else
@@ -134,10 +142,12 @@ def when_reachable(connect: Callable[[], T], outage: Outage, stop: threading.Eve
     while True:
         try:
             connected = connect()
-        except (KafkaError, KafkaUnavailableError) as exc:
+        except _UNREACHABLE as exc:
             if REFUSED_LOGINS.last is not None:
                 raise
-            cause = exc.__cause__ if isinstance(exc.__cause__, KafkaError) else exc
+            cause = exc.__cause__
+            if cause is None or _kind(cause) is None:
+                cause = exc
             if stop.wait(outage.failed(cause, "starting")):
                 return None
             continue
@@ -146,6 +156,7 @@ def when_reachable(connect: Callable[[], T], outage: Outage, stop: threading.Eve
 
 
 def _retriable(exc: BaseException) -> bool:
-    if isinstance(exc, _FATAL):
-        return False
-    return isinstance(exc, KafkaError | OSError)  # OSError: sockets, our own bounded waits
+    kind = _kind(exc)
+    if kind is not None:
+        return kind not in _FATAL
+    return isinstance(exc, OSError)  # sockets, our own bounded waits

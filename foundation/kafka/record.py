@@ -22,4 +22,5 @@ class ConsumedRecord(Protocol):
     @property
     def value(self) -> bytes | None: ...
     @property
-    def headers(self) -> Sequence[tuple[str, bytes | None]]: ...
+    def headers(self) -> Sequence[tuple[str, bytes | None]] | None:
+        """None or empty: no headers (librdkafka says None, kafka-python an empty list)."""

@@ -4,32 +4,33 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
-
-from kafka import KafkaConsumer, TopicPartition
 
 from foundation.errors import KafkaUnavailableError, TopicError
+from foundation.kafka.client import Consumer, ConsumerOptions, Partition
+from foundation.kafka.factory import kafka_clients
+from foundation.kafka.record import ConsumedRecord
 from foundation.settings.base import KafkaSettings
 
+READER_FETCH_BYTES = 128 * 1024 * 1024  # a whole model artifact in one fetch
 
-def read_topic(settings: KafkaSettings, topic: str, timeout_s: float = 30.0) -> Iterator[Any]:
+
+def read_topic(
+    settings: KafkaSettings, topic: str, timeout_s: float = 30.0
+) -> Iterator[ConsumedRecord]:
     """Every record present now, partition by partition in offset order."""
-    consumer = KafkaConsumer(
-        **settings.client_config("reader"),
-        enable_auto_commit=False,
-        max_partition_fetch_bytes=128 * 1024 * 1024,
-    )
+    options = ConsumerOptions("reader", max_partition_fetch_bytes=READER_FETCH_BYTES)
+    consumer = kafka_clients(settings).consumer(options)
     try:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
             raise TopicError(f"topic {topic} does not exist")
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        assigned = [Partition(topic, p) for p in sorted(partitions)]
         consumer.assign(assigned)
         consumer.seek_to_beginning(*assigned)
-        end = consumer.end_offsets(assigned, timeout_ms=int(timeout_s * 1000))
+        end = consumer.end_offsets(assigned, timeout_s)
         remaining = {tp for tp in assigned if consumer.position(tp) < end[tp]}
         while remaining:
-            for tp, records in consumer.poll(timeout_ms=int(timeout_s * 1000)).items():
+            for tp, records in consumer.poll(timeout_s).items():
                 yield from (r for r in records if r.offset < end[tp])
             remaining = {tp for tp in remaining if consumer.position(tp) < end[tp]}
     finally:
@@ -37,11 +38,11 @@ def read_topic(settings: KafkaSettings, topic: str, timeout_s: float = 30.0) -> 
 
 
 def read_backwards(
-    consumer: Any, tp: TopicPartition, end: int, timeout_s: float, chunk: int = 4
-) -> Iterator[Any]:
+    consumer: Consumer, tp: Partition, end: int, timeout_s: float, chunk: int = 4
+) -> Iterator[ConsumedRecord]:
     """Records of an assigned partition below ``end``, newest first, fetched ``chunk`` at a time:
     a reader that stops at the first good one pays the same however many older ones are kept."""
-    begin: int = consumer.beginning_offsets([tp], timeout_ms=int(timeout_s * 1000))[tp]
+    begin = consumer.beginning_offsets([tp], timeout_s)[tp]
     high = end
     while high > begin:
         low = max(begin, high - chunk)
@@ -50,13 +51,15 @@ def read_backwards(
         high = low
 
 
-def _fetch(consumer: Any, tp: TopicPartition, low: int, high: int, timeout_s: float) -> list[Any]:
+def _fetch(
+    consumer: Consumer, tp: Partition, low: int, high: int, timeout_s: float
+) -> list[ConsumedRecord]:
     """The records at offsets low..high-1 (fewer where the log has gaps)."""
-    records: list[Any] = []
+    records: list[ConsumedRecord] = []
     deadline = time.monotonic() + timeout_s
     while consumer.position(tp) < high:
         if time.monotonic() > deadline:
             raise KafkaUnavailableError(f"reading {tp.topic} offsets {low}..{high} timed out")
-        for batch in consumer.poll(timeout_ms=500).values():
+        for batch in consumer.poll(0.5).values():
             records.extend(r for r in batch if low <= r.offset < high)
     return records

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
-from kafka.admin import ConfigResource, KafkaAdminClient
-from kafka.errors import KafkaError
-
-from foundation.errors import KafkaUnavailableError, TopicError
+from foundation.errors import KafkaClientError, KafkaUnavailableError, TopicError
+from foundation.kafka.client import Admin, NewTopic
+from foundation.kafka.factory import kafka_clients
 from foundation.settings.base import TopicSettings
 
 log = logging.getLogger(__name__)
-
-_TOPIC_ALREADY_EXISTS = 36
 
 
 @dataclass(frozen=True)
@@ -77,49 +73,38 @@ def ensure_topics(settings: TopicSettings, timeout_s: float = 30.0) -> list[Topi
     admin = _admin(settings)
     try:
         return [_ensure_one(admin, spec, timeout_s) for spec in topic_specs(settings)]
-    except KafkaError as exc:
+    except KafkaClientError as exc:
         raise TopicError(f"topic administration failed: {exc}") from exc
     finally:
         admin.close()
 
 
-def _admin(settings: TopicSettings) -> KafkaAdminClient:
+def _admin(settings: TopicSettings) -> Admin:
     try:
-        return KafkaAdminClient(**settings.client_config("admin"), request_timeout_ms=15000)
-    except KafkaError as exc:
+        return kafka_clients(settings).admin("admin", request_timeout_ms=15000)
+    except KafkaClientError as exc:
         raise KafkaUnavailableError(
             f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}"
         ) from exc
 
 
-def _ensure_one(admin: KafkaAdminClient, spec: TopicSpec, timeout_s: float) -> TopicReport:
-    request = {
-        spec.name: {
-            "num_partitions": spec.partitions,
-            "replication_factor": spec.replication_factor,
-            "configs": spec.configs,
-        }
-    }
-    response = admin.create_topics(request, timeout_ms=int(timeout_s * 1000), raise_errors=False)
-    result = response["topics"][0]
-    created = result["error_code"] == 0
-    if not created and result["error_code"] != _TOPIC_ALREADY_EXISTS:
-        raise TopicError(f"cannot create {spec.name}: {result['error_message']}")
-    admin.wait_for_topics([spec.name], timeout_ms=int(timeout_s * 1000))
+def _ensure_one(admin: Admin, spec: TopicSpec, timeout_s: float) -> TopicReport:
+    topic = NewTopic(spec.name, spec.partitions, spec.replication_factor, spec.configs)
+    created = admin.create_topic(topic, timeout_s)
     partitions = _ensure_partitions(admin, spec)
     updated = [] if created else _ensure_configs(admin, spec)
     log.info("topic %s: %s", spec.name, "created" if created else f"exists, updated {updated}")
     return TopicReport(spec.name, created, updated, partitions)
 
 
-def _ensure_partitions(admin: KafkaAdminClient, spec: TopicSpec) -> int:
-    current = len(admin.describe_topics([spec.name])[0]["partitions"])
+def _ensure_partitions(admin: Admin, spec: TopicSpec) -> int:
+    current = admin.partition_count(spec.name)
     if current < spec.partitions:
         # Adding partitions moves keys; only ever grow, and say so.
         log.warning(
             "topic %s: growing from %d to %d partitions", spec.name, current, spec.partitions
         )
-        admin.create_partitions({spec.name: spec.partitions})
+        admin.create_partitions(spec.name, spec.partitions)
         return spec.partitions
     if current > spec.partitions:
         log.warning(
@@ -131,18 +116,9 @@ def _ensure_partitions(admin: KafkaAdminClient, spec: TopicSpec) -> int:
     return current
 
 
-def _ensure_configs(admin: KafkaAdminClient, spec: TopicSpec) -> list[str]:
-    current = current_configs(admin, spec.name)
+def _ensure_configs(admin: Admin, spec: TopicSpec) -> list[str]:
+    current = admin.topic_configs(spec.name)
     drifted = {k: v for k, v in spec.configs.items() if current.get(k) != v}
     if drifted:
-        admin.alter_configs([ConfigResource("TOPIC", spec.name, configs=drifted)])
+        admin.alter_topic_configs(spec.name, drifted)
     return sorted(drifted)
-
-
-def current_configs(admin: KafkaAdminClient, topic: str) -> dict[str, str]:
-    """Every config value of a topic, defaults included."""
-    described: dict[str, Any] = admin.describe_configs(
-        [ConfigResource("TOPIC", topic)], config_filter="all"
-    )
-    entries = described["topic"][topic]
-    return {key: str(entry["value"]) for key, entry in entries.items()}

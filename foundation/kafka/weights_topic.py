@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaError
-
-from foundation.errors import KafkaUnavailableError
+from foundation.errors import KafkaClientError, KafkaUnavailableError
+from foundation.kafka.client import Consumer, ConsumerOptions, Partition, Producer, ProducerOptions
+from foundation.kafka.factory import kafka_clients
 from foundation.kafka.record import ConsumedRecord
-from foundation.kafka.topic_reader import read_backwards
+from foundation.kafka.topic_reader import READER_FETCH_BYTES, read_backwards
 from foundation.settings.base import KafkaSettings
 
 HEADER_VERSION = "twincast-model-version"
@@ -41,43 +40,35 @@ def read_newest_first(settings: KafkaSettings, choose: Chooser[T], timeout_s: fl
     when it has what it wants, so the cost does not grow with the versions kept."""
     try:
         consumer = weights_consumer(settings, "weights-reader")
-    except KafkaError as exc:
+    except KafkaClientError as exc:
         raise KafkaUnavailableError(f"cannot reach {settings.bootstrap_servers}: {exc}") from exc
-    partition = TopicPartition(settings.weights_topic, 0)
+    partition = Partition(settings.weights_topic, 0)
     try:
         consumer.assign([partition])
-        end = consumer.end_offsets([partition], timeout_ms=int(timeout_s * 1000))[partition]
+        end = consumer.end_offsets([partition], timeout_s)[partition]
         return choose(read_backwards(consumer, partition, end, timeout_s), end)
-    except KafkaError as exc:
+    except KafkaClientError as exc:
         raise KafkaUnavailableError(f"cannot read {settings.weights_topic}: {exc}") from exc
     finally:
         consumer.close()
 
 
-def weights_consumer(settings: KafkaSettings, role: str, **extra: Any) -> KafkaConsumer:
-    return KafkaConsumer(
-        **settings.client_config(role),
-        enable_auto_commit=False,
-        max_partition_fetch_bytes=128 * 1024 * 1024,
-        fetch_max_bytes=128 * 1024 * 1024,
-        **extra,
+def weights_consumer(settings: KafkaSettings, role: str) -> Consumer:
+    options = ConsumerOptions(
+        role, max_partition_fetch_bytes=READER_FETCH_BYTES, fetch_max_bytes=READER_FETCH_BYTES
     )
+    return kafka_clients(settings).consumer(options)
 
 
-def weights_producer(settings: KafkaSettings, max_message_bytes: int) -> KafkaProducer:
-    return KafkaProducer(
-        **settings.client_config("weights-publisher"),
-        acks="all",
-        max_request_size=max_message_bytes,
-        # kafka-python's default retries: keep trying until delivery_timeout_ms (a broker restart)
-    )
+def weights_producer(settings: KafkaSettings, max_message_bytes: int) -> Producer:
+    # The client's default retries: keep trying until its delivery timeout (a broker restart).
+    options = ProducerOptions("weights-publisher", acks="all", max_request_size=max_message_bytes)
+    return kafka_clients(settings).producer(options)
 
 
-def publish(
-    producer: KafkaProducer, topic: str, message: WeightsMessage, timeout_s: float = 60
-) -> int:
+def publish(producer: Producer, topic: str, message: WeightsMessage, timeout_s: float = 60) -> int:
     """Send one version and wait until the broker has it; returns its offset."""
-    future = producer.send(
+    sent = producer.send(
         topic,
         key=message.key,
         value=message.value,
@@ -87,8 +78,8 @@ def publish(
         ],
     )
     try:
-        producer.flush(timeout=timeout_s)  # bounded: a broker that is away raises, not hangs
-        offset: int = future.get(timeout=timeout_s).offset
-    except KafkaError as exc:
+        producer.flush(timeout_s)  # bounded: a broker that is away raises, not hangs
+        offset = sent.offset(timeout_s)
+    except KafkaClientError as exc:
         raise KafkaUnavailableError(f"publishing version {message.version} failed: {exc}") from exc
     return offset

@@ -69,6 +69,11 @@ class KafkaSettings(TwincastSettings):
     bootstrap_servers: str = Field(
         "localhost:9092", description="Comma-separated host:port list of Kafka brokers."
     )
+    kafka_client: Literal["kafka-python", "confluent-kafka"] = Field(
+        "kafka-python",
+        description="Kafka client library: kafka-python (pure Python, the default) or "
+        "confluent-kafka (librdkafka, faster; install the extra twincast[confluent]).",
+    )
     client_id_prefix: str = Field("twincast", description="Prefix of every Kafka client id.")
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="Kafka security protocol of every client."

@@ -62,6 +62,7 @@ def service_env(settings: KafkaSettings, **values: object) -> dict[str, str]:
     """Environment for a service subprocess: the test's broker and topics plus extra settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWINCAST_")}
     env["TWINCAST_BOOTSTRAP_SERVERS"] = settings.bootstrap_servers
+    env["TWINCAST_KAFKA_CLIENT"] = settings.kafka_client
     for role, name in settings.topic_names().items():
         env[f"TWINCAST_{role.upper()}_TOPIC"] = name
     for key, value in values.items():

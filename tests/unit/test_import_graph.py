@@ -24,7 +24,8 @@ FLOORS: dict[str, int] = {
 }
 
 
-def imported_packages(path: Path) -> set[str]:
+def imported_modules(path: Path) -> set[str]:
+    """Every module ``path`` imports, by its full name."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     names: set[str] = set()
     for node in ast.walk(tree):
@@ -32,7 +33,11 @@ def imported_packages(path: Path) -> set[str]:
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
-    return {name.split(".")[0] for name in names} & set(FLOORS)
+    return names
+
+
+def imported_packages(path: Path) -> set[str]:
+    return {name.split(".")[0] for name in imported_modules(path)} & set(FLOORS)
 
 
 def upward_imports(package: str) -> list[str]:

@@ -14,6 +14,7 @@ from kafka.errors import (
     UnknownTopicOrPartitionError,
 )
 
+from foundation.errors import KafkaClientError, KafkaErrorKind
 from foundation.kafka import outage as outage_module
 from foundation.kafka.outage import KafkaFatalError, KafkaRepeats, Outage
 
@@ -64,3 +65,26 @@ def test_kafka_reconnect_noise_is_thinned_to_one_line_a_minute() -> None:
     assert passed.count(True) == 1
     assert repeats.filter(record("kafka.cluster", "%s: lost")), "another logger: its own line"
     assert all(repeats.filter(record("worker.service", "%s")) for _ in range(3)), "ours: all"
+
+
+@pytest.mark.parametrize(
+    ("kind", "fatal"),
+    [
+        (KafkaErrorKind.AUTH, True),
+        (KafkaErrorKind.PERMISSION, True),
+        (KafkaErrorKind.TOO_LARGE, True),
+        (KafkaErrorKind.CONFIG, True),
+        (KafkaErrorKind.TIMEOUT, False),
+        (KafkaErrorKind.UNAVAILABLE, False),
+        (KafkaErrorKind.UNKNOWN_TOPIC, False),
+        (KafkaErrorKind.OTHER, False),  # e.g. a commit refused after the group moved on
+    ],
+)
+def test_client_errors_are_classified_by_kind(kind: KafkaErrorKind, fatal: bool) -> None:
+    error = KafkaClientError(kind, "x", retriable=False)
+    outage = Outage(logging.getLogger("t"))
+    if fatal:
+        with pytest.raises(KafkaFatalError, match=outage_module.advice(error)):
+            outage.failed(error, "sending")
+    else:
+        assert outage.failed(error, "sending") > 0

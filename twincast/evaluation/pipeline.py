@@ -17,9 +17,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from kafka import KafkaProducer
-
 from foundation.errors import TwincastError
+from foundation.kafka.client import ProducerOptions
+from foundation.kafka.factory import kafka_clients
 from foundation.kafka.topic_reader import read_topic
 from foundation.kafka.topics import ensure_topics
 from foundation.settings.base import KafkaSettings, TopicSettings
@@ -68,7 +68,8 @@ def _replay(
     timeout_s: float,
 ) -> ModelRun:
     urls = {name: f"http://127.0.0.1:{port}/metrics" for name, port in ports.items()}
-    producer = KafkaProducer(**topics.client_config("evaluate"), acks="all", linger_ms=5)
+    options = ProducerOptions("evaluate", acks="all", linger_ms=5)
+    producer = kafka_clients(topics).producer(options)
     verdicts: list[str] = []
     outcomes: dict[str, float] = {}
     chunks = rounds(dataset.events(), trainer.refit_every_events)

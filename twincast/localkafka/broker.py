@@ -18,8 +18,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from foundation.errors import LocalKafkaError
+from foundation.errors import KafkaClientError, LocalKafkaError
+from foundation.kafka.factory import kafka_clients
 from foundation.private_files import write_private_text
+from foundation.settings.base import KafkaSettings
 from foundation.settings.localkafka import LocalKafkaSettings
 from twincast.localkafka import sasl, tls
 from twincast.localkafka.jars import ensure_jars, log4j_config
@@ -274,19 +276,19 @@ def _ensure_port_free(port: int) -> None:
 
 def _wait_for_admin(bootstrap: str, deadline: float) -> None:
     """Readiness means a real admin round trip, not just an open port."""
-    from kafka.admin import KafkaAdminClient
-    from kafka.errors import KafkaError
-
+    # Built without reading TWINCAST_* variables: this is the broker's own plaintext listener,
+    # whatever security the services are configured for.
+    clients = kafka_clients(KafkaSettings.model_construct(bootstrap_servers=bootstrap))
     last: Exception | None = None
     while time.monotonic() < deadline:
         try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+            admin = clients.admin("localkafka", request_timeout_ms=5000)
             try:
                 admin.list_topics()
                 return
             finally:
                 admin.close()
-        except (KafkaError, OSError) as exc:
+        except (KafkaClientError, OSError) as exc:
             last = exc
             time.sleep(0.5)
     raise LocalKafkaError(f"broker at {bootstrap} did not answer an admin call: {last}")

@@ -1,0 +1,322 @@
+"""confluent-kafka's consumer as a ``foundation.kafka.client.Consumer``.
+
+librdkafka hands out ``Message`` objects whose fields are methods; ``poll`` turns each into a
+small ``Record`` with the fields ``ConsumedRecord`` names (one object per record, the price of
+one interface for both libraries). Offsets it does not know are ``OFFSET_INVALID`` (-1001);
+here they are None, or a TIMEOUT error where the interface promises a number.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TypeVar
+
+from confluent_kafka import (
+    OFFSET_INVALID,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
+from confluent_kafka import Consumer as RawConsumer
+
+from foundation.kafka.client import Partition, RebalanceListener
+from foundation.kafka.confluent.errors import translate, translate_error, translated
+from foundation.kafka.record import ConsumedRecord
+
+T = TypeVar("T")
+COORDINATOR_WAIT_S = 30.0  # how long a call waits for the group coordinator when not told
+# The group coordinator is being found or moved: librdkafka does not always mark these retriable.
+_COORDINATOR_MOVING = {
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError._WAIT_COORD,
+}
+DEFAULT_BATCH = 500  # records per poll when the caller sets no maximum (kafka-python's default)
+
+
+class Record:
+    """One consumed record, as ``ConsumedRecord`` reads it: each field is read from librdkafka's
+    message when it is asked for (most readers use a few), not copied up front."""
+
+    __slots__ = ("_message",)
+
+    def __init__(self, message: Message) -> None:
+        self._message = message
+
+    @property
+    def topic(self) -> str:
+        return self._message.topic() or ""
+
+    @property
+    def partition(self) -> int:
+        return self._message.partition() or 0
+
+    @property
+    def offset(self) -> int:
+        return self._message.offset() or 0
+
+    @property
+    def timestamp(self) -> int:
+        return self._message.timestamp()[1]
+
+    @property
+    def key(self) -> bytes | None:
+        return _bytes(self._message.key())
+
+    @property
+    def value(self) -> bytes | None:
+        return _bytes(self._message.value())
+
+    @property
+    def headers(self) -> list[tuple[str, bytes | None]] | None:
+        return _headers(self._message.headers())
+
+
+def _bytes(data: str | bytes | None) -> bytes | None:
+    return data.encode() if isinstance(data, str) else data
+
+
+def _headers(
+    raw: Mapping[str, str | bytes | None] | Sequence[tuple[str, str | bytes | None]] | None,
+) -> list[tuple[str, bytes | None]] | None:
+    if not raw:
+        return None  # librdkafka gives None for no headers; kafka-python an empty list
+    items = raw.items() if isinstance(raw, Mapping) else raw
+    return [(name, _bytes(value)) for name, value in items]
+
+
+def _tp(partition: Partition, offset: int = OFFSET_INVALID) -> TopicPartition:
+    return TopicPartition(partition.topic, partition.partition, offset)
+
+
+def _partitions(tps: Iterable[TopicPartition]) -> set[Partition]:
+    return {Partition(tp.topic, tp.partition) for tp in tps}
+
+
+class ConfluentConsumer:
+    """A ``Consumer`` around a ``confluent_kafka.Consumer``."""
+
+    def __init__(self, raw: RawConsumer, fetch_wait_ms: int, from_earliest: bool) -> None:
+        self._raw = raw
+        self._paused: set[Partition] = set()
+        self._fetch_wait_ms = fetch_wait_ms
+        self._from_earliest = from_earliest
+        # The next offset to read, as kafka-python reports it: librdkafka's own position only
+        # moves once a record is consumed, not on a seek.
+        self._positions: dict[Partition, int] = {}
+        # Partitions given by ``assign`` (None: subscribed), with where each starts.
+        self._manual: dict[Partition, int] | None = None
+        self._assign_pending = False
+
+    def subscribe(self, topics: Sequence[str], listener: RebalanceListener | None = None) -> None:
+        self._manual = None
+        if listener is None:
+            with translated("subscribe"):
+                self._raw.subscribe(list(topics))
+            return
+
+        def on_assign(consumer: RawConsumer, partitions: list[TopicPartition]) -> None:
+            listener.on_assigned(_partitions(partitions))
+
+        def on_revoke(consumer: RawConsumer, partitions: list[TopicPartition]) -> None:
+            listener.on_revoked(_partitions(partitions))
+
+        with translated("subscribe"):
+            self._raw.subscribe(list(topics), on_assign=on_assign, on_revoke=on_revoke)
+
+    def assign(self, partitions: Iterable[Partition]) -> None:
+        """Taken effect at the next poll, with the offsets sought until then: librdkafka starts
+        a partition where its assignment says, and refuses to seek one it is not fetching yet."""
+        self._positions.clear()
+        self._manual = dict.fromkeys(partitions, OFFSET_INVALID)
+        self._assign_pending = True
+
+    def _start_assigned(self) -> None:
+        if self._manual is None or not self._assign_pending:
+            return
+        with translated("assign"):
+            self._raw.assign([_tp(p, offset) for p, offset in self._manual.items()])
+        self._assign_pending = False
+
+    def assignment(self) -> set[Partition]:
+        if self._manual is not None:
+            return set(self._manual)
+        with translated("assignment"):
+            return _partitions(self._raw.assignment())
+
+    def poll(
+        self, timeout_s: float, max_records: int | None = None
+    ) -> Mapping[Partition, Sequence[ConsumedRecord]]:
+        self._start_assigned()
+        with translated("poll"):
+            messages = self._raw.consume(max_records or DEFAULT_BATCH, timeout_s)
+        batches: dict[Partition, list[ConsumedRecord]] = {}
+        current: list[ConsumedRecord] = []
+        where: tuple[str | None, int | None] = (None, None)
+        for message in messages:
+            if message.error() is not None:
+                self._raise_unless_eof(message)
+                continue
+            here = (message.topic(), message.partition())
+            if here != where:  # records come in runs of one partition: one lookup per run
+                where = here
+                current = batches.setdefault(Partition(here[0] or "", here[1] or 0), [])
+            current.append(Record(message))
+        for partition, batch in batches.items():
+            self._positions[partition] = batch[-1].offset + 1
+        return batches
+
+    @staticmethod
+    def _raise_unless_eof(message: Message) -> None:
+        error = message.error()
+        if error is not None and error.code() != KafkaError._PARTITION_EOF:
+            raise translate_error(error, f"reading {message.topic()}")
+
+    def seek(self, partition: Partition, offset: int) -> None:
+        if offset >= 0:
+            self._positions[partition] = offset
+        else:
+            self._positions.pop(partition, None)
+        if self._manual is not None and partition in self._manual:
+            self._manual[partition] = offset
+            if self._assign_pending:  # not started yet: it starts there
+                return
+        with translated(f"seek {partition}"):
+            try:
+                self._raw.seek(_tp(partition, offset))
+            except KafkaException:
+                if self._manual is None:
+                    raise
+                # Not fetching it yet: start the assignment again at the offsets sought.
+                self._assign_pending = True
+                self._start_assigned()
+
+    def seek_to_beginning(self, *partitions: Partition) -> None:
+        # To the first offset kept, as a number: ``position`` then says where reading starts.
+        for partition in partitions:
+            self.seek(partition, self._watermarks(partition, COORDINATOR_WAIT_S)[0])
+
+    def position(self, partition: Partition, timeout_s: float | None = None) -> int:
+        known = self._positions.get(partition)
+        if known is not None:
+            return known
+        with translated(f"position of {partition}"):
+            (found,) = self._raw.position([_tp(partition)])
+        if found.offset >= 0:
+            return int(found.offset)
+        # Nothing read or sought yet: where the next read starts, as kafka-python resolves it.
+        committed = self.committed(partition, timeout_s)
+        if committed is not None:
+            return committed
+        low, high = self._watermarks(partition, timeout_s or 30.0)
+        return low if self._from_earliest else high
+
+    def committed(self, partition: Partition, timeout_s: float | None = None) -> int | None:
+        found = self._until_answered(
+            lambda wait: self._raw.committed([_tp(partition)], timeout=wait)[0],
+            timeout_s,
+            f"committed offset of {partition}",
+        )
+        return None if found.offset < 0 else int(found.offset)
+
+    def _until_answered(self, call: Callable[[float], T], timeout_s: float | None, what: str) -> T:
+        """``call`` again while the group coordinator is not found yet (NOT_COORDINATOR and the
+        like are retriable), as kafka-python does inside its own calls; at most ``timeout_s``."""
+        deadline = time.monotonic() + (COORDINATOR_WAIT_S if timeout_s is None else timeout_s)
+        while True:
+            left = max(0.1, deadline - time.monotonic())
+            try:
+                return call(left)
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args else None
+                retriable = isinstance(error, KafkaError) and (
+                    error.retriable() or error.code() in _COORDINATOR_MOVING
+                )
+                if not retriable or time.monotonic() >= deadline:
+                    raise translate(exc, what) from exc
+            time.sleep(0.1)
+
+    def commit(
+        self, offsets: Mapping[Partition, int] | None = None, timeout_s: float | None = None
+    ) -> None:
+        with translated("commit"):
+            if offsets is None:
+                self._commit_positions()
+            else:
+                tps = [_tp(p, o) for p, o in offsets.items()]
+                commit = lambda _: self._raw.commit(offsets=tps, asynchronous=False)  # noqa: E731
+                self._until_answered(commit, timeout_s, "commit")
+
+    def _commit_positions(self) -> None:
+        self._until_answered(lambda _: self._commit_consumed(), None, "commit")
+
+    def _commit_consumed(self) -> None:
+        try:
+            self._raw.commit(asynchronous=False)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if not (isinstance(error, KafkaError) and error.code() == KafkaError._NO_OFFSET):
+                raise
+            # nothing consumed since the last commit: nothing to commit
+
+    def beginning_offsets(
+        self, partitions: Sequence[Partition], timeout_s: float
+    ) -> dict[Partition, int]:
+        return {p: self._watermarks(p, timeout_s)[0] for p in partitions}
+
+    def end_offsets(
+        self, partitions: Sequence[Partition], timeout_s: float
+    ) -> dict[Partition, int]:
+        return {p: self._watermarks(p, timeout_s)[1] for p in partitions}
+
+    def _watermarks(self, partition: Partition, timeout_s: float) -> tuple[int, int]:
+        with translated(f"offsets of {partition}"):
+            low, high = self._raw.get_watermark_offsets(_tp(partition), timeout=timeout_s)
+        return int(low), int(high)
+
+    def highwater(self, partition: Partition) -> int | None:
+        try:
+            _, high = self._raw.get_watermark_offsets(_tp(partition), cached=True)
+        except Exception:  # not fetched yet: nothing cached
+            return None
+        return None if high < 0 else int(high)
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        with translated(f"metadata of {topic}"):
+            metadata = self._raw.list_topics(topic, timeout=30)
+        found = metadata.topics.get(topic)
+        if found is None or found.error is not None:
+            return set()
+        return set(found.partitions)
+
+    def pause(self, *partitions: Partition) -> None:
+        self._start_assigned()
+        with translated("pause"):
+            self._raw.pause([_tp(p) for p in partitions])
+        self._paused.update(partitions)
+
+    def resume(self, *partitions: Partition) -> None:
+        with translated("resume"):
+            self._raw.resume([_tp(p) for p in partitions])
+        self._paused.difference_update(partitions)
+
+    def paused(self) -> set[Partition]:
+        return set(self._paused)
+
+    def group_metadata(self) -> object:
+        with translated("group metadata"):
+            return self._raw.consumer_group_metadata()
+
+    @property
+    def fetch_wait_ms(self) -> int:
+        return self._fetch_wait_ms
+
+    def forget_failed_fetch(self) -> None:
+        """librdkafka keeps nothing of a batch it failed to parse: nothing to forget."""
+
+    def close(self) -> None:
+        with translated("close"):
+            self._raw.close()

@@ -1,0 +1,180 @@
+"""confluent-kafka's producer as a ``foundation.kafka.client.Producer`` and
+``TransactionalProducer``. librdkafka bounds every transactional call itself (a timeout
+argument), so nothing private is needed here."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Producer as RawProducer
+
+from foundation.errors import KafkaClientError, KafkaErrorKind
+from foundation.kafka.client import Headers, Partition
+from foundation.kafka.confluent.errors import translate_error, translated
+
+# How long a send waits for room in librdkafka's local queue before it says so.
+QUEUE_FULL_WAIT_S = 30.0
+_ANY_PARTITION = -1  # RD_KAFKA_PARTITION_UA: the partitioner decides
+SERVE_EVERY = 1000  # sends between two polls that run delivery callbacks
+
+
+class _Sent:
+    """A ``SendHandle``: filled in by librdkafka's delivery callback (from ``poll``/``flush``)."""
+
+    __slots__ = ("_done", "_error", "_offset", "_producer")
+
+    def __init__(self, producer: RawProducer) -> None:
+        self._producer = producer
+        self._error: KafkaClientError | None = None
+        self._offset = -1
+        self._done = False
+
+    def delivered(self, error: KafkaError | None, message: Message) -> None:
+        if error is not None:
+            self._error = translate_error(error, f"delivery to {message.topic()}")
+        else:
+            self._offset = int(message.offset() or 0)
+        self._done = True
+
+    def failed(self) -> bool:
+        return self._done and self._error is not None
+
+    def error(self) -> BaseException | None:
+        return self._error
+
+    def offset(self, timeout_s: float) -> int:
+        deadline = time.monotonic() + timeout_s
+        while not self._done and time.monotonic() < deadline:
+            self._producer.poll(min(0.05, max(0.0, deadline - time.monotonic())))
+        if self._error is not None:
+            raise self._error
+        if not self._done:
+            raise KafkaClientError(
+                KafkaErrorKind.TIMEOUT, f"no answer in {timeout_s}s", retriable=True
+            )
+        return self._offset
+
+
+class ConfluentProducer:
+    """A ``Producer`` around a ``confluent_kafka.Producer``."""
+
+    def __init__(self, raw: RawProducer) -> None:
+        self._raw = raw
+        self._unserved = 0
+
+    def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None = None,
+        headers: Headers | None = None,
+    ) -> _Sent:
+        handle = _Sent(self._raw)
+        target = _ANY_PARTITION if partition is None else partition
+        try:
+            if headers:
+                self._raw.produce(
+                    topic, value, key, target, handle.delivered, headers=list(headers)
+                )
+            else:
+                self._raw.produce(topic, value, key, target, handle.delivered)
+        except BufferError:
+            self._produce_when_room(topic, key, value, target, handle, headers)
+        except KafkaException as exc:
+            raise translate_error(exc.args[0], f"sending to {topic}") from exc
+        self._unserved += 1
+        if self._unserved >= SERVE_EVERY:  # delivery callbacks run in poll; not per send
+            self._raw.poll(0)
+            self._unserved = 0
+        return handle
+
+    def _produce_when_room(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        target: int,
+        handle: _Sent,
+        headers: Headers | None,
+    ) -> None:
+        """librdkafka's local queue is full: let it send some, then try again, for a while."""
+        deadline = time.monotonic() + QUEUE_FULL_WAIT_S
+        while True:
+            self._raw.poll(0.05)
+            try:
+                self._raw.produce(
+                    topic, value, key, target, handle.delivered, headers=list(headers or ())
+                )
+                return
+            except BufferError as exc:
+                if time.monotonic() > deadline:
+                    raise KafkaClientError(
+                        KafkaErrorKind.TIMEOUT, str(exc), retriable=True
+                    ) from exc
+            except KafkaException as exc:
+                raise translate_error(exc.args[0], f"sending to {topic}") from exc
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        with translated("flush"):
+            left = self._raw.flush(-1 if timeout_s is None else timeout_s)
+        if left:
+            raise KafkaClientError(
+                KafkaErrorKind.TIMEOUT,
+                f"{left} sends not acknowledged in {timeout_s}s",
+                retriable=True,
+            )
+
+    def partitions_for(self, topic: str) -> set[int]:
+        with translated(f"metadata of {topic}"):
+            metadata = self._raw.list_topics(topic, timeout=30)
+        found = metadata.topics.get(topic)
+        if found is None or found.error is not None:
+            return set()
+        return set(found.partitions)
+
+    def close(self, timeout_s: float | None = None) -> None:
+        """librdkafka has no close: wait for what is in flight (at most ``timeout_s``), then
+        drop the rest, as kafka-python's close does."""
+        with translated("close"):
+            left = self._raw.flush(-1 if timeout_s is None else timeout_s)
+            if left:
+                self._raw.purge()
+                self._raw.flush(0)
+
+
+class ConfluentTransactionalProducer(ConfluentProducer):
+    """A ``TransactionalProducer`` around a transactional ``confluent_kafka.Producer``."""
+
+    def __init__(self, raw: RawProducer, transactional_id: str) -> None:
+        super().__init__(raw)
+        self._transactional_id = transactional_id
+
+    @property
+    def transactional_id(self) -> str:
+        return self._transactional_id
+
+    def init(self) -> None:
+        with translated("init_transactions"):
+            self._raw.init_transactions(60)
+
+    def begin(self) -> None:
+        with translated("begin_transaction"):
+            self._raw.begin_transaction()
+
+    def send_offsets(
+        self, offsets: Mapping[Partition, int], group: object, timeout_s: float
+    ) -> None:
+        positions = [TopicPartition(p.topic, p.partition, o) for p, o in offsets.items()]
+        with translated("send_offsets_to_transaction"):
+            self._raw.send_offsets_to_transaction(positions, group, timeout_s)
+
+    def commit(self, timeout_s: float) -> None:
+        with translated("commit_transaction"):
+            self._raw.commit_transaction(timeout_s)
+
+    def abort(self, timeout_s: float) -> None:
+        with translated("abort_transaction"):
+            self._raw.abort_transaction(timeout_s)
