@@ -8,7 +8,7 @@ COPY lstmcore ./lstmcore
 COPY twincast ./twincast
 COPY trainer ./trainer
 COPY worker ./worker
-RUN pip install .
+RUN pip install '.[confluent]'  # both Kafka clients: TWINCAST_KAFKA_CLIENT chooses
 # State (SQLite history, artifact copies) lives here; mount a volume to keep it.
 WORKDIR /data
 CMD ["twincast-worker"]
