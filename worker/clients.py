@@ -4,50 +4,62 @@ from __future__ import annotations
 
 import logging
 import socket
-from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer
-from kafka.errors import KafkaError
-
-from foundation.errors import KafkaUnavailableError, TopicError
+from foundation.errors import KafkaClientError, KafkaUnavailableError, TopicError
+from foundation.kafka.client import (
+    Consumer,
+    ConsumerOptions,
+    Producer,
+    ProducerOptions,
+    TransactionalOptions,
+    TransactionalProducer,
+)
+from foundation.kafka.factory import kafka_clients
 from foundation.settings.worker import WorkerSettings
 
 log = logging.getLogger(__name__)
 
+OUTPUT_BATCH_BYTES = 256 * 1024  # forecasts come in bursts of a poll's worth
 
-def events_consumer(settings: WorkerSettings) -> Any:
+
+def events_consumer(settings: WorkerSettings) -> Consumer:
+    options = ConsumerOptions(
+        "worker",
+        group_id=settings.worker_group_id,
+        from_earliest=True,
+        # Exactly-once reads only committed events (a transactional upstream's aborts vanish).
+        read_committed=settings.exactly_once,
+        session_timeout_ms=settings.session_timeout_ms,
+        heartbeat_interval_ms=max(1000, settings.session_timeout_ms // 5),
+    )
     try:
-        return KafkaConsumer(
-            **settings.client_config("worker"),
-            group_id=settings.worker_group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=settings.session_timeout_ms,
-            heartbeat_interval_ms=max(1000, settings.session_timeout_ms // 5),
-            # Exactly-once reads only committed events (a transactional upstream's aborts vanish).
-            isolation_level="read_committed" if settings.exactly_once else "read_uncommitted",
-        )
-    except KafkaError as exc:
+        return kafka_clients(settings).consumer(options)
+    except KafkaClientError as exc:
         raise KafkaUnavailableError(f"cannot reach {settings.bootstrap_servers}: {exc}") from exc
 
 
-def output_producer(settings: WorkerSettings) -> Any:
-    if settings.exactly_once:
-        return KafkaProducer(
-            **settings.client_config("worker-producer"),
-            transactional_id=transactional_id(settings),
-            transaction_timeout_ms=settings.transaction_timeout_ms,
-            linger_ms=settings.linger_ms,
-            batch_size=256 * 1024,
-        )
-    return KafkaProducer(
-        **settings.client_config("worker-producer"),
+def output_producer(settings: WorkerSettings) -> Producer:
+    """At-least-once: the client's default retries (until its delivery timeout) ride out a
+    broker restart by themselves; a send that still fails makes the worker rewind."""
+    options = ProducerOptions(
+        "worker-producer",
         acks="all",
         linger_ms=settings.linger_ms,
-        batch_size=256 * 1024,
-        # kafka-python's default: retry until delivery_timeout_ms, so a broker restart is
-        # ridden out by the producer itself; a send that still fails makes the worker rewind.
+        batch_size=OUTPUT_BATCH_BYTES,
     )
+    return kafka_clients(settings).producer(options)
+
+
+def transactional_producer(settings: WorkerSettings) -> TransactionalProducer:
+    """Exactly-once: one transaction per checkpoint (idempotent, hence acks=all)."""
+    options = TransactionalOptions(
+        "worker-producer",
+        transactional_id=transactional_id(settings),
+        transaction_timeout_ms=settings.transaction_timeout_ms,
+        linger_ms=settings.linger_ms,
+        batch_size=OUTPUT_BATCH_BYTES,
+    )
+    return kafka_clients(settings).transactional_producer(options)
 
 
 def transactional_id(settings: WorkerSettings) -> str:
@@ -55,7 +67,7 @@ def transactional_id(settings: WorkerSettings) -> str:
     return settings.transactional_id or f"{settings.worker_group_id}-{socket.gethostname()}"
 
 
-def check_layout(settings: WorkerSettings, producer: Any) -> bool:
+def check_layout(settings: WorkerSettings, producer: Producer) -> bool:
     """Require the state topic to be co-partitioned with events; say if forecasts are too."""
     events = producer.partitions_for(settings.events_topic)
     if not events:

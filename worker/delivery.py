@@ -22,16 +22,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
 
-from kafka import TopicPartition
-from kafka.errors import KafkaError, KafkaTimeoutError, ProducerFencedError
-from kafka.structs import OffsetAndMetadata
-
-from foundation.errors import TwincastError
+from foundation.errors import KafkaClientError, KafkaErrorKind, TwincastError
+from foundation.kafka.client import (
+    Consumer,
+    Partition,
+    Producer,
+    SendHandle,
+    TransactionalProducer,
+)
 from foundation.kafka.outage import Outage
 from foundation.settings.worker import WorkerSettings
+from worker.clients import output_producer, transactional_producer
 from worker.state_store import StateStore
 from worker.state_writer import write_state_changes
 
@@ -62,21 +65,28 @@ class Delivery:
     exactly_once = False
 
     def __init__(
-        self, producer: Any, outage: Outage | None = None, renew: Callable[[], Any] | None = None
+        self,
+        producer: Producer,
+        outage: Outage | None = None,
+        renew: Callable[[], Producer] | None = None,
     ) -> None:
         self.producer, self.outage, self._renew = producer, outage or Outage(log), renew
-        self._futures: list[Any] = []  # sends since the last checkpoint
+        self._futures: list[SendHandle] = []  # sends since the last checkpoint
 
     def send(
         self, topic: str, key: bytes | None, value: bytes, partition: int | None = None
     ) -> None:
         self._futures.append(self.producer.send(topic, key=key, value=value, partition=partition))
 
-    def track(self, futures: list[Any]) -> None:
+    def track(self, futures: list[SendHandle]) -> None:
         self._futures += futures
 
     def commit(
-        self, consumer: Any, store: StateStore, state_topic: str, offsets: dict[TopicPartition, int]
+        self,
+        consumer: Consumer,
+        store: StateStore,
+        state_topic: str,
+        offsets: Mapping[Partition, int],
     ) -> bool:
         """Make everything since the last commit durable, in this order: outputs acknowledged,
         changed states and markers written (``worker.state_writer``), ``offsets`` committed.
@@ -87,10 +97,9 @@ class Delivery:
         self._flush()
         if not offsets:
             return True
-        commit = {tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()}
         try:
-            consumer.commit(commit, timeout_ms=int(ACK_WAIT_S * 1000))
-        except KafkaError as exc:
+            consumer.commit(offsets, timeout_s=ACK_WAIT_S)
+        except KafkaClientError as exc:
             # The states are written: the next checkpoint commits these; a crash only repeats.
             if exc.retriable:
                 self.outage.failed(exc, "offset commit")
@@ -114,14 +123,16 @@ class Delivery:
         if not futures:
             return
         try:
-            self.producer.flush(timeout=ACK_WAIT_S)
-        except KafkaTimeoutError as exc:
+            self.producer.flush(timeout_s=ACK_WAIT_S)
+        except KafkaClientError as exc:
+            if exc.kind is not KafkaErrorKind.TIMEOUT:
+                raise
             self.outage.failed(exc, "sending")
             raise CheckpointFailed(f"sends not acknowledged in {ACK_WAIT_S:.0f}s") from exc
-        failed = [f.exception for f in futures if f.failed()]
+        failed = [e for f in futures if f.failed() and (e := f.error()) is not None]
         if failed:
             self.outage.failed(failed[0], "sending")  # raises if retrying cannot help
-            if not all(e.retriable for e in failed):
+            if not all(isinstance(e, KafkaClientError) and e.retriable for e in failed):
                 self._renew_producer()
             raise CheckpointFailed(f"{len(failed)} sends failed, first: {failed[0]}")
         self.outage.recovered()  # acknowledged: the broker answers
@@ -133,7 +144,7 @@ class Delivery:
             return
         try:
             fresh = self._renew()
-        except KafkaError as exc:  # the broker is away: the next failed checkpoint tries again
+        except KafkaClientError as exc:  # the broker is away: the next failed checkpoint retries
             log.info("producer not renewed yet (%s)", exc)
             return
         _close(self.producer)
@@ -147,56 +158,60 @@ class TransactionStuck(TwincastError):
 class TransactionalDelivery(Delivery):
     """Exactly-once: one transaction per checkpoint, offsets included (KIP-447 fencing).
 
-    kafka-python waits for the answer of a transactional request without a time limit, and
-    after a broker restart an answer can be lost for good; so each step is awaited here with a
-    limit, and a producer that got stuck is replaced by a new one with the same transactional id,
-    whose ``init_transactions`` aborts whatever the old one left open.
+    Each transactional request is awaited with a limit (after a broker restart an answer can be
+    lost for good), and a producer that got stuck is replaced by a new one with the same
+    transactional id, whose ``init`` aborts whatever the old one left open.
     """
 
     exactly_once = True
+    producer: TransactionalProducer
 
-    def __init__(self, new_producer: Callable[[], Any], wait_ms: int, outage: Outage) -> None:
-        self._new_producer, self._wait_ms, self.outage = new_producer, wait_ms, outage
+    def __init__(
+        self, new_producer: Callable[[], TransactionalProducer], wait_ms: int, outage: Outage
+    ) -> None:
+        self._new_producer, self._wait_s, self.outage = new_producer, wait_ms / 1000, outage
         super().__init__(self._start(), outage)
 
-    def _start(self) -> Any:
+    def _start(self) -> TransactionalProducer:
         """A new transactional producer; while the broker is away, try again."""
         while True:
             producer = None
             try:
                 producer = self._new_producer()
-                producer.init_transactions()  # aborts what a previous life of this id left open
-                producer.begin_transaction()
+                producer.init()  # aborts what a previous life of this id left open
+                producer.begin()
                 self.outage.recovered()
                 return producer
-            except KafkaError as exc:
+            except KafkaClientError as exc:
                 if producer is not None:
                     _close(producer)
                 time.sleep(self.outage.failed(exc, "starting transactions"))
 
     def commit(
-        self, consumer: Any, store: StateStore, state_topic: str, offsets: dict[TopicPartition, int]
+        self,
+        consumer: Consumer,
+        store: StateStore,
+        state_topic: str,
+        offsets: Mapping[Partition, int],
     ) -> bool:
         """Commit the open transaction with the changed states, markers and ``offsets`` in it,
         and begin the next one."""
         positions = {tp.partition: offset for tp, offset in offsets.items()}
-        manager = self.producer._transaction_manager
         try:
             write_state_changes(self.producer, state_topic, store, positions)
             if offsets:
-                commit = {tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()}
                 group = consumer.group_metadata()
-                self._await(lambda: manager.send_offsets_to_transaction(commit, group), "offsets")
-            self._await(manager.begin_commit, "commit")
+                self._await(lambda: self.producer.send_offsets(offsets, group, self._wait_s))
+            self._await(lambda: self.producer.commit(self._wait_s))
         except TransactionStuck as exc:
             log.warning("transaction stuck (%s): rewinding with a new producer", exc)
             self._replace()
             raise TransactionAborted(str(exc)) from exc
-        except ProducerFencedError as exc:
-            raise DeliveryError(
-                f"another worker uses transactional id {self.producer.config['transactional_id']!r}"
-            ) from exc
-        except KafkaError as exc:
+        except KafkaClientError as exc:
+            if exc.kind is KafkaErrorKind.FENCED:
+                raise DeliveryError(
+                    f"another worker uses transactional id {self.producer.transactional_id!r}"
+                ) from exc
             self.outage.check(exc, "committing the transaction")  # raises if retrying can't help
             log.warning("transaction not committed (%s): aborting and rewinding", exc)
             self.abandon()
@@ -204,46 +219,50 @@ class TransactionalDelivery(Delivery):
         if offsets:
             self.outage.recovered()  # the coordinator took them: the broker answers
         self._futures = []
-        self.producer.begin_transaction()
+        self.producer.begin()
         return True
 
     def abandon(self) -> bool:
         self._futures = []
         try:
-            self._await(self.producer._transaction_manager.begin_abort, "abort")
-            self.producer.begin_transaction()
-        except ProducerFencedError as exc:
-            raise DeliveryError("this worker's transactional id was taken over") from exc
-        except (KafkaError, TransactionStuck) as exc:
+            self._await(lambda: self.producer.abort(self._wait_s))
+            self.producer.begin()
+        except (KafkaClientError, TransactionStuck) as exc:
+            if isinstance(exc, KafkaClientError) and exc.kind is KafkaErrorKind.FENCED:
+                raise DeliveryError("this worker's transactional id was taken over") from exc
             log.warning("abort failed (%s): a new producer takes over the transactional id", exc)
             self._replace()
         return True
 
     def _replace(self) -> None:
-        """A new producer with the same id; its ``init_transactions`` aborts the open one."""
+        """A new producer with the same id; its ``init`` aborts the open one."""
         self._futures = []
         _close(self.producer)
         self.producer = self._start()
 
-    def _await(self, start: Callable[[], Any], what: str) -> None:
-        result = start()
-        self.producer._sender.wakeup()
-        if not result.wait(timeout_ms=self._wait_ms):
-            raise TransactionStuck(f"no answer to the transaction's {what} in {self._wait_ms} ms")
+    @staticmethod
+    def _await(request: Callable[[], None]) -> None:
+        """A bounded transactional request; no answer in time is ``TransactionStuck``."""
+        try:
+            request()
+        except KafkaClientError as exc:
+            if exc.kind is KafkaErrorKind.TIMEOUT:
+                raise TransactionStuck(str(exc)) from exc
+            raise
 
 
-def _close(producer: Any, timeout_s: float = 0) -> None:
-    """Close a producer within ``timeout_s`` (0: drop it at once): ``close`` raises
-    KafkaTimeoutError when sends are still pending then, which is the case after a broker crash."""
+def _close(producer: Producer, timeout_s: float = 0) -> None:
+    """Close a producer within ``timeout_s`` (0: drop it at once): ``close`` raises a TIMEOUT
+    error when sends are still pending then, which is the case after a broker crash."""
     try:
-        producer.close(timeout=timeout_s)
-    except KafkaError as exc:
+        producer.close(timeout_s=timeout_s)
+    except KafkaClientError as exc:
         log.info("producer dropped with sends pending (%s)", exc)
 
 
-def make_delivery(
-    settings: WorkerSettings, new_producer: Callable[[], Any], outage: Outage
-) -> Delivery:
+def make_delivery(settings: WorkerSettings, outage: Outage) -> Delivery:
     if settings.exactly_once:
-        return TransactionalDelivery(new_producer, 2 * settings.transaction_timeout_ms, outage)
-    return Delivery(new_producer(), outage, new_producer)
+        return TransactionalDelivery(
+            lambda: transactional_producer(settings), 2 * settings.transaction_timeout_ms, outage
+        )
+    return Delivery(output_producer(settings), outage, lambda: output_producer(settings))

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from foundation.kafka.client import Producer, SendHandle
 from foundation.settings.worker import WorkerSettings
 from schemas.common import now_utc
 from schemas.forecast import ForecastWriter, forecast_headers
@@ -16,8 +15,12 @@ class ForecastSender:
         self._writer = ForecastWriter(settings.events_topic)
 
     def send(
-        self, producer: Any, batch: EventBatch, result: BatchResult, same_partition: bool = False
-    ) -> list[Any]:
+        self,
+        producer: Producer,
+        batch: EventBatch,
+        result: BatchResult,
+        same_partition: bool = False,
+    ) -> list[SendHandle]:
         """Send one forecast per event of the batch.
 
         With ``same_partition`` (the forecasts topic has as many partitions as the events topic)
@@ -28,7 +31,7 @@ class ForecastSender:
         writer.begin_batch(now_utc())
         out_topic, send = self.settings.forecasts_topic, producer.send
         with_headers = self.settings.forecast_headers
-        futures = []
+        futures: list[SendHandle] = []
         for series_id, ts, forecast, version, partition, offset in zip(
             batch.series_ids,
             batch.ts,

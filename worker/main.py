@@ -10,8 +10,6 @@ import argparse
 import logging
 from collections.abc import Sequence
 
-from kafka.errors import KafkaError
-
 from foundation.entrypoint import (
     configure_logging,
     failure_message,
@@ -51,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         service = WorkerService(settings, metrics)
         stop_on_signals(service.request_stop, "finishing the current batch, committing and exiting")
         return service.run(exit_when_idle=args.exit_when_idle)
-    except (TwincastError, KafkaError) as exc:
+    except TwincastError as exc:  # KafkaClientError included
         log.error("%s", failure_message(exc))
         return 1
     finally:

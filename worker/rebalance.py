@@ -1,11 +1,11 @@
-"""Rebalance news, from kafka-python's listener to the worker's loop."""
+"""Rebalance news, from the client's listener to the worker's loop."""
 
 from __future__ import annotations
 
 import queue
 from enum import Enum
 
-from kafka import ConsumerRebalanceListener, TopicPartition
+from foundation.kafka.client import Partition
 
 
 class RebalanceKind(Enum):
@@ -13,18 +13,19 @@ class RebalanceKind(Enum):
     ASSIGNED = "assigned"  # the partitions are this worker's now
 
 
-Rebalance = tuple[RebalanceKind, list[TopicPartition]]
+Rebalance = tuple[RebalanceKind, list[Partition]]
 
 
-class RebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Only queues the news: the listener may run on kafka-python's IO thread, and the loop
-    applies it between polls, so the store is only ever touched by one thread."""
+class RebalanceListener:
+    """A ``foundation.kafka.client.RebalanceListener`` that only queues the news: it may run on
+    the client's IO thread, and the loop applies it between polls, so the store is only ever
+    touched by one thread."""
 
     def __init__(self, news: queue.SimpleQueue[Rebalance]) -> None:
         self.news = news
 
-    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        self.news.put((RebalanceKind.REVOKED, list(revoked)))
+    def on_revoked(self, partitions: set[Partition]) -> None:
+        self.news.put((RebalanceKind.REVOKED, list(partitions)))
 
-    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        self.news.put((RebalanceKind.ASSIGNED, list(assigned)))
+    def on_assigned(self, partitions: set[Partition]) -> None:
+        self.news.put((RebalanceKind.ASSIGNED, list(partitions)))

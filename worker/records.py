@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from foundation.errors import SchemaError
+from foundation.kafka.record import ConsumedRecord
 from foundation.kafka.unreadable import UNREADABLE, Skipped
 from foundation.settings.worker import WorkerSettings
 from schemas import DeadLetter, encode
@@ -29,7 +29,7 @@ class DeadLetters:
     reasons: Counter[str] = field(default_factory=Counter)
 
     def add_unreadable(self, skipped: Skipped) -> None:
-        """One dead letter per offset kafka-python could not read: no value or key to keep."""
+        """One dead letter per offset the client could not read: no value or key to keep."""
         tp = skipped.partition
         for offset in skipped.offsets():
             letter = DeadLetter.of(
@@ -43,7 +43,7 @@ class DeadLetters:
             self.messages.append((None, encode(letter)))
         self.reasons[UNREADABLE] += len(skipped.offsets())
 
-    def add(self, record: Any, reason: str, error: str) -> None:
+    def add(self, record: ConsumedRecord, reason: str, error: str) -> None:
         letter = DeadLetter.of(
             reason=reason,
             error=error,
@@ -63,17 +63,19 @@ class DeadLetters:
 class Control:
     """A control record with its action, decoded once on its way through the worker."""
 
-    record: Any
+    record: ConsumedRecord
     action: str
 
 
-def split_at_controls(records: Sequence[Any]) -> Iterator[tuple[list[Any], Control | None]]:
+def split_at_controls(
+    records: Sequence[ConsumedRecord],
+) -> Iterator[tuple[list[ConsumedRecord], Control | None]]:
     """Runs of ordinary records, each followed by the control record that ends it (or None).
 
     Control records are rare; a poll without any is one run. Processing the runs in order applies
     each control exactly between the events before and after it.
     """
-    run: list[Any] = []
+    run: list[ConsumedRecord] = []
     for record in records:
         action = control_action(record.headers) if record.headers else None
         if action is not None:
@@ -86,7 +88,7 @@ def split_at_controls(records: Sequence[Any]) -> Iterator[tuple[list[Any], Contr
 
 
 def drop_non_finite(
-    records: Sequence[Any], batch: EventBatch, result: BatchResult, dead: DeadLetters
+    records: Sequence[ConsumedRecord], batch: EventBatch, result: BatchResult, dead: DeadLetters
 ) -> tuple[EventBatch, BatchResult]:
     """The events whose step went non-finite become dead letters (their series were reset to
     zero state); the rest of the batch and its results are returned, to be forecast."""
@@ -116,7 +118,7 @@ class EventValidator:
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
 
-    def validate(self, records: Sequence[Any]) -> tuple[EventBatch, DeadLetters]:
+    def validate(self, records: Sequence[ConsumedRecord]) -> tuple[EventBatch, DeadLetters]:
         """The valid events of these records; the bad ones become dead letters with reason and
         position."""
         valid = EventBatch()

@@ -16,11 +16,11 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
-
-from kafka import KafkaConsumer, TopicPartition
 
 from foundation.errors import SchemaError
+from foundation.kafka.client import ConsumerOptions, Partition
+from foundation.kafka.factory import kafka_clients
+from foundation.kafka.record import ConsumedRecord
 from foundation.settings.base import KafkaSettings
 from lstmcore.serving import ServingModel
 from schemas.state import StateRecord, decode_state
@@ -82,30 +82,24 @@ def read_states(
     """The newest good state of every series in these state partitions (tombstones remove),
     and the position of each partition that has a usable marker."""
     out = Restored()
-    wanted = [TopicPartition(settings.state_topic, p) for p in partitions]
+    wanted = [Partition(settings.state_topic, p) for p in partitions]
     if not wanted:
         return out
     # read_committed: with exactly-once, states of aborted transactions never come back.
-    consumer = KafkaConsumer(
-        **settings.client_config("worker-restore"),
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-    )
+    options = ConsumerOptions("worker-restore", read_committed=True)
+    consumer = kafka_clients(settings).consumer(options)
     try:
         consumer.assign(wanted)
         consumer.seek_to_beginning(*wanted)
-        end = consumer.end_offsets(wanted, timeout_ms=int(timeout_s * 1000))
+        end = consumer.end_offsets(wanted, timeout_s)
         # Events ends after state ends: every state read was written after its events were.
-        events = [TopicPartition(settings.events_topic, p) for p in partitions]
-        ends = {
-            tp.partition: o
-            for tp, o in consumer.end_offsets(events, timeout_ms=int(timeout_s * 1000)).items()
-        }
+        events = [Partition(settings.events_topic, p) for p in partitions]
+        ends = {tp.partition: o for tp, o in consumer.end_offsets(events, timeout_s).items()}
         deadline = time.monotonic() + timeout_s
         while any(consumer.position(tp) < end[tp] for tp in wanted):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"state restore of {wanted} did not finish in {timeout_s}s")
-            for records in consumer.poll(timeout_ms=500).values():
+            for records in consumer.poll(0.5).values():
                 for record in records:
                     take_record(out, record, ends[record.partition], fit)
     finally:
@@ -117,7 +111,7 @@ def read_states(
     return out
 
 
-def take_record(out: Restored, record: Any, end: int, fit: Expectation) -> None:
+def take_record(out: Restored, record: ConsumedRecord, end: int, fit: Expectation) -> None:
     key = record.key
     if not key:
         return _refuse(out, record.partition, record.offset, "key", "a record without a key")

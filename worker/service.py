@@ -15,14 +15,15 @@ import logging
 import queue
 import threading
 import time
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 import numpy as np
-from kafka import TopicPartition
-from kafka.errors import CorruptRecordError, KafkaError
 
+from foundation.errors import KafkaClientError
+from foundation.kafka.client import Consumer, Partition
 from foundation.kafka.outage import Outage, when_reachable
-from foundation.kafka.unreadable import skip_unreadable
+from foundation.kafka.record import ConsumedRecord
+from foundation.kafka.unreadable import skip_unreadable, unreadable
 from foundation.settings.worker import WorkerSettings
 from lstmcore.serving import ServingModel
 from schemas.control import RESET
@@ -37,7 +38,7 @@ from worker.hotpath import (
     realign,
 )
 from worker.metrics import WorkerMetrics
-from worker.positions import PartitionPositions
+from worker.positions import Batches, PartitionPositions
 from worker.rebalance import Rebalance, RebalanceKind, RebalanceListener
 from worker.records import Control, DeadLetters, EventValidator, drop_non_finite, split_at_controls
 from worker.restore import Expectation, read_states
@@ -48,6 +49,9 @@ from worker.weights_watcher import WeightsWatcher
 log = logging.getLogger(__name__)
 
 WATCHER_RESTART_PAUSE_S = 5.0  # a watcher that keeps stopping is not restarted in a busy loop
+POLL_TIMEOUT_S = 0.2
+# How long a rewind waits for a partition's beginning offset: what kafka-python waited unasked.
+OFFSETS_WAIT_S = 30.0
 
 
 class WorkerService:
@@ -71,14 +75,14 @@ class WorkerService:
         self._evictions_counted = 0
         self.delivery: Delivery | None = None  # set when the producer exists
         self.positions = PartitionPositions()
-        # Rebalance news from the listener, which kafka-python may call on its IO thread: the
+        # Rebalance news from the listener, which the client may call on its IO thread: the
         # loop applies it between polls, so the store is only ever touched by one thread.
         self._rebalances: queue.SimpleQueue[Rebalance] = queue.SimpleQueue()
         self.watcher: WeightsWatcher  # started by run()
         self._watcher_restart_at = 0.0
         # Partitions held but not restored yet (the broker was away): nothing is read until
         # they are, so no event meets a state that is not its partition's committed one.
-        self._unrestored: set[TopicPartition] = set()
+        self._unrestored: set[Partition] = set()
         self._retry_at = 0.0
         self.outage = Outage(log)
 
@@ -125,7 +129,7 @@ class WorkerService:
         self.watcher = self.watcher.restart()
         self.watcher.start()
 
-    def _loop(self, consumer: Any, exit_when_idle: float | None) -> None:
+    def _loop(self, consumer: Consumer, exit_when_idle: float | None) -> None:
         last_event = last_checkpoint = time.monotonic()
         interval = self.settings.commit_interval_ms / 1000
         while not self.stop_requested.is_set():
@@ -136,11 +140,11 @@ class WorkerService:
             if self._unrestored and not self._retry_restore(consumer):
                 continue
             try:
-                batches = consumer.poll(timeout_ms=200, max_records=self.settings.max_poll_records)
-            except CorruptRecordError as exc:  # a batch kafka-python cannot parse: skip its rest
-                self._skip_unreadable(consumer, exc)
-                continue
-            except KafkaError as exc:
+                batches = consumer.poll(POLL_TIMEOUT_S, self.settings.max_poll_records)
+            except KafkaClientError as exc:
+                if unreadable(exc):  # a batch the client cannot parse: skip its rest
+                    self._skip_unreadable(consumer, exc)
+                    continue
                 # Nothing was taken yet: wait and poll again (fatal errors raise here).
                 self.stop_requested.wait(self.outage.failed(exc, "reading events"))
                 continue
@@ -155,7 +159,7 @@ class WorkerService:
             if records:
                 try:
                     self._handle(batches, records)
-                except KafkaError as exc:  # a send could not even be queued
+                except KafkaClientError as exc:  # a send could not even be queued
                     self.outage.failed(exc, "sending")
                     self._recover(consumer, abandon=True)
             if time.monotonic() - last_checkpoint >= interval:
@@ -166,7 +170,7 @@ class WorkerService:
                 break
         self.checkpoint(consumer)  # the last commit on the way out
 
-    def _handle(self, batches: dict[TopicPartition, list[Any]], records: list[Any]) -> None:
+    def _handle(self, batches: Batches, records: Sequence[ConsumedRecord]) -> None:
         """Validate, process and send one poll; nothing here waits for the broker."""
         self.metrics.events.inc(len(records))
         self.positions.consumed(batches)
@@ -184,9 +188,9 @@ class WorkerService:
             if control is not None:
                 self._apply_control(control)
 
-    def _skip_unreadable(self, consumer: Any, exc: CorruptRecordError) -> None:
-        """Dead-letter every offset kafka-python cannot read; the commit moves past them."""
-        skipped = skip_unreadable(consumer, exc, timeout_ms=200)
+    def _skip_unreadable(self, consumer: Consumer, exc: KafkaClientError) -> None:
+        """Dead-letter every offset the client cannot read; the commit moves past them."""
+        skipped = skip_unreadable(consumer, exc, timeout_ms=int(POLL_TIMEOUT_S * 1000))
         if skipped is None or not self.positions.holds(skipped.partition):
             return  # not found yet: the next poll raises again and this runs again
         dead = DeadLetters()
@@ -215,7 +219,7 @@ class WorkerService:
         for reason, count in dead.reasons.items():
             self.metrics.dlq.labels(reason).inc(count)
 
-    def checkpoint(self, consumer: Any) -> None:
+    def checkpoint(self, consumer: Consumer) -> None:
         """Changed states, position markers and consumed offsets, in the delivery's order."""
         self._apply_rebalances(consumer)  # never write the state of a series no longer ours
         try:
@@ -226,7 +230,7 @@ class WorkerService:
         except TransactionAborted:  # aborted, or (at-least-once) sends not acknowledged
             self._recover(consumer, abandon=False)
 
-    def _recover(self, consumer: Any, abandon: bool) -> None:
+    def _recover(self, consumer: Consumer, abandon: bool) -> None:
         """Back to the last committed checkpoint after a failed one; nothing was committed."""
         if abandon:
             self._deliver().abandon()
@@ -239,7 +243,7 @@ class WorkerService:
             raise RuntimeError("the worker's producer is not running")
         return self.delivery
 
-    def _apply_rebalances(self, consumer: Any) -> None:
+    def _apply_rebalances(self, consumer: Consumer) -> None:
         while not self._rebalances.empty():
             kind, partitions = self._rebalances.get()
             if kind is RebalanceKind.REVOKED:
@@ -252,7 +256,7 @@ class WorkerService:
             else:
                 self._restore(partitions, consumer, rewinding=False)
 
-    def on_revoked(self, partitions: list[TopicPartition]) -> None:
+    def on_revoked(self, partitions: Iterable[Partition]) -> None:
         """Forget the series of partitions another worker takes over.
 
         Their state is not written any more (the new owner may be restoring it already) and their
@@ -266,22 +270,22 @@ class WorkerService:
         if partitions:
             log.info("partitions %s revoked: %d series handed over", sorted(gone), dropped)
 
-    def _rewind(self, consumer: Any) -> None:
+    def _rewind(self, consumer: Consumer) -> None:
         """Back to the last committed checkpoint of every partition still held: drop their
         series, restore their committed states, read again from their markers."""
         kept = list(self.positions.held() | self._unrestored)
         self.on_revoked(kept)
         self._restore(kept, consumer, rewinding=True)
 
-    def _restore(self, partitions: list[TopicPartition], consumer: Any, rewinding: bool) -> None:
+    def _restore(self, partitions: list[Partition], consumer: Consumer, rewinding: bool) -> None:
         """``on_assigned``, or if the broker is away, note the partitions to restore later."""
         try:
             self.on_assigned(partitions, consumer, rewinding)
-        except (KafkaError, TimeoutError) as exc:  # fatal errors raise in ``failed``
+        except (KafkaClientError, TimeoutError) as exc:  # fatal errors raise in ``failed``
             self._retry_at = time.monotonic() + self.outage.failed(exc, "restoring state")
             self._unrestored.update(partitions)
 
-    def _retry_restore(self, consumer: Any) -> bool:
+    def _retry_restore(self, consumer: Consumer) -> bool:
         """Try the unrestored partitions again once the pause is over; True once all are."""
         wait = self._retry_at - time.monotonic()
         if wait > 0:
@@ -294,7 +298,7 @@ class WorkerService:
         return not self._unrestored
 
     def on_assigned(
-        self, partitions: list[TopicPartition], consumer: Any, rewinding: bool = False
+        self, partitions: list[Partition], consumer: Consumer, rewinding: bool = False
     ) -> None:
         """Restore the state of every series of the new partitions before any of their events,
         and resume each partition where its restored state ends."""
@@ -312,7 +316,7 @@ class WorkerService:
             if position is None and rewinding:  # never checkpointed: the group's commit or start
                 position = consumer.committed(tp)
                 if position is None:
-                    position = consumer.beginning_offsets([tp])[tp]
+                    position = consumer.beginning_offsets([tp], OFFSETS_WAIT_S)[tp]
             if position is not None:
                 consumer.seek(tp, position)
                 self.positions.resume_at(tp, position)
@@ -369,7 +373,7 @@ class WorkerService:
             seconds,
         )
 
-    def _update_lag(self, consumer: Any) -> None:
+    def _update_lag(self, consumer: Consumer) -> None:
         # From what the worker took, not consumer.position(): that may wait for the broker.
         for tp, taken in self.positions.taken().items():
             highwater = consumer.highwater(tp)

@@ -6,20 +6,20 @@ away."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from foundation.kafka.client import Consumer
 from foundation.kafka.outage import Outage
 from foundation.kafka.weights_topic import read_newest_first
 from foundation.settings.worker import WorkerSettings
 from lstmcore.acceptance import LatestModel, latest_model
-from worker.clients import check_layout, events_consumer, output_producer
+from worker.clients import check_layout, events_consumer
 from worker.delivery import Delivery, make_delivery
 
 
 @dataclass(frozen=True)
 class Connected:
     latest: LatestModel
-    consumer: Any
+    consumer: Consumer
     delivery: Delivery
     co_partitioned: bool  # forecasts go to the events partition's number
 
@@ -31,7 +31,7 @@ def connect(settings: WorkerSettings, outage: Outage) -> Connected:
     consumer = events_consumer(settings)
     delivery: Delivery | None = None
     try:
-        delivery = make_delivery(settings, lambda: output_producer(settings), outage)
+        delivery = make_delivery(settings, outage)
         co_partitioned = check_layout(settings, delivery.producer)
     except BaseException:
         consumer.close()

@@ -13,8 +13,7 @@ push it past state it never saw). Reading them back, checked, is ``worker.restor
 
 from __future__ import annotations
 
-from typing import Any
-
+from foundation.kafka.client import Producer, SendHandle
 from schemas.state import encode_states
 from schemas.state_header import encode_marker
 from worker.state_store import StateStore
@@ -27,8 +26,8 @@ def marker_key(partition: int) -> bytes:
 
 
 def write_state_changes(
-    producer: Any, topic: str, store: StateStore, positions: dict[int, int]
-) -> list[Any]:
+    producer: Producer, topic: str, store: StateStore, positions: dict[int, int]
+) -> list[SendHandle]:
     """Send every changed state, a tombstone for every forgotten series, and the position
     marker of every partition that moved; returns the futures."""
     changed, forgotten = store.take_changes()

@@ -14,10 +14,9 @@ from __future__ import annotations
 import logging
 import threading
 
-from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
-
-from foundation.errors import ArtifactError
+from foundation.errors import ArtifactError, KafkaClientError
+from foundation.kafka.client import Partition
+from foundation.kafka.weights_topic import weights_consumer
 from foundation.settings.worker import WorkerSettings
 from lstmcore.acceptance import accept
 from lstmcore.serving import ServingModel
@@ -66,20 +65,15 @@ class WeightsWatcher(threading.Thread):
             log.exception("weights watcher stopped at offset %d", self._offset)
 
     def _follow(self) -> None:
-        consumer = KafkaConsumer(
-            **self._settings.client_config("worker-weights"),
-            enable_auto_commit=False,
-            max_partition_fetch_bytes=128 * 1024 * 1024,
-            fetch_max_bytes=128 * 1024 * 1024,
-        )
-        partition = TopicPartition(self._settings.weights_topic, 0)
+        consumer = weights_consumer(self._settings, "worker-weights")  # fetches a whole artifact
+        partition = Partition(self._settings.weights_topic, 0)
         try:
             consumer.assign([partition])
             consumer.seek(partition, self._offset)
             while not self._stop_requested.is_set():
                 try:
-                    batches = consumer.poll(timeout_ms=500)
-                except KafkaError as exc:
+                    batches = consumer.poll(0.5)
+                except KafkaClientError as exc:
                     log.warning("weights topic poll failed, retrying: %s", exc)
                     self._stop_requested.wait(1.0)
                     continue

@@ -23,7 +23,6 @@ from foundation.errors import (
     KafkaUnavailableError,
     TwincastError,
 )
-from foundation.kafka.kafka_python.errors import RAW_ERRORS, translated_raw
 from foundation.kafka.refused_logins import REFUSED_LOGINS
 
 T = TypeVar("T")
@@ -73,10 +72,8 @@ def advice(exc: BaseException) -> str:
 
 
 def _kind(exc: BaseException) -> KafkaErrorKind | None:
-    """The kind of a Kafka error: a KafkaClientError's, or a raw kafka-python error's (which the
-    worker still raises until it goes through the client layer); None for any other error."""
-    client_error = translated_raw(exc)
-    return client_error.kind if isinstance(client_error, KafkaClientError) else None
+    """The kind of a Kafka error (a KafkaClientError's); None for any other error."""
+    return exc.kind if isinstance(exc, KafkaClientError) else None
 
 
 class Outage:
@@ -126,13 +123,8 @@ class Outage:
             ) from exc
 
 
-# What a start that cannot reach Kafka raises (raw kafka-python errors: from the worker, until
-# it goes through the client layer).
-_UNREACHABLE: tuple[type[BaseException], ...] = (
-    KafkaClientError,
-    KafkaUnavailableError,
-    *RAW_ERRORS,
-)
+# What a start that cannot reach Kafka raises.
+_UNREACHABLE: tuple[type[BaseException], ...] = (KafkaClientError, KafkaUnavailableError)
 
 
 def when_reachable(connect: Callable[[], T], outage: Outage, stop: threading.Event) -> T | None:

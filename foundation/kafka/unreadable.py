@@ -20,11 +20,9 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import cast
 
 from foundation.errors import KafkaClientError, KafkaErrorKind, TwincastError
 from foundation.kafka.client import Consumer, Partition
-from foundation.kafka.kafka_python import wrap_consumer
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +57,6 @@ def skip_unreadable(consumer: Consumer, error: BaseException, timeout_ms: int) -
     and say which they were. None if that cannot be found out now (the loop's next poll raises
     again and this runs again); never raises, the loop must go on."""
     try:
-        consumer = _as_consumer(consumer)
         consumer.forget_failed_fetch()
         paused = consumer.paused()
         candidates = [tp for tp in consumer.assignment() if tp not in paused]
@@ -71,12 +68,7 @@ def skip_unreadable(consumer: Consumer, error: BaseException, timeout_ms: int) -
 
 def _discard_failed_parse(consumer: Consumer) -> None:
     """What ``skip_unreadable`` does first (kept for the tests that check it alone)."""
-    _as_consumer(consumer).forget_failed_fetch()
-
-
-def _as_consumer(consumer: Consumer) -> Consumer:
-    # The worker still passes a raw kafka-python consumer until it goes through the client layer.
-    return cast(Consumer, wrap_consumer(consumer))
+    consumer.forget_failed_fetch()
 
 
 class _Prober:

@@ -13,10 +13,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import CorruptRecordError
+from kafka import KafkaConsumer, KafkaProducer
 
-from foundation.kafka.unreadable import Skipped, _discard_failed_parse, skip_unreadable
+from foundation.errors import KafkaClientError
+from foundation.kafka.client import Consumer, Partition
+from foundation.kafka.kafka_python.consumer import KafkaPythonConsumer
+from foundation.kafka.unreadable import Skipped, _discard_failed_parse, skip_unreadable, unreadable
 from foundation.settings.base import KafkaSettings
 from lstmcore.serving import ServingModel
 from schemas import DeadLetter, Event, decode, encode
@@ -110,6 +112,17 @@ def _produce(settings: KafkaSettings) -> _Sent:
     return sent
 
 
+def _kafka_python_consumer(settings: KafkaSettings, role: str) -> Consumer:
+    """kafka-python's consumer (the client that cannot parse these records), in the layer."""
+    return KafkaPythonConsumer(
+        KafkaConsumer(
+            **settings.client_config(role),
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+    )
+
+
 def test_the_unreadable_rest_of_a_batch_is_found_and_skipped(
     kafka_settings: KafkaSettings,
 ) -> None:
@@ -118,20 +131,17 @@ def test_the_unreadable_rest_of_a_batch_is_found_and_skipped(
     create_topics(kafka_settings)
     sent = _produce(kafka_settings)
     partition, lost = sent.unreadable()
-    consumer = KafkaConsumer(
-        **kafka_settings.client_config("test-unreadable-reader"),
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    parts = [TopicPartition(kafka_settings.events_topic, p) for p in range(3)]
+    consumer = _kafka_python_consumer(kafka_settings, "test-unreadable-reader")
+    parts = [Partition(kafka_settings.events_topic, p) for p in range(3)]
     consumer.assign(parts)
     read: list[tuple[int, int]] = []
     skipped: list[Skipped] = []
     try:
         while len(read) + sum(len(s.offsets()) for s in skipped) < len(sent.futures) + 1:
             try:
-                batches = consumer.poll(timeout_ms=200)
-            except CorruptRecordError as exc:
+                batches = consumer.poll(0.2)
+            except KafkaClientError as exc:
+                assert unreadable(exc), exc
                 found = skip_unreadable(consumer, exc, timeout_ms=200)
                 assert found is not None
                 skipped.append(found)
@@ -214,19 +224,16 @@ def test_a_poll_after_a_failed_search_raises_again_instead_of_hanging(
     poll must raise again (and the search run again), never spin on the spent record set."""
     create_topics(kafka_settings)
     _produce(kafka_settings)
-    consumer = KafkaConsumer(
-        **kafka_settings.client_config("test-unreadable-again"),
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    consumer.assign([TopicPartition(kafka_settings.events_topic, p) for p in range(3)])
+    consumer = _kafka_python_consumer(kafka_settings, "test-unreadable-again")
+    consumer.assign([Partition(kafka_settings.events_topic, p) for p in range(3)])
     failures = 0
     try:
         deadline = time.monotonic() + 30
         while failures < 3 and time.monotonic() < deadline:
             try:
-                consumer.poll(timeout_ms=200)
-            except CorruptRecordError:
+                consumer.poll(0.2)
+            except KafkaClientError as exc:
+                assert unreadable(exc), exc
                 failures += 1
                 _discard_failed_parse(consumer)  # what skip_unreadable does first
     finally:

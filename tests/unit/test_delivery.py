@@ -6,71 +6,102 @@ into a rewind, never into an exit, unless retrying cannot help."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Mapping
+from typing import cast
 
 import pytest
-from kafka import TopicPartition
-from kafka.errors import (
-    KafkaTimeoutError,
-    NotLeaderForPartitionError,
-    TopicAuthorizationFailedError,
-)
 
+from foundation.errors import KafkaClientError, KafkaErrorKind
+from foundation.kafka.client import Consumer, Headers, Partition
 from foundation.kafka.outage import KafkaFatalError, Outage
-from worker.delivery import CheckpointFailed, Delivery, TransactionAborted, TransactionalDelivery
+from worker.delivery import (
+    CheckpointFailed,
+    Delivery,
+    DeliveryError,
+    TransactionAborted,
+    TransactionalDelivery,
+)
 from worker.state_store import StateStore
 
-
-class _Result:
-    def __init__(self, answered: bool) -> None:
-        self.answered = answered
-
-    def wait(self, timeout_ms: int | None = None) -> bool:
-        return self.answered
+K = KafkaErrorKind
 
 
-class _Manager:
-    def __init__(self, answers: bool) -> None:
-        self.answers = answers
-
-    def send_offsets_to_transaction(self, offsets: Any, group: Any) -> _Result:
-        return _Result(self.answers)
-
-    def begin_commit(self) -> _Result:
-        return _Result(self.answers)
-
-    def begin_abort(self) -> _Result:
-        return _Result(self.answers)
+def _timeout(what: str) -> KafkaClientError:
+    return KafkaClientError(K.TIMEOUT, what, retriable=True)
 
 
-class _Sender:
-    def wakeup(self) -> None:
-        pass
+class _Handle:
+    """A ``SendHandle`` whose send failed with ``exception`` (None: acknowledged)."""
+
+    def __init__(self, exception: KafkaClientError | None) -> None:
+        self.exception = exception
+
+    def failed(self) -> bool:
+        return self.exception is not None
+
+    def error(self) -> BaseException | None:
+        return self.exception
+
+    def offset(self, timeout_s: float) -> int:
+        if self.exception is not None:
+            raise self.exception
+        return 0
 
 
 class _Producer:
-    """Records what the delivery asks of it; ``answers`` False = the broker never replies."""
+    """A ``TransactionalProducer`` that records what the delivery asks of it; ``answers`` False:
+    the coordinator never replies (the client's bounded wait gives up)."""
 
     def __init__(self, answers: bool, pending_on_close: bool = False) -> None:
-        self.pending_on_close = pending_on_close
-        self._transaction_manager = _Manager(answers)
-        self._sender = _Sender()
+        self.answers, self.pending_on_close = answers, pending_on_close
         self.calls: list[str] = []
-        self.config = {"transactional_id": "w-1"}
 
-    def init_transactions(self) -> None:
+    @property
+    def transactional_id(self) -> str:
+        return "w-1"
+
+    def init(self) -> None:
         self.calls.append("init")
 
-    def begin_transaction(self) -> None:
+    def begin(self) -> None:
         self.calls.append("begin")
 
-    def send(self, topic: str, **kwargs: Any) -> None:
-        self.calls.append(f"send {topic}")
+    def send_offsets(
+        self, offsets: Mapping[Partition, int], group: object, timeout_s: float
+    ) -> None:
+        self._answer("offsets", timeout_s)
 
-    def close(self, timeout: float | None = None) -> None:
+    def commit(self, timeout_s: float) -> None:
+        self._answer("commit", timeout_s)
+
+    def abort(self, timeout_s: float) -> None:
+        self._answer("abort", timeout_s)
+
+    def _answer(self, what: str, timeout_s: float) -> None:
+        if not self.answers:
+            raise _timeout(f"no answer to the transaction's {what} in {timeout_s * 1000:.0f} ms")
+
+    def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None = None,
+        headers: Headers | None = None,
+    ) -> _Handle:
+        self.calls.append(f"send {topic}")
+        return _Handle(None)
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        pass
+
+    def partitions_for(self, topic: str) -> set[int]:
+        return {0}
+
+    def close(self, timeout_s: float | None = None) -> None:
         self.calls.append("close")
         if self.pending_on_close:  # what kafka-python does with sends pending and timeout 0
-            raise KafkaTimeoutError("Timeout waiting for future")
+            raise _timeout("Timeout waiting for future")
 
 
 def _store() -> StateStore:
@@ -78,81 +109,99 @@ def _store() -> StateStore:
 
 
 class _Consumer:
+    def __init__(self) -> None:
+        self.commits = 0
+
     def group_metadata(self) -> str:
         return "group"
+
+    def commit(
+        self, offsets: Mapping[Partition, int] | None = None, timeout_s: float | None = None
+    ) -> None:
+        self.commits += 1
+
+
+def _consumer() -> Consumer:
+    return cast(Consumer, _Consumer())  # only what a checkpoint calls
 
 
 def test_a_stuck_transaction_is_replaced_and_rewound() -> None:
     made = [_Producer(answers=False, pending_on_close=True), _Producer(answers=True)]
     created = iter(made)
     delivery = TransactionalDelivery(lambda: next(created), 10, Outage(logging.getLogger("t")))
-    offsets = {TopicPartition("events", 0): 42}
+    offsets = {Partition("events", 0): 42}
     with pytest.raises(TransactionAborted, match="no answer"):
-        delivery.commit(_Consumer(), _store(), "state", offsets)
+        delivery.commit(_consumer(), _store(), "state", offsets)
     stuck, fresh = made
     assert stuck.calls[-1] == "close", "the stuck producer is dropped"
     assert fresh.calls == ["init", "begin"], "a new one takes the id (aborting the open one)"
     assert delivery.producer is fresh
-    assert delivery.commit(_Consumer(), _store(), "state", offsets)
+    assert delivery.commit(_consumer(), _store(), "state", offsets)
     assert fresh.calls[-1] == "begin", "after the commit the next transaction begins"
 
 
-class _Future:
-    def __init__(self, exception: Exception | None) -> None:
-        self.exception = exception
+def test_a_fenced_transactional_id_ends_the_worker() -> None:
+    producer = _Producer(answers=True)
+    delivery = TransactionalDelivery(lambda: producer, 10, Outage(logging.getLogger("t")))
 
-    def failed(self) -> bool:
-        return self.exception is not None
+    def fenced(timeout_s: float) -> None:
+        raise KafkaClientError(K.FENCED, "ProducerFencedError", retriable=False)
+
+    producer.commit = fenced  # type: ignore[method-assign]
+    with pytest.raises(DeliveryError, match="another worker uses transactional id 'w-1'"):
+        delivery.commit(_consumer(), _store(), "state", {})
 
 
-class _PlainProducer:
+class _PlainProducer(_Producer):
     """At-least-once: every send fails with ``error`` (None: acknowledged)."""
 
-    def __init__(self, error: Exception | None, flush_times_out: bool = False) -> None:
+    def __init__(self, error: KafkaClientError | None, flush_times_out: bool = False) -> None:
+        super().__init__(answers=True)
         self.error, self.flush_times_out = error, flush_times_out
 
-    def send(self, topic: str, **kwargs: Any) -> _Future:
-        return _Future(self.error)
+    def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None = None,
+        headers: Headers | None = None,
+    ) -> _Handle:
+        return _Handle(self.error)
 
-    def flush(self, timeout: float | None = None) -> None:
+    def flush(self, timeout_s: float | None = None) -> None:
         if self.flush_times_out:
-            raise KafkaTimeoutError("Timeout waiting for future")
-
-
-class _CommittingConsumer:
-    def __init__(self) -> None:
-        self.commits = 0
-
-    def commit(self, offsets: Any, timeout_ms: int | None = None) -> None:
-        self.commits += 1
+            raise _timeout("Timeout waiting for future")
 
 
 @pytest.mark.parametrize(
     "producer",
-    [_PlainProducer(NotLeaderForPartitionError()), _PlainProducer(None, flush_times_out=True)],
+    [
+        _PlainProducer(KafkaClientError(K.OTHER, "NotLeaderForPartitionError", retriable=True)),
+        _PlainProducer(None, flush_times_out=True),
+    ],
     ids=["send failed", "flush timed out"],
 )
 def test_unacknowledged_sends_rewind_and_commit_nothing(producer: _PlainProducer) -> None:
     outage = Outage(logging.getLogger("t"))
     delivery = Delivery(producer, outage)
     delivery.send("forecasts", b"a", b"{}")
-    consumer = _CommittingConsumer()
-    offsets = {TopicPartition("events", 0): 7}
+    consumer = _Consumer()
+    offsets = {Partition("events", 0): 7}
     with pytest.raises(CheckpointFailed):
-        delivery.commit(consumer, _store(), "state", offsets)
+        delivery.commit(cast(Consumer, consumer), _store(), "state", offsets)
     assert consumer.commits == 0 and outage.since is not None, "nothing committed; outage noted"
     producer.error, producer.flush_times_out = None, False
-    assert delivery.commit(consumer, _store(), "state", offsets)
+    assert delivery.commit(cast(Consumer, consumer), _store(), "state", offsets)
     assert consumer.commits == 1 and outage.since is None, "the broker is back"
 
 
 def test_a_refused_permission_ends_the_worker_with_advice() -> None:
-    delivery = Delivery(
-        _PlainProducer(TopicAuthorizationFailedError()), Outage(logging.getLogger("t"))
-    )
+    refused = KafkaClientError(K.PERMISSION, "TopicAuthorizationFailedError", retriable=False)
+    delivery = Delivery(_PlainProducer(refused), Outage(logging.getLogger("t")))
     delivery.send("forecasts", b"a", b"{}")
     with pytest.raises(KafkaFatalError, match="ACLs"):
-        delivery.commit(_CommittingConsumer(), _store(), "state", {})
+        delivery.commit(_consumer(), _store(), "state", {})
 
 
 def test_closing_with_sends_pending_does_not_raise() -> None:

@@ -10,18 +10,6 @@ from pathlib import Path
 from tests.unit.test_import_graph import FLOORS, ROOT, imported_modules
 
 IMPLEMENTATION = ROOT / "foundation" / "kafka" / "kafka_python"
-NOT_YET_WIRED = {
-    "worker/clients.py",
-    "worker/delivery.py",
-    "worker/main.py",
-    "worker/positions.py",
-    "worker/rebalance.py",
-    "worker/restore.py",
-    "worker/service.py",
-    "worker/weights_watcher.py",
-}
-
-
 CONFLUENT = ROOT / "foundation" / "kafka" / "confluent"
 
 
@@ -41,7 +29,7 @@ def test_only_the_kafka_python_implementation_imports_kafka() -> None:
         for path in (ROOT / package).rglob("*.py")
         if IMPLEMENTATION not in path.parents and _imports_kafka(path)
     }
-    assert found <= NOT_YET_WIRED, sorted(found - NOT_YET_WIRED)
+    assert not found, sorted(found)
 
 
 def test_only_the_confluent_implementation_imports_confluent_kafka() -> None:

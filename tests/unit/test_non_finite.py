@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
-from kafka import TopicPartition
 
+from foundation.kafka.client import Headers, Partition
 from foundation.settings.worker import WorkerSettings
 from schemas import DeadLetter, Event, decode, encode
 from tests.unit.test_state_validation import MODEL, TS
@@ -30,12 +29,41 @@ class _Record:
     headers: list[tuple[str, bytes]] = field(default_factory=list)
 
 
+class _Sent:
+    def failed(self) -> bool:
+        return False
+
+    def error(self) -> BaseException | None:
+        return None
+
+    def offset(self, timeout_s: float) -> int:
+        return 0
+
+
 class _Producer:
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes | None, bytes]] = []
 
-    def send(self, topic: str, key: bytes | None, value: bytes, **_: Any) -> None:
+    def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None = None,
+        headers: Headers | None = None,
+    ) -> _Sent:
+        assert value is not None, "forecasts and dead letters always have a value"
         self.sent.append((topic, key, value))
+        return _Sent()
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        pass
+
+    def partitions_for(self, topic: str) -> set[int]:
+        return set()
+
+    def close(self, timeout_s: float | None = None) -> None:
+        pass
 
 
 def _poll(pairs: list[tuple[str, float]], first: int) -> list[_Record]:
@@ -51,7 +79,7 @@ def test_a_non_finite_step_is_dead_lettered_counted_and_never_forecast() -> None
     service._swap(MODEL)
     producer = _Producer()
     service.delivery = Delivery(producer)
-    tp = TopicPartition(settings.events_topic, 0)
+    tp = Partition(settings.events_topic, 0)
     first = _poll([("a", 1.0), ("b", 1.0)], 0)
     service._handle({tp: first}, first)
     (slot,) = service.store.slots_for(["a"])

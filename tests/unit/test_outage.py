@@ -6,23 +6,22 @@ from __future__ import annotations
 import logging
 
 import pytest
-from kafka.errors import (
-    GroupAuthorizationFailedError,
-    KafkaConnectionError,
-    KafkaTimeoutError,
-    SaslAuthenticationFailedError,
-    UnknownTopicOrPartitionError,
-)
 
 from foundation.errors import KafkaClientError, KafkaErrorKind
 from foundation.kafka import outage as outage_module
 from foundation.kafka.outage import KafkaFatalError, KafkaRepeats, Outage
 
+K = KafkaErrorKind
+
+
+def _error(kind: KafkaErrorKind, retriable: bool = True) -> KafkaClientError:
+    return KafkaClientError(kind, f"a {kind.name} error", retriable=retriable)
+
 
 def test_one_warning_per_outage_and_info_when_back(caplog: pytest.LogCaptureFixture) -> None:
     outage = Outage(logging.getLogger("t"))
     with caplog.at_level(logging.INFO, "t"):
-        pauses = [outage.failed(KafkaConnectionError("refused"), "sending") for _ in range(20)]
+        pauses = [outage.failed(_error(K.UNAVAILABLE), "sending") for _ in range(20)]
         outage.recovered()
         outage.recovered()  # no outage: nothing to say
     levels = [r.levelname for r in caplog.records]
@@ -33,8 +32,8 @@ def test_one_warning_per_outage_and_info_when_back(caplog: pytest.LogCaptureFixt
 @pytest.mark.parametrize(
     ("error", "advice"),
     [
-        (SaslAuthenticationFailedError(), "TWINCAST_SASL_PASSWORD"),
-        (GroupAuthorizationFailedError(), "ACLs"),
+        (_error(K.AUTH, retriable=False), "TWINCAST_SASL_PASSWORD"),
+        (_error(K.PERMISSION, retriable=False), "ACLs"),
     ],
 )
 def test_what_retrying_cannot_fix_ends_with_advice(error: Exception, advice: str) -> None:
@@ -46,13 +45,13 @@ def test_a_topic_missing_for_long_ends_the_service(monkeypatch: pytest.MonkeyPat
     outage = Outage(logging.getLogger("t"))
     now = [1000.0]
     monkeypatch.setattr("foundation.kafka.outage.time.monotonic", lambda: now[0])
-    outage.failed(UnknownTopicOrPartitionError(), "sending")  # a restarting broker says so too
+    outage.failed(_error(K.UNKNOWN_TOPIC), "sending")  # a restarting broker says so too
     now[0] += outage_module.MISSING_TOPIC_LIMIT_S / 2
-    outage.failed(UnknownTopicOrPartitionError(), "sending")
+    outage.failed(_error(K.UNKNOWN_TOPIC), "sending")
     now[0] += outage_module.MISSING_TOPIC_LIMIT_S
     with pytest.raises(KafkaFatalError, match="twincast topics"):
-        outage.failed(UnknownTopicOrPartitionError(), "sending")
-    outage.failed(KafkaTimeoutError(), "sending")  # another error: the clock starts again
+        outage.failed(_error(K.UNKNOWN_TOPIC), "sending")
+    outage.failed(_error(K.TIMEOUT), "sending")  # another error: the clock starts again
 
 
 def test_kafka_reconnect_noise_is_thinned_to_one_line_a_minute() -> None:

@@ -159,6 +159,8 @@ class _Record:
     partition: int = 0
     offset: int = 0
     topic: str = "events"
+    timestamp: int = 0
+    headers: list[tuple[str, bytes | None]] | None = None
 
 
 def test_a_refused_state_leaves_the_previous_good_one() -> None:

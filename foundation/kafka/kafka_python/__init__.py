@@ -92,9 +92,3 @@ def consumer_config(options: ConsumerOptions) -> dict[str, Any]:
 
 def _given(**config: object) -> dict[str, object]:
     return {name: value for name, value in config.items() if value is not None}
-
-
-def wrap_consumer(consumer: object) -> object:
-    """Until every caller goes through the layer: a raw ``kafka.KafkaConsumer`` wrapped, anything
-    else (already a ``Consumer``) as it is."""
-    return KafkaPythonConsumer(consumer) if isinstance(consumer, KafkaConsumer) else consumer

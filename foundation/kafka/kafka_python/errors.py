@@ -27,9 +27,6 @@ _KINDS: tuple[tuple[type[KafkaError], KafkaErrorKind], ...] = (
     (kafka_errors.NodeNotReadyError, K.UNAVAILABLE),
 )
 
-# Until the worker goes through the layer, code that handles Kafka errors also meets these raw.
-RAW_ERRORS: tuple[type[BaseException], ...] = (KafkaError,)
-
 
 def kind_of(exc: BaseException) -> KafkaErrorKind:
     for cls, kind in _KINDS:
@@ -41,11 +38,6 @@ def kind_of(exc: BaseException) -> KafkaErrorKind:
 def translate(exc: KafkaError) -> KafkaClientError:
     """The twincast error for a kafka-python error (raise it ``from exc``); same message."""
     return KafkaClientError(kind_of(exc), str(exc), retriable=bool(exc.retriable))
-
-
-def translated_raw(exc: BaseException) -> BaseException:
-    """``exc`` translated if it is a raw kafka-python error, else ``exc`` itself."""
-    return translate(exc) if isinstance(exc, KafkaError) else exc
 
 
 def from_code(code: int, message: str) -> KafkaClientError:
