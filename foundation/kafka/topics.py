@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from foundation.errors import KafkaClientError, KafkaUnavailableError, TopicError
 from foundation.kafka.client import Admin, NewTopic
@@ -13,24 +13,16 @@ from foundation.settings.base import TopicSettings
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class TopicSpec:
-    name: str
-    partitions: int
-    replication_factor: int
-    configs: dict[str, str] = field(default_factory=dict)
-
-
-def topic_specs(settings: TopicSettings) -> list[TopicSpec]:
+def topic_specs(settings: TopicSettings) -> list[NewTopic]:
     """The desired state of every topic; the single source of the documented configs."""
     s, rf = settings, settings.replication_factor
     retention = {"cleanup.policy": "delete", "retention.ms": str(s.events_retention_ms)}
     return [
-        TopicSpec(s.events_topic, s.partitions, rf, dict(retention)),
-        TopicSpec(s.forecasts_topic, s.partitions, rf, dict(retention)),
+        NewTopic(s.events_topic, s.partitions, rf, dict(retention)),
+        NewTopic(s.forecasts_topic, s.partitions, rf, dict(retention)),
         # Co-partitioned with events (same count, same keys): a worker restores exactly the
         # state partitions that match its event partitions.
-        TopicSpec(
+        NewTopic(
             s.state_topic,
             s.partitions,
             rf,
@@ -41,7 +33,7 @@ def topic_specs(settings: TopicSettings) -> list[TopicSpec]:
             },
         ),
         # One partition keeps versions totally ordered; every worker reads all of it.
-        TopicSpec(
+        NewTopic(
             s.weights_topic,
             1,
             rf,
@@ -51,7 +43,7 @@ def topic_specs(settings: TopicSettings) -> list[TopicSpec]:
                 "max.message.bytes": str(s.weights_max_message_bytes),
             },
         ),
-        TopicSpec(
+        NewTopic(
             s.dlq_topic,
             s.dlq_partitions,
             rf,
@@ -88,16 +80,15 @@ def _admin(settings: TopicSettings) -> Admin:
         ) from exc
 
 
-def _ensure_one(admin: Admin, spec: TopicSpec, timeout_s: float) -> TopicReport:
-    topic = NewTopic(spec.name, spec.partitions, spec.replication_factor, spec.configs)
-    created = admin.create_topic(topic, timeout_s)
+def _ensure_one(admin: Admin, spec: NewTopic, timeout_s: float) -> TopicReport:
+    created = admin.create_topic(spec, timeout_s)
     partitions = _ensure_partitions(admin, spec)
     updated = [] if created else _ensure_configs(admin, spec)
     log.info("topic %s: %s", spec.name, "created" if created else f"exists, updated {updated}")
     return TopicReport(spec.name, created, updated, partitions)
 
 
-def _ensure_partitions(admin: Admin, spec: TopicSpec) -> int:
+def _ensure_partitions(admin: Admin, spec: NewTopic) -> int:
     current = admin.partition_count(spec.name)
     if current < spec.partitions:
         # Adding partitions moves keys; only ever grow, and say so.
@@ -116,7 +107,7 @@ def _ensure_partitions(admin: Admin, spec: TopicSpec) -> int:
     return current
 
 
-def _ensure_configs(admin: Admin, spec: TopicSpec) -> list[str]:
+def _ensure_configs(admin: Admin, spec: NewTopic) -> list[str]:
     current = admin.topic_configs(spec.name)
     drifted = {k: v for k, v in spec.configs.items() if current.get(k) != v}
     if drifted:

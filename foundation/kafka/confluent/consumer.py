@@ -22,7 +22,7 @@ from confluent_kafka import (
 from confluent_kafka import Consumer as RawConsumer
 
 from foundation.kafka.client import Partition, RebalanceListener
-from foundation.kafka.confluent.errors import translate, translate_error, translated
+from foundation.kafka.confluent.errors import partitions_of, translate, translate_error, translated
 from foundation.kafka.record import ConsumedRecord
 
 T = TypeVar("T")
@@ -285,12 +285,7 @@ class ConfluentConsumer:
         return None if high < 0 else int(high)
 
     def partitions_for_topic(self, topic: str) -> set[int]:
-        with translated(f"metadata of {topic}"):
-            metadata = self._raw.list_topics(topic, timeout=30)
-        found = metadata.topics.get(topic)
-        if found is None or found.error is not None:
-            return set()
-        return set(found.partitions)
+        return partitions_of(self._raw, topic)
 
     def pause(self, *partitions: Partition) -> None:
         self._start_assigned()

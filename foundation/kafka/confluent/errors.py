@@ -1,11 +1,12 @@
-"""librdkafka's errors (through confluent-kafka) translated into ``KafkaClientError``, by kind."""
+"""librdkafka's errors (through confluent-kafka) translated into ``KafkaClientError``, by kind;
+and the one metadata question consumers and producers both ask."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
 from foundation.errors import KafkaClientError, KafkaErrorKind
 
@@ -70,3 +71,16 @@ def translated(context: str = "") -> Iterator[None]:
     except (ValueError, TypeError) as exc:
         message = f"{context}: {exc}" if context else str(exc)
         raise KafkaClientError(K.CONFIG, message, retriable=False) from exc
+
+
+METADATA_WAIT_S = 30.0
+
+
+def partitions_of(client: Consumer | Producer, topic: str) -> set[int]:
+    """The topic's partition numbers; empty if the broker does not know the topic."""
+    with translated(f"metadata of {topic}"):
+        metadata = client.list_topics(topic, timeout=METADATA_WAIT_S)
+    found = metadata.topics.get(topic)
+    if found is None or found.error is not None:
+        return set()
+    return set(found.partitions)

@@ -12,7 +12,7 @@ from confluent_kafka import Producer as RawProducer
 
 from foundation.errors import KafkaClientError, KafkaErrorKind
 from foundation.kafka.client import Headers, Partition
-from foundation.kafka.confluent.errors import translate_error, translated
+from foundation.kafka.confluent.errors import partitions_of, translate_error, translated
 
 # How long a send waits for room in librdkafka's local queue before it says so.
 QUEUE_FULL_WAIT_S = 30.0
@@ -128,12 +128,7 @@ class ConfluentProducer:
             )
 
     def partitions_for(self, topic: str) -> set[int]:
-        with translated(f"metadata of {topic}"):
-            metadata = self._raw.list_topics(topic, timeout=30)
-        found = metadata.topics.get(topic)
-        if found is None or found.error is not None:
-            return set()
-        return set(found.partitions)
+        return partitions_of(self._raw, topic)
 
     def close(self, timeout_s: float | None = None) -> None:
         """librdkafka has no close: wait for what is in flight (at most ``timeout_s``), then
