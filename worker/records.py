@@ -127,8 +127,9 @@ class EventValidator:
         for record in records:
             try:
                 event = decode_event(record.value, n_features=features, max_bytes=max_bytes)
-                if record.key != event.series_id.encode("utf-8"):
-                    raise _key_refusal(record.key, event.series_id)
+                key = record.key  # read once: on librdkafka each field read is a call into C
+                if key != event.series_id.encode("utf-8"):
+                    raise _key_refusal(key, event.series_id)
             except SchemaError as exc:
                 dead.add(record, exc.reason, exc.detail)
                 continue
