@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="Kafka client of the worker and the benchmark (repeat for both)",
     )
     args = parser.parse_args(argv)
-    args.client = args.client or ["kafka-python"]  # the worker runs on kafka-python until wired
+    args.client = args.client or ["kafka-python", "confluent-kafka"]
     with temporary_broker() as (bootstrap, _):
         for client in args.client:
             measure(bootstrap, client, args)
