@@ -6,7 +6,8 @@
    commit; no model) and a forecast-shaped one, on the same broker and the same events, as
    ratios measured in one run.
 2. Per-event cost of the pure step (batched over 10,000 series, and for one series) against
-   ``model.predict`` and ``model(x)`` on a batch-1 Keras twin.
+   ``model.predict`` and ``model(x)`` on a batch-1 Keras twin; and twincast's own work per event
+   without any Kafka client, part by part (``bench.own_work``).
 3. The longest pause in consumption while a new version is swapped in under ``replay`` with
    10,000 series in the store.
 
@@ -31,6 +32,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from bench.broker import temporary_broker
+from bench.own_work import own_work
 from foundation.kafka.client import ConsumerOptions, Producer, ProducerOptions
 from foundation.kafka.factory import kafka_clients
 from foundation.kafka.topics import ensure_topics
@@ -229,6 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.client = args.client or list(CLIENTS)
 
     step_vs_predict(args.units, args.series)
+    own_work(ServingModel.from_artifact(artifact(1, args.units)), args.series)
     full_window_replay(args.units, args.series)
     with temporary_broker() as (bootstrap, _):
         measure(bootstrap, args)
