@@ -205,6 +205,7 @@ def _transactional(clients: KafkaClients, topic: _Topic, commit: bool) -> None:
         for i in range(3):
             producer.send(topic.name, b"k", f"tx{i}".encode(), partition=0)
         producer.send_offsets({topic.partitions[1]: 7}, source.group_metadata(), timeout_s=30)
+        producer.flush(30)  # on the log before the outcome (an abort may drop unsent records)
         if commit:
             producer.commit(30)
         else:
@@ -246,6 +247,36 @@ def test_a_read_committed_consumer_sees_committed_transactions_only(
         reader.close()
     expected = [b"tx0", b"tx1", b"tx2", b"v0", b"v1"] if commit else [b"v0", b"v1"]
     assert sorted(v or b"" for v in values) == expected
+
+
+@pytest.mark.parametrize("commit", [True, False], ids=["commit", "abort"])
+def test_a_read_committed_position_reaches_the_end_past_a_transaction_marker(
+    clients: KafkaClients, commit: bool
+) -> None:
+    """A partition whose last offset is a transaction marker (never handed to the application):
+    a read_committed reader's position still reaches ``end_offsets``, as a state restore that
+    reads "until the end" needs (worker.restore, foundation.kafka.topic_reader)."""
+    topic = _topic(clients)
+    _transactional(clients, topic, commit)  # 3 records, then the marker, on partition 0 only
+    reader = clients.consumer(ConsumerOptions("test-committed-end", read_committed=True))
+    try:
+        reader.assign(topic.partitions)
+        reader.seek_to_beginning(*topic.partitions)
+        deadline = time.monotonic() + 15
+        # The marker is written a moment after the outcome returns; till then the end (the last
+        # stable offset) is where the transaction began.
+        while (end := reader.end_offsets(topic.partitions, 10))[topic.partitions[0]] < 4:
+            assert time.monotonic() < deadline, end
+            time.sleep(0.1)
+        assert end == {topic.partitions[0]: 4, topic.partitions[1]: 0}, "3 records, 1 marker"
+        records: list[ConsumedRecord] = []
+        while any(reader.position(p, 10) < end[p] for p in topic.partitions):
+            assert time.monotonic() < deadline, {p: reader.position(p, 10) for p in end}
+            records.extend(r for batch in reader.poll(0.5).values() for r in batch)
+        assert {p: reader.position(p, 10) for p in topic.partitions} == end
+    finally:
+        reader.close()
+    assert [r.value for r in records] == ([b"tx0", b"tx1", b"tx2"] if commit else [])
 
 
 def test_errors_are_translated(clients: KafkaClients) -> None:
