@@ -61,6 +61,9 @@ def consumer_config(settings: KafkaSettings, options: ConsumerOptions) -> dict[s
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest" if o.from_earliest else "latest",
         "isolation.level": "read_committed" if o.read_committed else "read_uncommitted",
+        # Tell the consumer where a partition's end is: a transaction marker is never handed to
+        # the application, so without this its position stays before one (see ``poll``).
+        "enable.partition.eof": True,
         **_given(
             {
                 "session.timeout.ms": o.session_timeout_ms,

@@ -68,6 +68,13 @@ def translated(context: str = "") -> Iterator[None]:
         yield
     except KafkaException as exc:
         raise translate(exc, context) from exc
+    except SystemError as exc:
+        # confluent-kafka raises a fatal error (this transactional id fenced, ...) from the
+        # poll or flush that serves it, but still runs a delivery callback after it set the
+        # error; that call fails with a SystemError caused by the fatal error. Raise that.
+        if isinstance(exc.__cause__, KafkaException):
+            raise translate(exc.__cause__, context) from exc.__cause__
+        raise
     except (ValueError, TypeError) as exc:
         message = f"{context}: {exc}" if context else str(exc)
         raise KafkaClientError(K.CONFIG, message, retriable=False) from exc
