@@ -19,6 +19,7 @@ from tests.integration.helpers import (
     run_module,
     service_env,
 )
+from tests.kafka_fixtures import KafkaClientName
 from twincast.localkafka import LocalKafka, LocalKafkaSettings
 from twincast.ports import free_port
 from twincast.synthetic import seasonal_series
@@ -47,7 +48,9 @@ def sasl_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka
         broker.down()
 
 
-def _settings(broker: LocalKafka, mechanism: str, password: str) -> KafkaSettings:
+def _settings(
+    broker: LocalKafka, mechanism: str, password: str, client: KafkaClientName
+) -> KafkaSettings:
     suffix = uuid.uuid4().hex[:8]
     assert broker.settings.kafka_sasl_port is not None
     return KafkaSettings(
@@ -56,6 +59,7 @@ def _settings(broker: LocalKafka, mechanism: str, password: str) -> KafkaSetting
         sasl_mechanism=mechanism,
         sasl_username=USER,
         sasl_password=SecretStr(password),
+        kafka_client=client,
         events_topic=f"s-events-{suffix}",
         weights_topic=f"s-weights-{suffix}",
         forecasts_topic=f"s-forecasts-{suffix}",
@@ -76,8 +80,10 @@ def _env(settings: KafkaSettings, **values: object) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
-def test_pipeline_over_sasl(sasl_broker: LocalKafka, tmp_path: Path, mechanism: str) -> None:
-    _run_pipeline(_settings(sasl_broker, mechanism, PASSWORD), tmp_path)
+def test_pipeline_over_sasl(
+    sasl_broker: LocalKafka, tmp_path: Path, mechanism: str, kafka_client: KafkaClientName
+) -> None:
+    _run_pipeline(_settings(sasl_broker, mechanism, PASSWORD, kafka_client), tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +103,9 @@ def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]
         broker.down()
 
 
-def test_pipeline_over_tls(tls_broker: LocalKafka, tmp_path: Path) -> None:
+def test_pipeline_over_tls(
+    tls_broker: LocalKafka, tmp_path: Path, kafka_client: KafkaClientName
+) -> None:
     """Clients check the broker's certificate against the CA file (and its host name)."""
     assert tls_broker.settings.kafka_ssl_port is not None
     suffix = uuid.uuid4().hex[:8]
@@ -105,6 +113,7 @@ def test_pipeline_over_tls(tls_broker: LocalKafka, tmp_path: Path) -> None:
         bootstrap_servers=f"127.0.0.1:{tls_broker.settings.kafka_ssl_port}",
         security_protocol="SSL",
         ssl_cafile=str(tls_broker.home / "tls" / "ca.pem"),
+        kafka_client=kafka_client,
         events_topic=f"tls-events-{suffix}",
         weights_topic=f"tls-weights-{suffix}",
         forecasts_topic=f"tls-forecasts-{suffix}",
@@ -149,9 +158,14 @@ def _run_pipeline(settings: KafkaSettings, tmp_path: Path) -> None:
     [("twincast", ["topics"]), ("worker", ["--exit-when-idle", "1"]), ("trainer", ["--once"])],
 )
 def test_wrong_password_fails_clearly(
-    sasl_broker: LocalKafka, tmp_path: Path, module: str, args: list[str], mechanism: str
+    sasl_broker: LocalKafka,
+    tmp_path: Path,
+    module: str,
+    args: list[str],
+    mechanism: str,
+    kafka_client: KafkaClientName,
 ) -> None:
-    settings = _settings(sasl_broker, mechanism, "not the password")
+    settings = _settings(sasl_broker, mechanism, "not the password", kafka_client)
     env = _env(settings, metrics_port=0, history_db=tmp_path / "h.sqlite")
     if module == "twincast":
         del env["TWINCAST_METRICS_PORT"], env["TWINCAST_HISTORY_DB"]
