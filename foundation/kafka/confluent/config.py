@@ -8,12 +8,15 @@ committed ones by default).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
 from foundation.kafka.client import ConsumerOptions, ProducerOptions, TransactionalOptions
-from foundation.kafka.confluent.errors import LIBRDKAFKA_LOG, on_error
+from foundation.kafka.confluent.errors import on_error
 from foundation.settings.base import KafkaSettings
+
+LIBRDKAFKA_LOG = logging.getLogger("kafka.librdkafka")
 
 
 def common_config(settings: KafkaSettings, role: str) -> dict[str, Any]:

@@ -4,7 +4,6 @@ ask."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -12,8 +11,6 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
 from foundation.errors import KafkaClientError, KafkaErrorKind
 from foundation.kafka.refused_logins import REFUSED_LOGINS
-
-LIBRDKAFKA_LOG = logging.getLogger("kafka.librdkafka")
 
 K = KafkaErrorKind
 E = KafkaError
@@ -53,11 +50,10 @@ def on_error(error: KafkaError) -> None:
     """librdkafka's ``error_cb``, run by whichever call serves the client's callbacks (poll,
     flush, a consumer's close). A refused login reaches the application only this way (the call
     that needed the broker just times out), so it is told to ``REFUSED_LOGINS``, as kafka-python's
-    log line is: a service then stops with the same message on either client. librdkafka logs
-    an error itself only when no callback is set, so this one logs it as librdkafka would."""
+    log line is: a service then stops with the same message on either client. Other errors are
+    dropped here as confluent-kafka drops them without a callback: librdkafka has logged them."""
     if error.code() in _LOGIN_REFUSED:
         REFUSED_LOGINS.refused(str(error.str()))
-    LIBRDKAFKA_LOG.error("ERROR [%s] %s", error.name(), error.str())
 
 
 def translate_error(error: KafkaError, context: str = "") -> KafkaClientError:
