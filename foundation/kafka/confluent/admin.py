@@ -30,8 +30,9 @@ class ConfluentAdmin:
 
     @contextmanager
     def _translated(self, context: str) -> Iterator[None]:
-        """``translated``; and when a call fails, the error callback is run first: it may know
-        why (a refused login, which librdkafka reports only that way; the call just times out)."""
+        """``translated``; and when a call fails, the error callback is run before the error is
+        raised: it may know why (a refused login, which librdkafka reports only that way; the
+        call itself just times out)."""
         try:
             with translated(context):
                 yield
