@@ -54,7 +54,11 @@ prometheus:
 # The pipeline again with the services on confluent-kafka (librdkafka), exactly-once included.
 CONFLUENT_PIPELINE = tests/integration/test_worker.py tests/integration/test_hot_swap.py \
 	tests/integration/test_recovery.py tests/integration/test_trainer.py \
-	tests/integration/test_operations.py tests/integration/test_user_tools.py
+	tests/integration/test_operations.py tests/integration/test_user_tools.py \
+	tests/integration/test_broker_restart.py tests/integration/test_prometheus.py \
+	tests/integration/test_security.py tests/integration/test_trainer_crash.py \
+	tests/integration/test_topics.py tests/integration/test_event_roundtrip.py \
+	tests/integration/test_demo.py tests/integration/test_evaluate.py
 
 test: $(STAMP) kafka-jars prometheus lint typecheck
 	$(BIN)/pytest
