@@ -62,6 +62,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=["kafka-python", "confluent-kafka"],
         help="Kafka client of the worker and the benchmark (repeat for both)",
     )
+    parser.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the worker, e.g. TWINCAST_COMMIT_INTERVAL_MS=1000 (repeat)",
+    )
+    parser.add_argument("--loads", type=float, nargs="+", default=list(LOADS))
     args = parser.parse_args(argv)
     args.client = args.client or ["kafka-python", "confluent-kafka"]
     with temporary_broker() as (bootstrap, _):
@@ -80,13 +88,15 @@ def measure(bootstrap: str, client: str, args: argparse.Namespace) -> None:
     for t in range(args.backlog):
         _send(producer, topics.events_topic, names, t)
     producer.flush()
-    worker = _start_worker(topics)
+    worker = _start_worker(topics, dict(kv.split("=", 1) for kv in args.worker_env))
     try:
         backlog = args.series * args.backlog
         appended = _wait_for_forecasts(topics, backlog)
         spans = [a for (_, _, a) in appended.values()]
         max_rate = backlog / ((max(spans) - min(spans)) / 1000)
-        phases = [_steady(producer, topics, names, load * max_rate, load, args) for load in LOADS]
+        phases = [
+            _steady(producer, topics, names, load * max_rate, load, args) for load in args.loads
+        ]
         expected = backlog + sum(round(p.rate * args.seconds) for p in phases)
         appended = _wait_for_forecasts(topics, expected)
     finally:
@@ -120,7 +130,7 @@ def _send(producer: Producer, topic: str, names: list[str], t: int) -> None:
         producer.send(topic, name.encode(), value)
 
 
-def _start_worker(topics: KafkaSettings) -> subprocess.Popen[str]:
+def _start_worker(topics: KafkaSettings, given: dict[str, str]) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWINCAST_")}
     env.update(
         TWINCAST_BOOTSTRAP_SERVERS=topics.bootstrap_servers,
@@ -130,6 +140,7 @@ def _start_worker(topics: KafkaSettings) -> subprocess.Popen[str]:
         TF_CPP_MIN_LOG_LEVEL="3",
         **{f"TWINCAST_{r.upper()}_TOPIC": n for r, n in topics.topic_names().items()},
     )
+    env.update(given)
     return subprocess.Popen(
         [sys.executable, "-m", "worker", "--log-level", "WARNING"], env=env, text=True
     )
