@@ -112,10 +112,14 @@ class Clock:
 
 
 def one_round(
-    model: ServingModel, store: StateStore, settings: WorkerSettings, batches: Polls
+    model: ServingModel,
+    store: StateStore,
+    settings: WorkerSettings,
+    batches: Polls,
+    producer: CountingProducer,
 ) -> Clock:
     """Every poll through the worker's steps, then one checkpoint of every series touched."""
-    clock, producer = Clock(), CountingProducer()
+    clock = Clock()
     validator, sender = EventValidator(settings), ForecastSender(settings)
     for records in batches:
         with clock.part("split at controls"):
@@ -143,7 +147,9 @@ def own_work(model: ServingModel, series: int, per_poll: int = 5000, rounds: int
         layers=arch.layers,
         units=arch.units,
     )
-    clocks = [one_round(model, store, settings, batches).parts for _ in range(rounds)]
+    clocks = [
+        one_round(model, store, settings, batches, CountingProducer()).parts for _ in range(rounds)
+    ]
     events = sum(len(b) for b in batches)
     print(
         f"\ntwincast's own work per event, no Kafka client ({events:,} events, {series:,} series "
