@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from kafka import KafkaProducer
 
 from foundation.errors import KafkaClientError, KafkaErrorKind
 from foundation.kafka.client import (
@@ -26,6 +27,7 @@ from foundation.kafka.confluent import ConfluentClients
 from foundation.kafka.kafka_python import KafkaPythonClients
 from foundation.kafka.record import ConsumedRecord
 from foundation.settings.base import KafkaSettings
+from tests.integration.test_unreadable import NotUtf8
 
 pytestmark = pytest.mark.kafka
 
@@ -258,6 +260,47 @@ def test_errors_are_translated(clients: KafkaClients) -> None:
         assert not raised.value.retriable
     finally:
         producer.close(5)
+
+
+def test_a_header_name_that_is_not_utf8(
+    clients: KafkaClients, kafka_settings: KafkaSettings
+) -> None:
+    """kafka-python cannot parse such a record (nor the rest of its batch): ``poll`` returns the
+    records before it, then raises CORRUPT_RECORD. confluent-kafka reads it and every record
+    around it; only its headers raise CORRUPT_RECORD, each time they are read (confluent-kafka
+    itself would crash the second time)."""
+    topic = _topic(clients, partitions=1)
+    raw = KafkaProducer(**kafka_settings.client_config("test-not-utf8"), linger_ms=1000)
+    for i, headers in enumerate([[("h", b"0")], [("h", b"1"), (NotUtf8("x"), b"1")], []]):
+        raw.send(topic.name, key=f"k{i}".encode(), value=f"v{i}".encode(), headers=headers)
+    raw.flush()  # one batch: the records before and after the bad one share it
+    raw.close()
+    consumer = clients.consumer(ConsumerOptions("test-not-utf8-reader"))
+    records: list[ConsumedRecord] = []
+    try:
+        consumer.assign(topic.partitions)
+        consumer.seek_to_beginning(*topic.partitions)
+        deadline = time.monotonic() + 30
+        while len(records) < 3 and time.monotonic() < deadline:
+            for batch in consumer.poll(0.5).values():
+                records.extend(batch)
+    except KafkaClientError as exc:
+        assert isinstance(clients, KafkaPythonClients), exc
+        assert exc.kind is KafkaErrorKind.CORRUPT_RECORD
+        assert [r.offset for r in records] == [0], "the records before it, not after"
+        return
+    finally:
+        consumer.close()
+    assert isinstance(clients, ConfluentClients), "kafka-python cannot read it"
+    assert [(r.offset, r.key, r.value) for r in records] == [
+        (i, f"k{i}".encode(), f"v{i}".encode()) for i in range(3)
+    ]
+    assert (records[0].headers, records[2].headers) == ([("h", b"0")], None)
+    for _ in range(2):
+        with pytest.raises(KafkaClientError) as raised:
+            _ = records[1].headers
+        assert raised.value.kind is KafkaErrorKind.CORRUPT_RECORD
+        assert "a header name is not UTF-8" in str(raised.value)
 
 
 def test_a_key_goes_to_the_partition_every_client_picks(kafka_settings: KafkaSettings) -> None:

@@ -42,7 +42,7 @@ BATCHED = range(10, 20)  # steps sent in one producer batch per partition
 BAD_AFTER = 14  # the unreadable record follows this step's events
 
 
-class _NotUtf8(str):
+class NotUtf8(str):
     """A header name kafka-python's producer writes as bytes that are not UTF-8 (as a client
     writing raw header bytes, such as librdkafka, can)."""
 
@@ -76,7 +76,7 @@ class _Sent:
                     self.settings.events_topic,
                     key=name.encode(),
                     value=value,
-                    headers=[(_NotUtf8("x"), b"1")],
+                    headers=[(NotUtf8("x"), b"1")],
                 )
         producer.flush()
         producer.close()
