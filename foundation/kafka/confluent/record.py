@@ -1,20 +1,30 @@
 """One record consumed through confluent-kafka, as ``ConsumedRecord`` reads it.
 
 A header name that is not UTF-8 cannot be given to Python as the ``str`` confluent-kafka
-promises, and ``Message.headers()`` (confluent-kafka 2.x, ``c_headers_to_py``) mishandles it:
-``PyUnicode_FromString`` fails, the failure is stored as a NULL inside the (name, value) tuple,
-and the list is returned anyway, with the ``UnicodeDecodeError`` still set. So the first call
-raises ``SystemError`` ("returned a result with an exception set", caused by the
-``UnicodeDecodeError``), and the message keeps that broken list: a second call returns it
-without an error, and unpacking its NULL name crashes the interpreter (SIGSEGV). Such a record
-is read once here and its headers are reported unreadable from then on (``headers`` raises a
-CORRUPT_RECORD ``KafkaClientError``); ``Message.headers()`` is never called on it again.
+promises, and ``Message.headers()`` (confluent-kafka 2.x, ``c_headers_to_py``; seen on 2.16.1)
+mishandles it: ``PyUnicode_FromString`` fails, its NULL is stored as the name in the (name,
+value) tuple, and the list is returned anyway with the ``UnicodeDecodeError`` still set. What
+Python makes of that depends on the call site:
+
+- a generic call checks the result and raises ``SystemError`` ("returned a result with an
+  exception set", caused by the ``UnicodeDecodeError``);
+- a call site CPython 3.11+ has specialized (any call run a few times, as in a consumer loop)
+  skips that check in release builds: the broken list is returned as if all were well, the
+  error surfaces later at some unrelated call, and unpacking the NULL name crashes the process
+  (SIGSEGV, the worker's exit -11);
+- the message keeps the broken list: any later ``headers()`` returns it without an error.
+
+So ``Message.headers()`` is called here once per record, through ``operator.methodcaller``: a C
+caller that always checks the result, so the failure is always the ``SystemError``. Such a
+record's headers are then reported unreadable (``headers`` raises a CORRUPT_RECORD
+``KafkaClientError`` each time it is read), and its message's headers are never asked for again.
 Everything else of the record (key, value, offset) reads as usual, unlike with kafka-python,
 which cannot parse the record or the rest of its record batch at all.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 
 from confluent_kafka import Message
@@ -22,6 +32,8 @@ from confluent_kafka import Message
 from foundation.errors import KafkaClientError, KafkaErrorKind
 
 Headers = list[tuple[str, bytes | None]]
+# Never ``message.headers()``: see the module's docstring.
+_read_message_headers = operator.methodcaller("headers")
 
 
 class Record:
@@ -73,7 +85,7 @@ class Record:
     def _read_headers(self) -> None:
         self._headers_read = True  # first: whatever happens, Message.headers() runs only once
         try:
-            raw = self._message.headers()
+            raw = _read_message_headers(self._message)
         except (SystemError, UnicodeDecodeError) as exc:
             # SystemError is how confluent-kafka 2.x fails; UnicodeDecodeError is how a release
             # that fixes c_headers_to_py would. The cause names the bytes that are not UTF-8.
