@@ -55,7 +55,9 @@ prometheus:
 # not finished yet (issue 13), so those cases run on kafka-python only.
 CONFLUENT_PIPELINE = tests/integration/test_worker.py tests/integration/test_hot_swap.py \
 	tests/integration/test_recovery.py tests/integration/test_trainer.py \
-	tests/integration/test_operations.py tests/integration/test_user_tools.py
+	tests/integration/test_operations.py tests/integration/test_user_tools.py \
+	tests/integration/test_hostile_input.py tests/integration/test_hostile_state.py \
+	tests/integration/test_hostile_weights.py tests/integration/test_unreadable.py
 
 test: $(STAMP) kafka-jars prometheus lint typecheck
 	$(BIN)/pytest
