@@ -1,6 +1,7 @@
 """confluent-kafka's records through the layer, without a broker: a message whose headers
-confluent-kafka cannot give to Python is readable but for its headers, and its
-``Message.headers()`` is called once only (a second call would crash the interpreter)."""
+confluent-kafka cannot give to Python is readable but for its headers, its ``Message.headers()``
+is called once only (a second call would crash the interpreter), and the worker and the trainer
+refuse that record alone."""
 
 from __future__ import annotations
 
@@ -11,7 +12,12 @@ from confluent_kafka import Message
 
 from foundation.errors import KafkaClientError, KafkaErrorKind
 from foundation.kafka.confluent.record import Record
-from foundation.kafka.unreadable import unreadable_headers
+from foundation.kafka.unreadable import UNREADABLE, unreadable_headers
+from foundation.settings.worker import WorkerSettings
+from schemas import DeadLetter, Event, decode, encode
+from tests.unit.test_state_validation import TS
+from trainer.consume import to_consumed
+from worker.records import EventValidator, split_at_controls
 
 
 class _Message:
@@ -83,3 +89,32 @@ def test_readable_headers_are_read_once_as_bytes() -> None:
     assert record.headers is record.headers, "read once, then kept"
     assert unreadable_headers(record) is None
     assert Record(Message(topic="events")).headers is None
+
+
+def _event_record(offset: int, series: str = "s1") -> Record:
+    value = encode(Event(series_id=series, ts=TS, value=1.0))
+    return Record(Message(topic="events", partition=2, offset=offset, key=b"s1", value=value))
+
+
+def test_the_worker_refuses_that_record_only_and_the_trainer_passes_it() -> None:
+    """Between two valid events: one run (it is no control), one dead letter with its offset,
+    key and value, both events valid; the trainer keeps its position without a point."""
+    unreadable, message = _unreadable()
+    records = [_event_record(40), unreadable, _event_record(42)]
+    (run, control), *more = split_at_controls(records)
+    assert (run, control, more) == (records, None, [])
+    valid, dead = EventValidator(WorkerSettings()).validate(records)
+    assert valid.offsets == [40, 42]
+    assert dead.reasons == {UNREADABLE: 1}
+    (key, letter_bytes), *_ = dead.messages
+    letter = decode(DeadLetter, letter_bytes)
+    assert (key, letter.reason, letter.source_offset) == (b"s1", UNREADABLE, 41)
+    assert "a header name is not UTF-8" in letter.error
+    assert letter.raw() == b'{"series_id": "s1"}'
+    consumed = to_consumed(records, n_features=1, max_bytes=1 << 20)
+    assert [(c.offset, c.point is None, c.bad_reason) for c in consumed] == [
+        (40, False, None),
+        (41, True, UNREADABLE),
+        (42, False, None),
+    ]
+    assert message.headers_calls == 1
