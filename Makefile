@@ -51,17 +51,20 @@ prometheus:
 	  apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 	@prometheus --version 2>&1 | head -1
 
-# The pipeline again with the services on confluent-kafka (librdkafka); exactly-once on it is
-# not finished yet (issue 13), so those cases run on kafka-python only.
+# The pipeline again with the services on confluent-kafka (librdkafka), exactly-once included.
 CONFLUENT_PIPELINE = tests/integration/test_worker.py tests/integration/test_hot_swap.py \
 	tests/integration/test_recovery.py tests/integration/test_trainer.py \
 	tests/integration/test_operations.py tests/integration/test_user_tools.py \
+	tests/integration/test_broker_restart.py tests/integration/test_prometheus.py \
+	tests/integration/test_security.py tests/integration/test_trainer_crash.py \
+	tests/integration/test_topics.py tests/integration/test_event_roundtrip.py \
+	tests/integration/test_demo.py tests/integration/test_evaluate.py \
 	tests/integration/test_hostile_input.py tests/integration/test_hostile_state.py \
 	tests/integration/test_hostile_weights.py tests/integration/test_unreadable.py
 
 test: $(STAMP) kafka-jars prometheus lint typecheck
 	$(BIN)/pytest
-	$(BIN)/pytest --kafka-client confluent-kafka -k "not exactly" $(CONFLUENT_PIPELINE)
+	$(BIN)/pytest --kafka-client confluent-kafka $(CONFLUENT_PIPELINE)
 
 clean: kafka-down
 	rm -rf $(VENV) .kafka .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -42,7 +42,7 @@ def failure_message(exc: BaseException) -> str:
         return (
             "Kafka refused the login: wrong SASL user name, password or mechanism? Check "
             "TWINCAST_SASL_USERNAME, TWINCAST_SASL_PASSWORD and TWINCAST_SASL_MECHANISM "
-            f"(kafka-python: {REFUSED_LOGINS.last.split(': ', 1)[-1][:300]})"
+            f"(the client said: {REFUSED_LOGINS.last.split(': ', 1)[-1][:300]})"
         )
     return str(exc)
 

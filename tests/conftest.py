@@ -6,9 +6,9 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 import pytest
 
-from tests.kafka_fixtures import kafka_bootstrap, kafka_settings
+from tests.kafka_fixtures import kafka_bootstrap, kafka_client, kafka_settings
 
-__all__ = ["kafka_bootstrap", "kafka_settings"]
+__all__ = ["kafka_bootstrap", "kafka_client", "kafka_settings"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

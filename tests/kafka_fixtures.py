@@ -6,12 +6,15 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
 from foundation.settings.base import KafkaSettings
 from twincast.localkafka import LocalKafka, LocalKafkaSettings
 from twincast.ports import free_port
+
+KafkaClientName = Literal["kafka-python", "confluent-kafka"]
 
 
 @pytest.fixture(scope="session")
@@ -40,13 +43,25 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def kafka_settings(kafka_bootstrap: str, request: pytest.FixtureRequest) -> KafkaSettings:
+def kafka_client(request: pytest.FixtureRequest) -> KafkaClientName:
+    """The client library of the services under test: ``pytest --kafka-client`` (for tests that
+    build their own settings or environment; ``kafka_settings`` carries it already)."""
+    # The option's choices are these two names.
+    return (
+        "confluent-kafka"
+        if request.config.getoption("--kafka-client") == "confluent-kafka"
+        else "kafka-python"
+    )
+
+
+@pytest.fixture
+def kafka_settings(kafka_bootstrap: str, kafka_client: KafkaClientName) -> KafkaSettings:
     """Kafka settings with topic names unique to this test, so tests never see each other; the
     client library is ``pytest --kafka-client`` (services started by a test get it too)."""
     suffix = uuid.uuid4().hex[:10]
     return KafkaSettings(
         bootstrap_servers=kafka_bootstrap,
-        kafka_client=request.config.getoption("--kafka-client"),
+        kafka_client=kafka_client,
         events_topic=f"t-events-{suffix}",
         weights_topic=f"t-weights-{suffix}",
         forecasts_topic=f"t-forecasts-{suffix}",

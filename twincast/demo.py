@@ -119,6 +119,8 @@ def _service_env(topics: TopicSettings, home: Path, options: DemoOptions) -> dic
     env.update(
         {
             "TWINCAST_BOOTSTRAP_SERVERS": topics.bootstrap_servers,
+            # The services use the client the demo itself was told to (TWINCAST_KAFKA_CLIENT).
+            "TWINCAST_KAFKA_CLIENT": topics.kafka_client,
             "TWINCAST_HISTORY_DB": str(home / "history.sqlite"),
             "TWINCAST_ARTIFACT_DIR": str(home / "artifacts"),
             "TWINCAST_REFIT_EVERY_EVENTS": str(max(500, int(options.rate * 15))),

@@ -92,7 +92,9 @@ class Consumer(Protocol):
 
     def position(self, partition: Partition, timeout_s: float | None = None) -> int:
         """The offset of the next record to read; KafkaClientError(TIMEOUT) if not known in
-        time (None: wait as long as it takes)."""
+        time (None: wait as long as it takes). Past what the consumer reads but never returns
+        (transaction markers; read_committed, aborted records) at least once it has reached the
+        partition's end, so a reader polling until ``position >= end_offsets`` stops there."""
 
     def committed(self, partition: Partition, timeout_s: float | None = None) -> int | None:
         """The group's committed offset, None if it has none."""

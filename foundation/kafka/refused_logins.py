@@ -1,4 +1,5 @@
-"""Remembers a refused Kafka login from kafka-python's log, so a service can say so clearly.
+"""Remembers a refused Kafka login, so a service can say so clearly: from kafka-python's log, or
+told by librdkafka's error callback (``foundation.kafka.confluent.logins``).
 
 A log handler, installed by the entry point on the ``kafka`` logger; services read it (the
 trainer stops waiting for a broker that refuses its login).
@@ -37,6 +38,11 @@ class RefusedLogins(logging.Handler):
             if record.created - self._plain_sent_at <= self.PLAIN_DROP_WINDOW_S:
                 self.last = "the broker closed the connection on the PLAIN credentials"
             self._plain_sent_at = None
+
+    def refused(self, reason: str) -> None:
+        """A client library said, with an error code rather than a log line, that the broker
+        refused the login (librdkafka does, through its error callback)."""
+        self.last = reason
 
 
 REFUSED_LOGINS = RefusedLogins()

@@ -33,6 +33,7 @@ from tests.integration.helpers import (
     start_module,
 )
 from tests.integration.test_recovery import _check_against_uninterrupted
+from tests.kafka_fixtures import KafkaClientName
 from tests.unit.test_artifact import make_artifact
 from twincast.localkafka import LocalKafka, LocalKafkaSettings
 from twincast.ports import free_port
@@ -99,11 +100,12 @@ class _Stream:
 
 @pytest.mark.parametrize("exactly_once", [False, True], ids=["at-least-once", "exactly-once"])
 def test_broker_kill_9_for_a_minute_mid_stream(
-    own_broker: LocalKafka, tmp_path: Path, exactly_once: bool
+    own_broker: LocalKafka, tmp_path: Path, exactly_once: bool, kafka_client: KafkaClientName
 ) -> None:
     suffix = uuid.uuid4().hex[:8]
     settings = KafkaSettings(
         bootstrap_servers=own_broker.bootstrap,
+        kafka_client=kafka_client,
         events_topic=f"r-events-{suffix}",
         weights_topic=f"r-weights-{suffix}",
         forecasts_topic=f"r-forecasts-{suffix}",
@@ -172,7 +174,7 @@ def test_broker_kill_9_for_a_minute_mid_stream(
 
 @pytest.mark.parametrize("module", ["trainer", "worker"])
 def test_a_service_started_while_the_broker_is_away_waits_for_it(
-    own_broker: LocalKafka, tmp_path: Path, module: str
+    own_broker: LocalKafka, tmp_path: Path, module: str, kafka_client: KafkaClientName
 ) -> None:
     """A trainer or worker (re)started during a broker outage waits for it instead of exiting:
     the history got 0 of 2,400 events when an earlier version of the test above stopped the
@@ -180,6 +182,7 @@ def test_a_service_started_while_the_broker_is_away_waits_for_it(
     suffix = uuid.uuid4().hex[:8]
     settings = KafkaSettings(
         bootstrap_servers=own_broker.bootstrap,
+        kafka_client=kafka_client,
         events_topic=f"a-events-{suffix}",
         weights_topic=f"a-weights-{suffix}",
         forecasts_topic=f"a-forecasts-{suffix}",

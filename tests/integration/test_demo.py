@@ -9,18 +9,20 @@ from pathlib import Path
 
 import pytest
 
+from tests.kafka_fixtures import KafkaClientName
 from twincast.ports import free_port
 
 pytestmark = pytest.mark.kafka
 
 
-def test_demo_runs_and_stops_everything(tmp_path: Path) -> None:
+def test_demo_runs_and_stops_everything(tmp_path: Path, kafka_client: KafkaClientName) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWINCAST_")}
     env.update(
         {
             "TWINCAST_KAFKA_PORT": str(free_port()),
             "TWINCAST_KAFKA_CONTROLLER_PORT": str(free_port()),
             "TWINCAST_KAFKA_DIR": str(tmp_path / "kafka"),
+            "TWINCAST_KAFKA_CLIENT": kafka_client,  # the demo's producer and its services
             "TF_CPP_MIN_LOG_LEVEL": "3",
         }
     )

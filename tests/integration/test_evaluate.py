@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from foundation.settings.worker import WorkerSettings
+from tests.kafka_fixtures import KafkaClientName
 from tests.unit.test_evaluation import SMALL, small_dataset
 from twincast.evaluation.evaluate import evaluate
 
@@ -22,7 +23,11 @@ pytestmark = pytest.mark.kafka
 FORECAST_ATOL = 1e-4
 
 
-def test_pipeline_agrees_with_offline() -> None:
+def test_pipeline_agrees_with_offline(
+    monkeypatch: pytest.MonkeyPatch, kafka_client: KafkaClientName
+) -> None:
+    # The pipeline's own clients and its services read the client from the environment.
+    monkeypatch.setenv("TWINCAST_KAFKA_CLIENT", kafka_client)
     dataset = small_dataset()
     offline = evaluate(dataset, SMALL, WorkerSettings(), baselines=False)
     pipeline = evaluate(dataset, SMALL, WorkerSettings(), pipeline=True, baselines=False)

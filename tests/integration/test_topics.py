@@ -14,6 +14,7 @@ pytestmark = pytest.mark.kafka
 
 def _env(monkeypatch: pytest.MonkeyPatch, settings: KafkaSettings) -> None:
     monkeypatch.setenv("TWINCAST_BOOTSTRAP_SERVERS", settings.bootstrap_servers)
+    monkeypatch.setenv("TWINCAST_KAFKA_CLIENT", settings.kafka_client)
     for role, name in settings.topic_names().items():
         monkeypatch.setenv(f"TWINCAST_{role.upper()}_TOPIC", name)
 

@@ -49,3 +49,14 @@ def test_the_context_manager_wraps_and_keeps_the_cause() -> None:
         raise ValueError("No such configuration property: x")
     assert config.value.kind is K.CONFIG
     assert translate(KafkaException("no error object")).kind is K.OTHER
+
+
+def test_a_fatal_error_hidden_behind_a_callbacks_system_error_is_raised_by_its_kind() -> None:
+    """confluent-kafka raises a fatal error from poll/flush but still runs a delivery callback
+    after it, which fails with a SystemError caused by it: the fatal error is what counts."""
+    fatal = KafkaException(KafkaError(KafkaError._FENCED, fatal=True))
+    with pytest.raises(KafkaClientError) as raised, translated("flush"):
+        raise SystemError("<function delivered> returned a result with an exception set") from fatal
+    assert raised.value.kind is K.FENCED and raised.value.__cause__ is fatal
+    with pytest.raises(SystemError), translated("flush"):
+        raise SystemError("anything else")

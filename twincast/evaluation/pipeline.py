@@ -189,6 +189,7 @@ def _env(
     base = {k: v for k, v in os.environ.items() if not k.startswith("TWINCAST_")}
     base["TF_CPP_MIN_LOG_LEVEL"] = "3"
     base["TWINCAST_BOOTSTRAP_SERVERS"] = topics.bootstrap_servers
+    base["TWINCAST_KAFKA_CLIENT"] = topics.kafka_client  # the evaluation's own, for its services
     for role, name in topics.topic_names().items():
         base[f"TWINCAST_{role.upper()}_TOPIC"] = name
     out = {}

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (
@@ -27,6 +28,18 @@ class ConfluentAdmin:
     def __init__(self, raw: AdminClient) -> None:
         self._raw = raw
 
+    @contextmanager
+    def _translated(self, context: str) -> Iterator[None]:
+        """``translated``; and when a call fails, the error callback is run before the error is
+        raised: it may know why (a refused login, which librdkafka reports only that way; the
+        call itself just times out)."""
+        try:
+            with translated(context):
+                yield
+        except KafkaClientError:
+            self._raw.poll(0)
+            raise
+
     def create_topic(self, topic: NewTopic, timeout_s: float) -> bool:
         new = RawNewTopic(
             topic.name,
@@ -34,7 +47,7 @@ class ConfluentAdmin:
             replication_factor=topic.replication_factor,
             config=dict(topic.configs),
         )
-        with translated(f"creating {topic.name}"):
+        with self._translated(f"creating {topic.name}"):
             future = self._raw.create_topics([new], operation_timeout=timeout_s)[topic.name]
         try:
             future.result(timeout=timeout_s)
@@ -42,6 +55,7 @@ class ConfluentAdmin:
         except KafkaException as exc:
             error = exc.args[0]
             if not isinstance(error, KafkaError) or error.code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                self._raw.poll(0)  # as in _translated
                 raise translate(exc, f"cannot create {topic.name}") from exc
             created = False
         self._wait_until_ready(topic.name, timeout_s)
@@ -50,7 +64,7 @@ class ConfluentAdmin:
     def _wait_until_ready(self, topic: str, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while True:
-            with translated(f"metadata of {topic}"):
+            with self._translated(f"metadata of {topic}"):
                 found = self._raw.list_topics(topic, timeout=timeout_s).topics.get(topic)
             partitions = found.partitions if found is not None and found.error is None else {}
             if partitions and all(p.leader >= 0 for p in partitions.values()):
@@ -60,7 +74,7 @@ class ConfluentAdmin:
             time.sleep(0.1)
 
     def partition_count(self, topic: str) -> int:
-        with translated(f"metadata of {topic}"):
+        with self._translated(f"metadata of {topic}"):
             found = self._raw.list_topics(topic, timeout=ADMIN_WAIT_S).topics.get(topic)
         if found is None or found.error is not None:
             raise KafkaClientError(
@@ -69,7 +83,7 @@ class ConfluentAdmin:
         return len(found.partitions)
 
     def create_partitions(self, topic: str, total: int) -> None:
-        with translated(f"growing {topic}"):
+        with self._translated(f"growing {topic}"):
             futures = self._raw.create_partitions([NewPartitions(topic, total)])
             futures[topic].result(timeout=ADMIN_WAIT_S)
         deadline = time.monotonic() + ADMIN_WAIT_S
@@ -78,7 +92,7 @@ class ConfluentAdmin:
 
     def topic_configs(self, topic: str) -> dict[str, str]:
         resource = ConfigResource(ResourceType.TOPIC, topic)
-        with translated(f"configs of {topic}"):
+        with self._translated(f"configs of {topic}"):
             entries = self._raw.describe_configs([resource])[resource].result(timeout=ADMIN_WAIT_S)
         return {name: str(entry.value) for name, entry in entries.items()}
 
@@ -89,12 +103,12 @@ class ConfluentAdmin:
             for name, value in configs.items()
         ]
         resource = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=entries)
-        with translated(f"altering {topic}"):
+        with self._translated(f"altering {topic}"):
             futures = self._raw.incremental_alter_configs([resource])
             futures[resource].result(timeout=ADMIN_WAIT_S)
 
     def list_topics(self) -> list[str]:
-        with translated("listing topics"):
+        with self._translated("listing topics"):
             return [str(name) for name in self._raw.list_topics(timeout=ADMIN_WAIT_S).topics]
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from foundation.kafka.client import ConsumerOptions, ProducerOptions, TransactionalOptions
+from foundation.kafka.confluent.errors import on_error
 from foundation.settings.base import KafkaSettings
 
 LIBRDKAFKA_LOG = logging.getLogger("kafka.librdkafka")
@@ -29,9 +30,12 @@ def common_config(settings: KafkaSettings, role: str) -> dict[str, Any]:
         # Into Python's logging (not stderr), under "kafka" so the outage filter
         # (foundation.kafka.outage.KafkaRepeats) thins its reconnect lines as kafka-python's.
         "logger": LIBRDKAFKA_LOG,
+        # Errors not tied to a call, a refused login among them.
+        "error_cb": on_error,
     }
     if s.sasl_mechanism is not None:
-        config["sasl.mechanism"] = s.sasl_mechanism
+        # librdkafka's name ("sasl.mechanism" is its alias); one mechanism, as kafka-python's.
+        config["sasl.mechanisms"] = s.sasl_mechanism
         config["sasl.username"] = s.sasl_username
         if s.sasl_password is not None:
             config["sasl.password"] = s.sasl_password.get_secret_value()
@@ -61,6 +65,9 @@ def consumer_config(settings: KafkaSettings, options: ConsumerOptions) -> dict[s
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest" if o.from_earliest else "latest",
         "isolation.level": "read_committed" if o.read_committed else "read_uncommitted",
+        # Tell the consumer where a partition's end is: a transaction marker is never handed to
+        # the application, so without this its position stays before one (see ``poll``).
+        "enable.partition.eof": True,
         **_given(
             {
                 "session.timeout.ms": o.session_timeout_ms,

@@ -55,7 +55,8 @@ class ConfluentConsumer:
         self._fetch_wait_ms = fetch_wait_ms
         self._from_earliest = from_earliest
         # The next offset to read, as kafka-python reports it: librdkafka's own position only
-        # moves once a record is consumed, not on a seek.
+        # moves once a record is consumed, not on a seek; and at a partition's end it is past
+        # the transaction markers there (from _PARTITION_EOF events, see ``poll``).
         self._positions: dict[Partition, int] = {}
         # Partitions given by ``assign`` (None: subscribed), with where each starts.
         self._manual: dict[Partition, int] | None = None
@@ -104,26 +105,40 @@ class ConfluentConsumer:
         with translated("poll"):
             messages = self._raw.consume(max_records or DEFAULT_BATCH, timeout_s)
         batches: dict[Partition, list[ConsumedRecord]] = {}
+        # Where a partition's fetch reached its end, if nothing of it came after that.
+        ends: dict[Partition, int] = {}
         current: list[ConsumedRecord] = []
         where: tuple[str | None, int | None] = (None, None)
         for message in messages:
             if message.error() is not None:
-                self._raise_unless_eof(message)
+                ends[self._end_reached(message)] = int(message.offset() or 0)
+                where = (None, None)  # a record after it starts a new run (and undoes it)
                 continue
             here = (message.topic(), message.partition())
             if here != where:  # records come in runs of one partition: one lookup per run
                 where = here
-                current = batches.setdefault(Partition(here[0] or "", here[1] or 0), [])
+                partition = Partition(here[0] or "", here[1] or 0)
+                current = batches.setdefault(partition, [])
+                ends.pop(partition, None)
             current.append(Record(message))
         for partition, batch in batches.items():
             self._positions[partition] = batch[-1].offset + 1
+        self._positions.update(ends)
         return batches
 
     @staticmethod
-    def _raise_unless_eof(message: Message) -> None:
+    def _end_reached(message: Message) -> Partition:
+        """The partition of a _PARTITION_EOF event; any other error is raised.
+
+        Its offset is where the next fetch starts, past what librdkafka read but never hands to
+        the application: transaction markers (commit or abort) and, read_committed, the records
+        of aborted transactions. kafka-python's position moves past those itself; taking this
+        one keeps a reader that reads "until ``end_offsets``" from waiting forever on a
+        partition whose last offset is a marker (worker.restore after exactly-once)."""
         error = message.error()
         if error is not None and error.code() != KafkaError._PARTITION_EOF:
             raise translate_error(error, f"reading {message.topic()}")
+        return Partition(message.topic() or "", message.partition() or 0)
 
     def seek(self, partition: Partition, offset: int) -> None:
         if offset >= 0:

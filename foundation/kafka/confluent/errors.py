@@ -1,5 +1,6 @@
 """librdkafka's errors (through confluent-kafka) translated into ``KafkaClientError``, by kind;
-and the one metadata question consumers and producers both ask."""
+the error callback every client gets; and the one metadata question consumers and producers both
+ask."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from contextlib import contextmanager
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
 from foundation.errors import KafkaClientError, KafkaErrorKind
+from foundation.kafka.refused_logins import REFUSED_LOGINS
 
 K = KafkaErrorKind
 E = KafkaError
@@ -41,6 +43,17 @@ _KINDS: dict[int, KafkaErrorKind] = {
 }
 # librdkafka marks few of these retriable itself; twincast waits them out like kafka-python's.
 _RETRIABLE_KINDS = {K.TIMEOUT, K.UNAVAILABLE}
+_LOGIN_REFUSED = {code for code, kind in _KINDS.items() if kind is K.AUTH}
+
+
+def on_error(error: KafkaError) -> None:
+    """librdkafka's ``error_cb``, run by whichever call serves the client's callbacks (poll,
+    flush, a consumer's close). A refused login reaches the application only this way (the call
+    that needed the broker just times out), so it is told to ``REFUSED_LOGINS``, as kafka-python's
+    log line is: a service then stops with the same message on either client. Other errors are
+    dropped here as confluent-kafka drops them without a callback: librdkafka has logged them."""
+    if error.code() in _LOGIN_REFUSED:
+        REFUSED_LOGINS.refused(str(error.str()))
 
 
 def translate_error(error: KafkaError, context: str = "") -> KafkaClientError:
@@ -68,6 +81,13 @@ def translated(context: str = "") -> Iterator[None]:
         yield
     except KafkaException as exc:
         raise translate(exc, context) from exc
+    except SystemError as exc:
+        # confluent-kafka raises a fatal error (this transactional id fenced, ...) from the
+        # poll or flush that serves it, but still runs a delivery callback after it set the
+        # error; that call fails with a SystemError caused by the fatal error. Raise that.
+        if isinstance(exc.__cause__, KafkaException):
+            raise translate(exc.__cause__, context) from exc.__cause__
+        raise
     except (ValueError, TypeError) as exc:
         message = f"{context}: {exc}" if context else str(exc)
         raise KafkaClientError(K.CONFIG, message, retriable=False) from exc
@@ -78,8 +98,15 @@ METADATA_WAIT_S = 30.0
 
 def partitions_of(client: Consumer | Producer, topic: str) -> set[int]:
     """The topic's partition numbers; empty if the broker does not know the topic."""
-    with translated(f"metadata of {topic}"):
-        metadata = client.list_topics(topic, timeout=METADATA_WAIT_S)
+    try:
+        with translated(f"metadata of {topic}"):
+            metadata = client.list_topics(topic, timeout=METADATA_WAIT_S)
+    except KafkaClientError:
+        # Run the error callback, which may know why (a refused login). Only a producer's:
+        # a consumer's poll could return a record here (its close serves them instead).
+        if isinstance(client, Producer):
+            client.poll(0)
+        raise
     found = metadata.topics.get(topic)
     if found is None or found.error is not None:
         return set()

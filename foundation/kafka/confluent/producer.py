@@ -47,7 +47,8 @@ class _Sent:
     def offset(self, timeout_s: float) -> int:
         deadline = time.monotonic() + timeout_s
         while not self._done and time.monotonic() < deadline:
-            self._producer.poll(min(0.05, max(0.0, deadline - time.monotonic())))
+            with translated("waiting for a delivery"):  # a fatal error is raised by poll
+                self._producer.poll(min(0.05, max(0.0, deadline - time.monotonic())))
         if self._error is not None:
             raise self._error
         if not self._done:
@@ -87,8 +88,9 @@ class ConfluentProducer:
             raise translate_error(exc.args[0], f"sending to {topic}") from exc
         self._unserved += 1
         if self._unserved >= SERVE_EVERY:  # delivery callbacks run in poll; not per send
-            self._raw.poll(0)
             self._unserved = 0
+            with translated(f"sending to {topic}"):  # a fatal error is raised by poll
+                self._raw.poll(0)
         return handle
 
     def _produce_when_room(
@@ -103,7 +105,8 @@ class ConfluentProducer:
         """librdkafka's local queue is full: let it send some, then try again, for a while."""
         deadline = time.monotonic() + QUEUE_FULL_WAIT_S
         while True:
-            self._raw.poll(0.05)
+            with translated(f"sending to {topic}"):
+                self._raw.poll(0.05)
             try:
                 self._raw.produce(
                     topic, value, key, target, handle.delivered, headers=list(headers or ())
