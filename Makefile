@@ -58,7 +58,9 @@ CONFLUENT_PIPELINE = tests/integration/test_worker.py tests/integration/test_hot
 	tests/integration/test_broker_restart.py tests/integration/test_prometheus.py \
 	tests/integration/test_security.py tests/integration/test_trainer_crash.py \
 	tests/integration/test_topics.py tests/integration/test_event_roundtrip.py \
-	tests/integration/test_demo.py tests/integration/test_evaluate.py
+	tests/integration/test_demo.py tests/integration/test_evaluate.py \
+	tests/integration/test_hostile_input.py tests/integration/test_hostile_state.py \
+	tests/integration/test_hostile_weights.py tests/integration/test_unreadable.py
 
 test: $(STAMP) kafka-jars prometheus lint typecheck
 	$(BIN)/pytest

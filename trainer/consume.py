@@ -11,7 +11,7 @@ from foundation.errors import KafkaClientError, KafkaUnavailableError, SchemaErr
 from foundation.kafka.client import Consumer, ConsumerOptions, Partition, Producer
 from foundation.kafka.factory import kafka_clients
 from foundation.kafka.record import ConsumedRecord
-from foundation.kafka.unreadable import UNREADABLE, Skipped
+from foundation.kafka.unreadable import UNREADABLE, Skipped, unreadable_headers
 from foundation.kafka.weights_topic import read_newest_first, weights_producer
 from foundation.settings.base import KafkaSettings
 from foundation.settings.trainer import TrainerSettings
@@ -92,6 +92,9 @@ def to_consumed(
     """Decode records; an invalid one keeps its position (so it is not re-read) but no point."""
     out = []
     for record in records:
+        if unreadable_headers(record) is not None:  # confluent-kafka: a header name not UTF-8
+            out.append(Consumed(record.partition, record.offset, None, UNREADABLE))
+            continue
         if record.headers and control_action(record.headers) is not None:
             out.append(Consumed(record.partition, record.offset, None))  # for the worker only
             continue

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from foundation.errors import SchemaError
+from foundation.errors import KafkaClientError, SchemaError
 from foundation.kafka.record import ConsumedRecord
-from foundation.kafka.unreadable import UNREADABLE, Skipped
+from foundation.kafka.unreadable import UNREADABLE, Skipped, unreadable_headers
 from foundation.settings.worker import WorkerSettings
 from schemas import DeadLetter, encode
 from schemas.codec import decode_event, undecodable
@@ -77,7 +77,11 @@ def split_at_controls(
     """
     run: list[ConsumedRecord] = []
     for record in records:
-        action = control_action(record.headers) if record.headers else None
+        try:
+            headers = record.headers
+        except KafkaClientError:  # headers the client cannot read: the validator refuses it
+            headers = None
+        action = control_action(headers) if headers else None
         if action is not None:
             yield run, Control(record, action)
             run = []
@@ -129,6 +133,10 @@ class EventValidator:
         add_partition, add_offset = valid.partitions.append, valid.offsets.append
         add_timestamp = valid.timestamps_ms.append
         for record in records:
+            unread = unreadable_headers(record)
+            if unread is not None:  # confluent-kafka: a header name that is not UTF-8
+                dead.add(record, UNREADABLE, unread)
+                continue
             try:
                 event = decode_event(record.value, n_features=features, max_bytes=max_bytes)
                 key = record.key  # read once: on librdkafka each field read is a call into C

@@ -23,4 +23,9 @@ class ConsumedRecord(Protocol):
     def value(self) -> bytes | None: ...
     @property
     def headers(self) -> Sequence[tuple[str, bytes | None]] | None:
-        """None or empty: no headers (librdkafka says None, kafka-python an empty list)."""
+        """None or empty: no headers (librdkafka says None, kafka-python an empty list).
+
+        Raises a CORRUPT_RECORD ``KafkaClientError`` when the client read the record but not its
+        headers (confluent-kafka: a header name that is not UTF-8; kafka-python cannot parse
+        such a record at all and raises from ``poll`` instead): see
+        ``foundation.kafka.unreadable.unreadable_headers``."""

@@ -1,4 +1,8 @@
-"""Records kafka-python cannot parse: find them, skip past them, say exactly what was skipped.
+"""Records a client cannot read: find them, skip past them, say exactly what was skipped.
+
+confluent-kafka reads such a record (a header name that is not UTF-8) but not its headers: it
+is returned by ``poll`` with the rest, and ``unreadable_headers`` tells it apart, one record at a
+time. The rest of this module is for kafka-python, which cannot parse it at all.
 
 kafka-python parses every record of a fetched batch, also those below the fetch offset, and a
 record it cannot parse (a header name that is not UTF-8, a failed CRC) makes ``poll`` raise a
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 
 from foundation.errors import KafkaClientError, KafkaErrorKind, TwincastError
 from foundation.kafka.client import Consumer, Partition
+from foundation.kafka.record import ConsumedRecord
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +55,23 @@ class Skipped:
 def unreadable(exc: BaseException) -> bool:
     """Whether ``exc`` is a poll's failure to parse a fetched record."""
     return isinstance(exc, KafkaClientError) and exc.kind is KafkaErrorKind.CORRUPT_RECORD
+
+
+def unreadable_headers(record: ConsumedRecord) -> str | None:
+    """Why ``record``'s headers cannot be read (logged, as ``skip_unreadable`` logs what it
+    skips), or None if they can. Such a record cannot be told from a control record, so it is
+    refused like the records kafka-python cannot parse, though its key and value are intact."""
+    try:
+        _ = record.headers  # read for the error only: a client that cannot read them raises
+    except KafkaClientError as exc:
+        if not unreadable(exc):
+            raise
+        tp, offset = record.partition, record.offset
+        log.warning(
+            "1 unreadable records skipped: partition %d offsets %d-%d: %s", tp, offset, offset, exc
+        )
+        return str(exc)
+    return None
 
 
 def skip_unreadable(consumer: Consumer, error: BaseException, timeout_ms: int) -> Skipped | None:

@@ -23,6 +23,7 @@ from confluent_kafka import Consumer as RawConsumer
 
 from foundation.kafka.client import Partition, RebalanceListener
 from foundation.kafka.confluent.errors import partitions_of, translate, translate_error, translated
+from foundation.kafka.confluent.record import Record
 from foundation.kafka.record import ConsumedRecord
 
 T = TypeVar("T")
@@ -35,57 +36,6 @@ _COORDINATOR_MOVING = {
     KafkaError._WAIT_COORD,
 }
 DEFAULT_BATCH = 500  # records per poll when the caller sets no maximum (kafka-python's default)
-
-
-class Record:
-    """One consumed record, as ``ConsumedRecord`` reads it: each field is read from librdkafka's
-    message when it is asked for (most readers use a few), not copied up front."""
-
-    __slots__ = ("_message",)
-
-    def __init__(self, message: Message) -> None:
-        self._message = message
-
-    @property
-    def topic(self) -> str:
-        return self._message.topic() or ""
-
-    @property
-    def partition(self) -> int:
-        return self._message.partition() or 0
-
-    @property
-    def offset(self) -> int:
-        return self._message.offset() or 0
-
-    @property
-    def timestamp(self) -> int:
-        return self._message.timestamp()[1]
-
-    @property
-    def key(self) -> bytes | None:
-        return _bytes(self._message.key())
-
-    @property
-    def value(self) -> bytes | None:
-        return _bytes(self._message.value())
-
-    @property
-    def headers(self) -> list[tuple[str, bytes | None]] | None:
-        return _headers(self._message.headers())
-
-
-def _bytes(data: str | bytes | None) -> bytes | None:
-    return data.encode() if isinstance(data, str) else data
-
-
-def _headers(
-    raw: Mapping[str, str | bytes | None] | Sequence[tuple[str, str | bytes | None]] | None,
-) -> list[tuple[str, bytes | None]] | None:
-    if not raw:
-        return None  # librdkafka gives None for no headers; kafka-python an empty list
-    items = raw.items() if isinstance(raw, Mapping) else raw
-    return [(name, _bytes(value)) for name, value in items]
 
 
 def _tp(partition: Partition, offset: int = OFFSET_INVALID) -> TopicPartition:
