@@ -1,11 +1,13 @@
 """Benchmark the worker: throughput against a raw passthrough, step vs predict, swap pause.
 
-1. Throughput with 10,000 series: the worker (real WorkerService, LSTM step, forecasts, commits)
-   against a raw passthrough through the same Kafka client layer (consume, produce the same
-   bytes, flush, commit; no model), on kafka-python and on confluent-kafka (librdkafka), on the
-   same broker and the same events, as ratios measured in one run.
+1. Throughput with 10,000 series, per client (kafka-python, confluent-kafka): the worker (real
+   WorkerService on that client: LSTM step, forecasts, checkpoints, commits) against a raw
+   passthrough through the same Kafka client layer (consume, produce the same bytes, flush,
+   commit; no model) and a forecast-shaped one, on the same broker and the same events, as
+   ratios measured in one run.
 2. Per-event cost of the pure step (batched over 10,000 series, and for one series) against
-   ``model.predict`` and ``model(x)`` on a batch-1 Keras twin.
+   ``model.predict`` and ``model(x)`` on a batch-1 Keras twin; and twincast's own work per event
+   without any Kafka client, part by part (``bench.own_work``).
 3. The longest pause in consumption while a new version is swapped in under ``replay`` with
    10,000 series in the store.
 
@@ -21,6 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +32,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from bench.broker import temporary_broker
+from bench.own_work import own_work
 from foundation.kafka.client import ConsumerOptions, Producer, ProducerOptions
 from foundation.kafka.factory import kafka_clients
 from foundation.kafka.topics import ensure_topics
@@ -127,6 +131,9 @@ def passthrough(
     return elapsed
 
 
+LOOK_EVERY_S = 0.02
+
+
 def run_worker(
     settings: WorkerSettings, total: int, midway: Callable[[], None] | None = None
 ) -> tuple[float, WorkerService]:
@@ -134,15 +141,18 @@ def run_worker(
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
     events, forecasts = service.metrics.events, service.metrics.forecasts
+    # Look rarely: this thread shares the GIL with the worker's, and waking every 2 ms cost the
+    # worker on confluent-kafka more than half its rate (21k vs 50k events/s). At 20 ms the
+    # start and the end are each seen at most 20 ms late, so the span is within ~1 %.
     while events._value.get() == 0:
-        time.sleep(0.001)
+        time.sleep(LOOK_EVERY_S)
     first = time.perf_counter()
     fired = False
     while forecasts._value.get() < total:
         if midway is not None and not fired and forecasts._value.get() >= total // 2:
             midway()
             fired = True
-        time.sleep(0.002)
+        time.sleep(LOOK_EVERY_S)
     elapsed = time.perf_counter() - first
     service.request_stop()
     thread.join(timeout=30)
@@ -204,19 +214,38 @@ def full_window_replay(units: int, series: int, window: int = 64) -> None:
     )
 
 
+CLIENTS = ("kafka-python", "confluent-kafka")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, default=10_000)
     parser.add_argument("--events-per-series", type=int, default=20)
     parser.add_argument("--units", type=int, default=32)
     parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument(
+        "--client", action="append", choices=CLIENTS, help="measure only this client (repeat)"
+    )
+    parser.add_argument("--no-swap", action="store_true", help="skip the swap-pause measurement")
     args = parser.parse_args(argv)
+    args.client = args.client or list(CLIENTS)
 
     step_vs_predict(args.units, args.series)
+    own_work(ServingModel.from_artifact(artifact(1, args.units)), args.series)
     full_window_replay(args.units, args.series)
     with temporary_broker() as (bootstrap, _):
         measure(bootstrap, args)
     return 0
+
+
+@dataclass(frozen=True)
+class ClientFigures:
+    """Seconds to move the same events through one client, three ways."""
+
+    client: str
+    passthrough_s: float
+    shaped_s: float
+    worker_s: float
 
 
 def measure(bootstrap: str, args: argparse.Namespace) -> None:
@@ -227,58 +256,81 @@ def measure(bootstrap: str, args: argparse.Namespace) -> None:
     }
     topics = TopicSettings(bootstrap_servers=bootstrap, partitions=args.partitions, **names)
     ensure_topics(topics)
-    common = topics.model_dump(include=set(KafkaSettings.model_fields))
     total = produce_events(topics, args.series, args.events_per_series)
     producer = weights_producer(topics, 64 * 1024 * 1024)
     publish(producer, topics.weights_topic, weights_message(artifact(1, args.units)))
 
     passthrough_topic = f"bench-passthrough-{suffix}"
     ensure_topics(topics.model_copy(update={"forecasts_topic": passthrough_topic}))
-    passthrough_s = passthrough(topics, total, passthrough_topic)
-    shaped_s = passthrough(topics, total, passthrough_topic, forecast_shaped=True)
-    librdkafka = topics.model_copy(update={"kafka_client": "confluent-kafka"})
-    confluent_s = passthrough(librdkafka, total, passthrough_topic)
-    worker_settings = WorkerSettings(
-        **common, worker_group_id=f"bench-worker-{suffix}", metrics_port=0, max_poll_records=5000
-    )
-    worker_s, _ = run_worker(worker_settings, total)
-    print(
-        f"\nthroughput, {args.series:,} series x {args.events_per_series} events = {total:,} "
-        f"events, {args.partitions} partitions, LSTM 1 x {args.units} units:"
-    )
-    print(f"  {'raw passthrough (no model)':<28} {total / passthrough_s:>10,.0f} events/s")
-    print(
-        f"  {'forecast-shaped passthrough':<28} {total / shaped_s:>10,.0f} events/s   "
-        f"ratio {passthrough_s / shaped_s:.2f} (forecast-sized values, no decode, no model)"
-    )
-    print(
-        f"  {'twincast worker':<28} {total / worker_s:>10,.0f} events/s   "
-        f"ratio {passthrough_s / worker_s:.2f} of passthrough"
-    )
-    print(
-        f"  {'confluent-kafka passthrough':<28} {total / confluent_s:>10,.0f} events/s   "
-        f"{worker_s / confluent_s:.1f}x the worker (librdkafka, same consume-produce-commit loop)"
-    )
+    figures = [
+        client_figures(topics, client, total, passthrough_topic, args) for client in args.client
+    ]
+    print_throughput(figures, total, args)
+    if not args.no_swap:
+        swap_pause(topics, producer, total, args)
+    producer.close()
 
-    # A second worker group needs a state topic of its own (state belongs to one group).
-    swap_state = f"bench-state-swap-{suffix}"
-    ensure_topics(topics.model_copy(update={"state_topic": swap_state}))
-    swap_settings = WorkerSettings(
-        **{**common, "state_topic": swap_state},
-        worker_group_id=f"bench-swap-{suffix}",
+
+def worker_settings(topics: TopicSettings, client: str, name: str) -> WorkerSettings:
+    """A worker of its own group, with a state topic of its own (state belongs to one group)."""
+    state = f"{topics.state_topic}-{name}"
+    ensure_topics(topics.model_copy(update={"state_topic": state}))
+    common = topics.model_dump(include=set(KafkaSettings.model_fields))
+    return WorkerSettings(
+        **{**common, "state_topic": state, "kafka_client": client},
+        worker_group_id=f"bench-{name}-{uuid.uuid4().hex[:6]}",
         metrics_port=0,
         max_poll_records=5000,
     )
+
+
+def client_figures(
+    topics: TopicSettings, client: str, total: int, out_topic: str, args: argparse.Namespace
+) -> ClientFigures:
+    on_client = topics.model_copy(update={"kafka_client": client})
+    passthrough_s = passthrough(on_client, total, out_topic)
+    shaped_s = passthrough(on_client, total, out_topic, forecast_shaped=True)
+    worker_s, _ = run_worker(worker_settings(topics, client, f"worker-{client}"), total)
+    return ClientFigures(client, passthrough_s, shaped_s, worker_s)
+
+
+def print_throughput(figures: list[ClientFigures], total: int, args: argparse.Namespace) -> None:
+    print(
+        f"\nthroughput, {args.series:,} series x {args.events_per_series} events = {total:,} "
+        f"events, {args.partitions} partitions, LSTM 1 x {args.units} units "
+        "(ratios: of the same client's raw passthrough, same run):"
+    )
+    print(f"  {'client':<16} {'what':<28} {'events/s':>10} {'ratio':>7}")
+    for f in figures:
+        rows = (
+            ("raw passthrough (no model)", f.passthrough_s),
+            ("forecast-shaped passthrough", f.shaped_s),
+            ("twincast worker", f.worker_s),
+        )
+        for what, seconds in rows:
+            ratio = f.passthrough_s / seconds
+            print(f"  {f.client:<16} {what:<28} {total / seconds:>10,.0f} {ratio:>7.2f}")
+    if len(figures) == 2:
+        kp, ck = figures
+        print(
+            f"  worker on {ck.client} / worker on {kp.client}: {kp.worker_s / ck.worker_s:.2f}x; "
+            f"passthrough: {kp.passthrough_s / ck.passthrough_s:.2f}x"
+        )
+
+
+def swap_pause(
+    topics: TopicSettings, producer: Producer, total: int, args: argparse.Namespace
+) -> None:
+    settings = worker_settings(topics, topics.kafka_client, "swap")
     _, service = run_worker(
-        swap_settings,
+        settings,
         total,
         midway=lambda: publish_and_forget(producer, topics.weights_topic, artifact(2, args.units)),
     )
-    producer.close()
     pauses = service.swap_durations[1:]  # the first is loading v1 into an empty store
     stored = len(service.store)
     print(
-        f"\nhot swap under replay (W={swap_settings.replay_window}) with {stored:,} series "
+        f"\nhot swap under replay (W={settings.replay_window}) with {stored:,} series "
         f"in the store: longest pause in consumption {max(pauses, default=float('nan')):.3f} s "
         f"({len(pauses)} swap(s))"
     )

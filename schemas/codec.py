@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -46,12 +47,21 @@ def encode(message: BaseModel) -> bytes:
     return message.model_dump_json().encode("utf-8")
 
 
+@cache
+def _expected_version(model: type[BaseModel]) -> object:
+    """The schema version a contract accepts: its own default, else the common one. Cached:
+    reading ``model_fields`` costs ~1 us, a third of a decode on the worker's hot path."""
+    field = model.model_fields.get("schema_version")
+    return field.default if field is not None else SCHEMA_VERSION
+
+
 def decode(model: type[M], raw: bytes | None, max_bytes: int | None = None) -> M:
     """Decode and validate one message of the given contract."""
     checked = _checked(raw, max_bytes)
     try:
-        # pydantic-core reads the bytes itself: no separate UTF-8 decode on the hot path.
-        message = model.model_validate_json(checked)
+        # pydantic-core reads the bytes itself: no separate UTF-8 decode on the hot path. Its
+        # validator is called directly: ``model_validate_json``'s wrapper costs ~0.3 us more.
+        message: M = model.__pydantic_validator__.validate_json(checked)
     except ValidationError as exc:
         raise _refusal(model, checked, exc) from exc
     except Exception as exc:
@@ -59,8 +69,7 @@ def decode(model: type[M], raw: bytes | None, max_bytes: int | None = None) -> M
         # (a library's OverflowError, RecursionError, ...) is a refusal like any other.
         raise undecodable(exc) from exc
     version = getattr(message, "schema_version", SCHEMA_VERSION)
-    field = model.model_fields.get("schema_version")  # a contract may have its own version
-    expected = field.default if field is not None else SCHEMA_VERSION
+    expected = _expected_version(model)
     if version != expected:
         raise SchemaError(
             UNSUPPORTED_VERSION,

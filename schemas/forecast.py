@@ -50,6 +50,8 @@ class ForecastWriter:
         self._ids: dict[str, str] = {}
         self._max_cached_ids = max_cached_ids
         self._middle = ""
+        self._last_ts: datetime | None = None  # the last ts formatted, and its ISO text
+        self._last_iso = ""
         self.begin_batch(datetime.now().astimezone())
 
     def begin_batch(self, produced_at: datetime) -> None:
@@ -74,8 +76,12 @@ class ForecastWriter:
             if len(self._ids) >= self._max_cached_ids:
                 self._ids.clear()
             quoted = self._ids[series_id] = json.dumps(series_id)
+        last = self._last_ts
+        # Many series on one clock: consecutive events share their ts (1 us of isoformat each).
+        if last is None or ts != last or ts.tzinfo is not last.tzinfo:
+            self._last_ts, self._last_iso = ts, ts.isoformat()
         return (
-            f'{{"schema_version":{SCHEMA_VERSION},"series_id":{quoted},"ts":"{ts.isoformat()}",'
+            f'{{"schema_version":{SCHEMA_VERSION},"series_id":{quoted},"ts":"{self._last_iso}",'
             f'"forecast":{forecast!r},"model_version":{model_version}{self._middle}'
             f'{partition},"source_offset":{offset}}}'
         ).encode()

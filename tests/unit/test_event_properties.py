@@ -244,7 +244,10 @@ def _explode(*_: object, **__: object) -> Any:
 def test_an_unforeseen_exception_while_decoding_is_a_refusal(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(Event, "model_validate_json", _explode)
+    class Exploding:  # the model's validator, as decode calls it
+        validate_json = staticmethod(_explode)
+
+    monkeypatch.setattr(Event, "__pydantic_validator__", Exploding())
     with pytest.raises(SchemaError) as caught:
         decode(Event, b'{"series_id": "a", "ts": 1, "value": 1}')
     assert caught.value.reason == UNDECODABLE

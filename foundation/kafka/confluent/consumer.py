@@ -103,7 +103,7 @@ class ConfluentConsumer:
     ) -> Mapping[Partition, Sequence[ConsumedRecord]]:
         self._start_assigned()
         with translated("poll"):
-            messages = self._raw.consume(max_records or DEFAULT_BATCH, timeout_s)
+            messages = self._available(max_records or DEFAULT_BATCH, timeout_s)
         batches: dict[Partition, list[ConsumedRecord]] = {}
         # Where a partition's fetch reached its end, if nothing of it came after that.
         ends: dict[Partition, int] = {}
@@ -125,6 +125,19 @@ class ConfluentConsumer:
             self._positions[partition] = batch[-1].offset + 1
         self._positions.update(ends)
         return batches
+
+    def _available(self, most: int, timeout_s: float) -> list[Message]:
+        """What has arrived, up to ``most``, waiting at most ``timeout_s`` for the first, as
+        kafka-python's poll does. librdkafka's ``consume(n, timeout)`` instead waits until it
+        has all n or the time is up: under a light load every poll took its full timeout (p50
+        latency 170 ms at 20 % load)."""
+        messages = self._raw.consume(most, 0)
+        if messages or timeout_s <= 0:
+            return messages
+        first = self._raw.poll(timeout_s)
+        if first is None:
+            return []
+        return [first, *self._raw.consume(most - 1, 0)] if most > 1 else [first]
 
     @staticmethod
     def _end_reached(message: Message) -> Partition:

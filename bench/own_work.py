@@ -1,0 +1,162 @@
+"""twincast's own work per event, without any Kafka client: what the worker adds to the client.
+
+The worker's per-poll steps run on ready-made records (a plain record type, no client's record
+wrapper) and a producer that only counts what it is given, so what is timed is twincast alone:
+decoding and validating events, waves and the LSTM step, encoding forecasts, encoding a
+checkpoint's states. Times are the thread's CPU time (``time.thread_time``), best of a few rounds:
+on a machine whose cores are shared (by the broker, say) wall time would measure the neighbours.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from foundation.kafka.client import Headers
+from foundation.settings.worker import WorkerSettings
+from lstmcore.serving import ServingModel
+from schemas import Event, encode
+from worker.forecast_sender import ForecastSender
+from worker.hotpath import process
+from worker.records import EventValidator, split_at_controls
+from worker.state_store import StateStore
+from worker.state_writer import write_state_changes
+
+
+@dataclass(frozen=True)
+class PlainRecord:
+    """A consumed record with nothing behind it (``ConsumedRecord``'s fields)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: None = None
+
+
+Polls = list[list[PlainRecord]]
+
+
+class Handle:
+    def failed(self) -> bool:
+        return False
+
+    def error(self) -> BaseException | None:
+        return None
+
+    def offset(self, timeout_s: float) -> int:
+        return -1
+
+
+class CountingProducer:
+    """Takes what a producer would be given, and only counts it."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self._handle = Handle()
+
+    def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None = None,
+        headers: Headers | None = None,
+    ) -> Handle:
+        self.sent += 1
+        return self._handle
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        """Nothing is queued."""
+
+    def partitions_for(self, topic: str) -> set[int]:
+        return set()
+
+    def close(self, timeout_s: float | None = None) -> None:
+        """Nothing to close."""
+
+
+def polls(series: int, per_poll: int, count: int, partitions: int) -> Polls:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    out: Polls = []
+    for p in range(count):
+        records = []
+        for i in range(per_poll):
+            n = p * per_poll + i
+            name = f"series-{n % series:05d}"
+            ts = start + timedelta(seconds=n // series)
+            value = encode(Event(series_id=name, ts=ts, value=float(np.sin(n))))
+            records.append(PlainRecord("events", n % partitions, n, 0, name.encode(), value))
+        out.append(records)
+    return out
+
+
+class Clock:
+    """Thread CPU seconds per part of the work."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, float] = {}
+
+    @contextmanager
+    def part(self, name: str) -> Iterator[None]:
+        started = time.thread_time()
+        yield
+        self.parts[name] = self.parts.get(name, 0.0) + time.thread_time() - started
+
+
+def one_round(
+    model: ServingModel,
+    store: StateStore,
+    settings: WorkerSettings,
+    batches: Polls,
+    producer: CountingProducer,
+) -> Clock:
+    """Every poll through the worker's steps, then one checkpoint of every series touched."""
+    clock = Clock()
+    validator, sender = EventValidator(settings), ForecastSender(settings)
+    for records in batches:
+        with clock.part("split at controls"):
+            runs = list(split_at_controls(records))
+        for run, _ in runs:
+            with clock.part("decode and validate"):
+                valid, _dead = validator.validate(run)
+            with clock.part("waves and step"):
+                result = process(model, store, valid)
+            with clock.part("forecast encoding"):
+                sender.send(producer, valid, result)
+    with clock.part("checkpoint encoding"):
+        write_state_changes(producer, "state", store, {})
+    return clock
+
+
+def own_work(model: ServingModel, series: int, per_poll: int = 5000, rounds: int = 3) -> None:
+    settings = WorkerSettings(state_max_series=series)
+    batches = polls(series, per_poll, max(2, 2 * series // per_poll), 6)
+    arch = model.manifest.architecture
+    store = StateStore(
+        capacity=series,
+        window=settings.replay_window,
+        features=arch.features,
+        layers=arch.layers,
+        units=arch.units,
+    )
+    clocks = [
+        one_round(model, store, settings, batches, CountingProducer()).parts for _ in range(rounds)
+    ]
+    events = sum(len(b) for b in batches)
+    print(
+        f"\ntwincast's own work per event, no Kafka client ({events:,} events, {series:,} series "
+        f"x 2, polls of {per_poll:,}, one checkpoint of every series; thread CPU, best of "
+        f"{rounds}):"
+    )
+    for part in clocks[0]:
+        seconds = min(c[part] for c in clocks)
+        print(f"  {part:<22} {seconds / events * 1e6:6.2f} us")
+    print(f"  {'all of it':<22} {min(sum(c.values()) for c in clocks) / events * 1e6:6.2f} us")

@@ -1,0 +1,42 @@
+"""The benchmarks' own shortcuts keep to the contracts they stand in for."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+
+from bench.latency import _event
+from bench.own_work import CountingProducer, one_round, polls
+from foundation.settings.worker import WorkerSettings
+from lstmcore.serving import ServingModel
+from schemas import Event, decode
+from worker.state_store import StateStore
+
+
+def test_the_load_generators_events_are_valid() -> None:
+    for name, t in (("series-00007", 0), ("series-00999", 12_345)):
+        event = decode(Event, _event(name, t))
+        assert event.series_id == name
+        assert event.ts == datetime.fromtimestamp(1_700_000_000 + t, UTC)
+        assert event.value == float(np.sin(t / 7))
+
+
+def test_own_work_runs_every_event_through_every_part() -> None:
+    from bench.worker_throughput import artifact
+
+    model = ServingModel.from_artifact(artifact(1, 4))
+    batches = polls(series=50, per_poll=40, count=5, partitions=3)
+    settings = WorkerSettings(state_max_series=50)
+    store = StateStore(capacity=50, window=settings.replay_window, features=1, layers=1, units=4)
+    producer = CountingProducer()
+    clock = one_round(model, store, settings, batches, producer)
+    assert set(clock.parts) == {
+        "split at controls",
+        "decode and validate",
+        "waves and step",
+        "forecast encoding",
+        "checkpoint encoding",
+    }
+    assert producer.sent == 200 + 50  # a forecast per event, then one state per series
+    assert len(store) == 50
