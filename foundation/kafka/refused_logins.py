@@ -1,5 +1,5 @@
 """Remembers a refused Kafka login, so a service can say so clearly: from kafka-python's log, or
-told by librdkafka's error callback (``foundation.kafka.confluent.logins``).
+told by librdkafka's error callback (``foundation.kafka.confluent.errors.on_error``).
 
 A log handler, installed by the entry point on the ``kafka`` logger; services read it (the
 trainer stops waiting for a broker that refuses its login).
