@@ -1,11 +1,13 @@
 """confluent-kafka's producer as a ``foundation.kafka.client.Producer`` and
-``TransactionalProducer``. librdkafka bounds every transactional call itself (a timeout
-argument), so nothing private is needed here."""
+``TransactionalProducer``. librdkafka takes a timeout for every transactional call, but its
+coordinator requests can block past it (see ``_bounded``), so those calls are bounded from
+outside; nothing private is needed."""
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka import Producer as RawProducer
@@ -18,6 +20,8 @@ from foundation.kafka.confluent.errors import partitions_of, translate_error, tr
 QUEUE_FULL_WAIT_S = 30.0
 _ANY_PARTITION = -1  # RD_KAFKA_PARTITION_UA: the partitioner decides
 SERVE_EVERY = 1000  # sends between two polls that run delivery callbacks
+# How long past its own timeout a transactional call may take before it counts as stuck.
+STUCK_AFTER_S = 10.0
 
 
 class _Sent:
@@ -144,19 +148,24 @@ class ConfluentProducer:
 
 
 class ConfluentTransactionalProducer(ConfluentProducer):
-    """A ``TransactionalProducer`` around a transactional ``confluent_kafka.Producer``."""
+    """A ``TransactionalProducer`` around a transactional ``confluent_kafka.Producer``.
+
+    Every coordinator call runs through ``_bounded``: librdkafka can block in one for good after
+    a broker restart, whatever its timeout says. A producer that got stuck that way is dropped
+    as it is (``close`` does not touch it); the caller replaces it by a new one with the same
+    transactional id, whose ``init`` fences it."""
 
     def __init__(self, raw: RawProducer, transactional_id: str) -> None:
         super().__init__(raw)
         self._transactional_id = transactional_id
+        self._stuck = False
 
     @property
     def transactional_id(self) -> str:
         return self._transactional_id
 
     def init(self) -> None:
-        with translated("init_transactions"):
-            self._raw.init_transactions(60)
+        self._bounded("init_transactions", 60, lambda: self._raw.init_transactions(60))
 
     def begin(self) -> None:
         with translated("begin_transaction"):
@@ -166,13 +175,58 @@ class ConfluentTransactionalProducer(ConfluentProducer):
         self, offsets: Mapping[Partition, int], group: object, timeout_s: float
     ) -> None:
         positions = [TopicPartition(p.topic, p.partition, o) for p, o in offsets.items()]
-        with translated("send_offsets_to_transaction"):
-            self._raw.send_offsets_to_transaction(positions, group, timeout_s)
+        self._bounded(
+            "send_offsets_to_transaction",
+            timeout_s,
+            lambda: self._raw.send_offsets_to_transaction(positions, group, timeout_s),
+        )
 
     def commit(self, timeout_s: float) -> None:
-        with translated("commit_transaction"):
-            self._raw.commit_transaction(timeout_s)
+        self._bounded(
+            "commit_transaction", timeout_s, lambda: self._raw.commit_transaction(timeout_s)
+        )
 
     def abort(self, timeout_s: float) -> None:
-        with translated("abort_transaction"):
-            self._raw.abort_transaction(timeout_s)
+        self._bounded(
+            "abort_transaction", timeout_s, lambda: self._raw.abort_transaction(timeout_s)
+        )
+
+    def close(self, timeout_s: float | None = None) -> None:
+        if not self._stuck:  # a stuck call still holds librdkafka's transaction lock
+            super().close(timeout_s)
+
+    def _bounded(self, what: str, timeout_s: float, call: Callable[[], object]) -> None:
+        """Run ``call`` in a helper thread and wait at most ``timeout_s`` + ``STUCK_AFTER_S``.
+
+        Why: librdkafka never checks a coordinator request's deadline (confluentinc/librdkafka
+        #5456) and may keep waiting on a coordinator it cached before a broker restart (#5511),
+        so ``send_offsets_to_transaction`` was seen blocking for good after a ``kill -9`` of the
+        broker. confluent-kafka releases the GIL in the call, so the thread costs one start per
+        checkpoint; a thread that never returns is left behind (a daemon) with its producer.
+        """
+        if self._stuck:
+            raise KafkaClientError(
+                KafkaErrorKind.TIMEOUT, f"{what}: this producer is stuck", retriable=True
+            )
+        outcome: list[BaseException | None] = []
+
+        def run() -> None:
+            try:
+                with translated(what):
+                    call()
+                outcome.append(None)
+            except BaseException as exc:  # handed to the caller's thread below
+                outcome.append(exc)
+
+        helper = threading.Thread(target=run, name=f"twincast {what}", daemon=True)
+        helper.start()
+        helper.join(timeout_s + STUCK_AFTER_S)
+        if not outcome:
+            self._stuck = True
+            raise KafkaClientError(
+                KafkaErrorKind.TIMEOUT,
+                f"{what} still blocked {timeout_s + STUCK_AFTER_S:.0f}s later (librdkafka)",
+                retriable=True,
+            )
+        if outcome[0] is not None:
+            raise outcome[0]
