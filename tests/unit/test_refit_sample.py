@@ -45,7 +45,7 @@ def _events(first: int, count: int) -> list[Consumed]:
 
 def test_the_snapshot_reads_what_the_history_holds(tmp_path: Path) -> None:
     store = HistoryStore(tmp_path / "h.sqlite", max_points_per_series=30)
-    store.ingest("events", _events(0, 150) + [Consumed(1, 4, None, "invalid_json")])
+    store.ingest("events", [*_events(0, 150), Consumed(1, 4, None, "invalid_json")])
     store.ingest("events", [Consumed(0, 150, Point("short", "t", [1.0]))])
     bounds = SampleBounds(min_points=3, max_series=4, max_points_per_series=12, seed=5)
     snapshot = read_snapshot(tmp_path / "h.sqlite", "events", bounds, version=2)
