@@ -40,8 +40,7 @@ def _env(settings: KafkaSettings, tmp_path: Path, **extra: object) -> dict[str, 
         settings,
         history_db=tmp_path / "history.sqlite",
         artifact_dir=tmp_path / "artifacts",
-        **TRAIN,
-        **extra,
+        **(TRAIN | extra),
     )
 
 

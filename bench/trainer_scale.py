@@ -1,0 +1,212 @@
+"""Benchmark: does the trainer's cost stay bounded as its history and its series grow?
+
+(a) Ingest rate against history size: events/s of the very code the trainer's poll loop runs per
+    poll (``TrainerService._ingest``: decode, history write with its per-series bound, offsets,
+    metrics, history size), fed by an in-memory consumer in place of a broker (so the figure is
+    the trainer's own cost, not the client's), at 0, 200k and 1M points of history over 10k series.
+    The history bound is set so that 1M points is exactly full (100 per series): from there every
+    event also trims one point, the steady state of a long-running trainer.
+(b) Refit time against the number of series: one whole refit (bounded sample, scaler, training,
+    validation walk of the candidate and of the current model, gate) on 1k, 10k and 100k series,
+    same settings. Kept short: 1 epoch, 16 units (the settings are printed). Also the time to
+    read the refit's snapshot from the 1M-point history of (a).
+
+Run: ``make bench-trainer-scale`` (``python -m bench.trainer_scale``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from foundation.kafka.client import Consumer, Partition
+from foundation.settings.trainer import TrainerSettings
+from trainer.history import Consumed, Point
+from trainer.metrics import TrainerMetrics
+from trainer.service import TrainerService
+
+TOPIC = "bench.events"
+POLL = 5000  # records per poll, as the trainer asks for
+
+
+@dataclass(frozen=True)
+class Record:
+    """A consumed record, as the client hands it to the trainer."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes | None]] | None
+
+
+class Feed:
+    """Consumer stand-in: each poll returns the next prepared batch; commits cost nothing."""
+
+    def __init__(self, batches: list[list[Record]]) -> None:
+        self._batches = batches
+
+    def poll(self, timeout_s: float, max_records: int | None = None) -> Mapping[Any, Any]:
+        batch = self._batches.pop(0)
+        return {Partition(TOPIC, 0): batch}
+
+    def commit(self, offsets: object = None, timeout_s: float | None = None) -> None:
+        return None
+
+
+def _series_id(i: int, series: int) -> str:
+    return f"series-{i % series:05d}"
+
+
+def _batches(first: int, count: int, series: int) -> list[list[Record]]:
+    """Encoded events, series interleaved as on a topic; offsets go on from ``first``."""
+    records = [
+        Record(
+            TOPIC,
+            0,
+            o,
+            0,
+            None,
+            json.dumps(
+                {"series_id": _series_id(o, series), "ts": 1_700_000_000 + o, "value": o % 97}
+            ).encode(),
+            [],
+        )
+        for o in range(first, first + count)
+    ]
+    return [records[i : i + POLL] for i in range(0, count, POLL)]
+
+
+def _preload(service: TrainerService, first: int, until: int, series: int) -> None:
+    """Grow the history to ``until`` points without timing it (already-decoded points)."""
+    for start in range(first, until, 50_000):
+        end = min(until, start + 50_000)
+        points = [
+            Consumed(0, o, Point(_series_id(o, series), str(o), [float(o % 97)]))
+            for o in range(start, end)
+        ]
+        service.history.ingest(TOPIC, points)
+
+
+def ingest_rates(folder: Path, sizes: Sequence[int], series: int, events: int) -> list[float]:
+    """Events/s of the poll loop's ingest, starting at each history size in turn."""
+    settings = TrainerSettings(
+        history_db=folder / "history.sqlite",
+        history_max_points=max(max(sizes) // series, 10),
+        events_topic=TOPIC,
+        metrics_port=0,
+    )
+    service = TrainerService(settings, TrainerMetrics())
+    rates, offset = [], 0
+    for size in sizes:
+        if offset < size:
+            _preload(service, offset, size, series)
+            offset = size
+        feed = Feed(_batches(offset, events, series))
+        started = time.perf_counter()
+        for _ in range(-(-events // POLL)):
+            service._ingest(cast(Consumer, feed), timeout_ms=0)
+        rates.append(events / (time.perf_counter() - started))
+        offset += events
+    service.history.close()
+    return rates
+
+
+def snapshot_seconds(folder: Path, args: argparse.Namespace) -> float:
+    """Reading one refit's bounded sample from the history (after (a), 1M points)."""
+    from trainer.snapshot import SampleBounds, read_snapshot
+
+    bounds = SampleBounds(3, args.max_series, args.max_points, 0)
+    started = time.perf_counter()
+    read_snapshot(folder / "history.sqlite", TOPIC, bounds, version=1)
+    return time.perf_counter() - started
+
+
+def refit_seconds(counts: Sequence[int], args: argparse.Namespace) -> list[float]:
+    """One whole refit per series count, at the same settings; the current model is a warm-up
+    refit's, so the gate's walk of the current model and the warm start are included."""
+    from lstmcore.serving import ServingModel
+    from trainer.plan import refit_plan
+    from trainer.refit import refit
+    from twincast.synthetic import seasonal_series
+
+    plan = refit_plan(_refit_settings(args))
+    warmup = refit(seasonal_series(100, args.points, seed=1), plan, version=1, offsets={})
+    current = ServingModel.from_artifact(warmup.artifact)
+    seconds = []
+    for count in counts:
+        history = seasonal_series(count, args.points, seed=2)
+        started = time.perf_counter()
+        refit(history, plan, version=2, offsets={}, previous=current)
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def _refit_settings(args: argparse.Namespace) -> TrainerSettings:
+    return TrainerSettings(
+        units=args.units,
+        epochs=args.epochs,
+        batch_size=args.batch,
+        refit_max_series=args.max_series,
+        refit_max_points_per_series=args.max_points,
+        metrics_port=0,
+    )
+
+
+def _table(title: str, unit: str, labels: Sequence[str], values: Sequence[float]) -> None:
+    print(title)
+    print(f"  {'':>16} {unit:>12} {'ratio to first':>15}")
+    for label, value in zip(labels, values, strict=True):
+        print(f"  {label:>16} {value:>12,.1f} {value / values[0]:>15.2f}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--series", type=int, default=10_000, help="(a) series in the history")
+    parser.add_argument("--events", type=int, default=50_000, help="(a) events timed per size")
+    parser.add_argument("--refit-series", default="1000,10000,100000", help="(b) series counts")
+    parser.add_argument("--points", type=int, default=200, help="(b) points per series")
+    parser.add_argument("--max-series", type=int, default=1000, help="TWINCAST_REFIT_MAX_SERIES")
+    parser.add_argument("--max-points", type=int, default=200)
+    parser.add_argument("--units", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch", type=int, default=32)
+    args = parser.parse_args(argv)
+    sizes = [0, 200_000, 1_000_000]
+    with tempfile.TemporaryDirectory(prefix="twincast-bench-") as tmp:
+        rates = ingest_rates(Path(tmp), sizes, args.series, args.events)
+        snapshot = snapshot_seconds(Path(tmp), args)
+    _table(
+        f"(a) trainer ingest, {args.series:,} series, {args.events:,} events timed per size, "
+        f"bound {max(sizes) // args.series} points/series (full at 1M)",
+        "events/s",
+        [f"{size:,} points" for size in sizes],
+        rates,
+    )
+    print(f"  refit snapshot read at 1M points ({args.max_series} series): {snapshot:.2f} s")
+    counts = [int(c) for c in args.refit_series.split(",")]
+    seconds = refit_seconds(counts, args)
+    _table(
+        f"(b) one refit: sample of {args.max_series} series x newest {args.max_points} points, "
+        f"{args.units} units, N={args.batch}, {args.epochs} epoch(s), warm start",
+        "seconds",
+        [f"{count:,} series" for count in counts],
+        seconds,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
