@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install kafka-jars kafka-up kafka-down kafka-status topics demo test lint typecheck unit clean bench-trainer bench-worker bench-recovery bench-weights bench-latency prometheus evaluate
+.PHONY: install kafka-jars kafka-up kafka-down kafka-status topics demo test lint typecheck unit clean bench-trainer bench-trainer-scale bench-worker bench-recovery bench-weights bench-latency prometheus evaluate
 
 # The virtualenv is rebuilt whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -77,6 +77,10 @@ clean: kafka-down
 # Benchmarks print their figures next to a baseline measured in the same run.
 bench-trainer: $(STAMP)
 	$(BIN)/python -m bench.trainer_refit
+
+# No broker: the trainer's per-poll ingest fed from memory, and whole refits (a few minutes).
+bench-trainer-scale: $(STAMP)
+	$(BIN)/python -m bench.trainer_scale
 
 bench-worker: $(STAMP) kafka-jars
 	$(BIN)/python -m bench.worker_throughput

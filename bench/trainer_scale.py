@@ -100,11 +100,13 @@ def _preload(service: TrainerService, first: int, until: int, series: int) -> No
         service.history.ingest(TOPIC, points)
 
 
-def ingest_rates(folder: Path, sizes: Sequence[int], series: int, events: int) -> list[float]:
+def ingest_rates(
+    folder: Path, sizes: Sequence[int], series: int, events: int, bound: int
+) -> list[float]:
     """Events/s of the poll loop's ingest, starting at each history size in turn."""
     settings = TrainerSettings(
         history_db=folder / "history.sqlite",
-        history_max_points=max(max(sizes) // series, 10),
+        history_max_points=bound,
         events_topic=TOPIC,
         metrics_port=0,
     )
@@ -176,6 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, default=10_000, help="(a) series in the history")
     parser.add_argument("--events", type=int, default=50_000, help="(a) events timed per size")
+    parser.add_argument(
+        "--bound", type=int, default=0, help="(a) TWINCAST_HISTORY_MAX_POINTS; 0: full at 1M"
+    )
     parser.add_argument("--refit-series", default="1000,10000,100000", help="(b) series counts")
     parser.add_argument("--points", type=int, default=200, help="(b) points per series")
     parser.add_argument("--max-series", type=int, default=1000, help="TWINCAST_REFIT_MAX_SERIES")
@@ -185,12 +190,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=32)
     args = parser.parse_args(argv)
     sizes = [0, 200_000, 1_000_000]
+    bound = args.bound or max(sizes) // args.series
     with tempfile.TemporaryDirectory(prefix="twincast-bench-") as tmp:
-        rates = ingest_rates(Path(tmp), sizes, args.series, args.events)
+        rates = ingest_rates(Path(tmp), sizes, args.series, args.events, bound)
         snapshot = snapshot_seconds(Path(tmp), args)
     _table(
         f"(a) trainer ingest, {args.series:,} series, {args.events:,} events timed per size, "
-        f"bound {max(sizes) // args.series} points/series (full at 1M)",
+        f"bound {bound} points/series ({'full' if bound * args.series <= max(sizes) else 'never'}"
+        " reached at 1M)",
         "events/s",
         [f"{size:,} points" for size in sizes],
         rates,

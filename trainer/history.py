@@ -74,6 +74,7 @@ class HistoryStore:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA cache_size=-65536")
             self._db.executescript(_SCHEMA)
             self._sizes = self._load_sizes()
         except sqlite3.Error as exc:
