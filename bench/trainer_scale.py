@@ -8,7 +8,7 @@
     event also trims one point, the steady state of a long-running trainer.
 (b) Refit time against the number of series: one whole refit (bounded sample, scaler, training,
     validation walk of the candidate and of the current model, gate) on 1k, 10k and 100k series,
-    same settings. Kept short: 1 epoch, 16 units (the settings are printed). Also the time to
+    same settings. Kept short: 1 epoch (the settings are printed). Also the time to
     read the refit's snapshot from the 1M-point history of (a).
 
 Run: ``make bench-trainer-scale`` (``python -m bench.trainer_scale``).
@@ -182,10 +182,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--bound", type=int, default=0, help="(a) TWINCAST_HISTORY_MAX_POINTS; 0: full at 1M"
     )
     parser.add_argument("--refit-series", default="1000,10000,100000", help="(b) series counts")
-    parser.add_argument("--points", type=int, default=200, help="(b) points per series")
+    parser.add_argument("--points", type=int, default=500, help="(b) points per series")
     parser.add_argument("--max-series", type=int, default=1000, help="TWINCAST_REFIT_MAX_SERIES")
-    parser.add_argument("--max-points", type=int, default=200)
-    parser.add_argument("--units", type=int, default=16)
+    parser.add_argument("--max-points", type=int, default=400)
+    parser.add_argument("--units", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch", type=int, default=32)
     args = parser.parse_args(argv)

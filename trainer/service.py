@@ -13,7 +13,6 @@ the topic and a restart reads it back from there.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import Counter
@@ -27,12 +26,13 @@ from foundation.kafka.unreadable import UNREADABLE, skip_unreadable, unreadable
 from foundation.kafka.weights_topic import publish
 from foundation.settings.trainer import TrainerSettings
 from lstmcore.acceptance import check_publishable, weights_message
-from lstmcore.artifact import Artifact, encode_artifact
+from lstmcore.artifact import Artifact
 from lstmcore.serving import ServingModel
+from trainer.artifact_file import write_artifact_file
 from trainer.background import RefitJob
 from trainer.consume import Connected, connect, to_consumed, unreadable_consumed
 from trainer.history import HistoryStore
-from trainer.metrics import TrainerMetrics
+from trainer.metrics import TrainerMetrics, record_refit
 from trainer.plan import refit_plan
 from trainer.refit import NotEnoughData, RefitOutcome, refit
 from trainer.snapshot import SampleBounds, read_snapshot
@@ -247,7 +247,7 @@ class TrainerService:
             self.metrics.refits.labels("failed").inc()
             log.exception("refit of version %d failed; nothing published; ingesting on", version)
             return None
-        self._record(outcome, time.monotonic() - started)
+        record_refit(self.metrics, outcome, time.monotonic() - started)
         if outcome.accepted:
             self._publish(producer, outcome.artifact)
         return outcome
@@ -267,26 +267,6 @@ class TrainerService:
         )
         plan = refit_plan(s)
         return refit(snapshot.series, plan, version, snapshot.offsets, current, self._on_epoch)
-
-    def _record(self, outcome: RefitOutcome, seconds: float) -> None:
-        ev, m = outcome.evaluation, self.metrics
-        m.refits.labels(outcome.verdict).inc()
-        m.refit_duration.observe(seconds)
-        m.last_refit.set_to_current_time()
-        m.train_loss.set(outcome.artifact.manifest.training.train_loss or float("nan"))
-        m.validation_mae.labels("candidate").set(ev.model_mae)
-        m.validation_mae.labels("persistence").set(ev.persistence_mae)
-        if ev.previous_model_mae is not None:
-            m.validation_mae.labels("current").set(ev.previous_model_mae)
-        log.info(
-            "refit of version %d: %s in %.1fs; tail MAE %.5f vs persistence %.5f, current %s",
-            outcome.artifact.manifest.version,
-            outcome.verdict,
-            seconds,
-            ev.model_mae,
-            ev.persistence_mae,
-            ev.previous_model_mae,
-        )
 
     def _publish(self, producer: Producer, artifact: Artifact) -> None:
         manifest = artifact.manifest
@@ -324,17 +304,3 @@ class TrainerService:
             )
             return False
         return True
-
-
-def write_artifact_file(folder: os.PathLike[str], artifact: Artifact) -> str:
-    """Write atomically: a reader sees the whole file or none (temp name, then rename)."""
-    os.makedirs(folder, exist_ok=True)
-    manifest = artifact.manifest
-    final = os.path.join(folder, f"{manifest.model_name}-v{manifest.version:06d}.npz")
-    temporary = f"{final}.tmp-{os.getpid()}"
-    with open(temporary, "wb") as handle:
-        handle.write(encode_artifact(artifact))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, final)
-    return final
