@@ -259,11 +259,17 @@ class TrainerService:
             s.min_points_per_series, s.refit_max_series, s.refit_max_points_per_series, s.seed
         )
         snapshot = read_snapshot(s.history_db, s.events_topic, bounds, version)
+        if not snapshot.series:
+            raise NotEnoughData(
+                f"no series has {s.min_points_per_series} points yet "
+                f"({snapshot.total} series in the history)"
+            )
         log.info(
-            "refit of version %d reads %d of %d eligible series",
+            "refit of version %d reads %d of %d series with enough points (%d in the history)",
             version,
             len(snapshot.series),
             snapshot.eligible,
+            snapshot.total,
         )
         plan = refit_plan(s)
         return refit(snapshot.series, plan, version, snapshot.offsets, current, self._on_epoch)

@@ -28,6 +28,7 @@ class Snapshot:
     series: dict[str, Series]  # the sampled series, newest points, in arrival order
     offsets: dict[int, int]  # partition -> next offset, as of the same snapshot
     eligible: int  # series with enough points, of which ``series`` is the sample
+    total: int  # series in the history
 
 
 @dataclass(frozen=True)
@@ -64,9 +65,10 @@ def _read(db: sqlite3.Connection, topic: str, bounds: SampleBounds, version: int
             "SELECT series_id FROM series_sizes WHERE points >= ?", (bounds.min_points,)
         )
     ]
+    total = int(db.execute("SELECT count(*) FROM series_sizes").fetchone()[0])
     chosen = sample_names(eligible, bounds.max_series, bounds.seed, version)
     series = {name: _newest(db, name, bounds.max_points_per_series) for name in chosen}
-    return Snapshot(series, offsets, len(eligible))
+    return Snapshot(series, offsets, len(eligible), total)
 
 
 def _newest(db: sqlite3.Connection, series_id: str, limit: int) -> Series:

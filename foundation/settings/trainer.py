@@ -70,7 +70,10 @@ class TrainerSettings(KafkaSettings):
         64 * 1024 * 1024, description="Producer limit for artifacts; match the weights topic."
     )
     max_refit_seconds: int = Field(
-        1800, ge=60, description="Longest refit the consumer group tolerates (max.poll.interval)."
+        1800,
+        ge=60,
+        description="Longest pause between two polls the consumer group tolerates "
+        "(max.poll.interval): a --once refit runs in line; a scheduled one runs beside the polls.",
     )
     metrics_port: int = Field(9101, ge=0, le=65535, description="Prometheus port; 0 = off.")
     metrics_addr: str = Field("0.0.0.0", description="Address the metrics endpoint binds to.")

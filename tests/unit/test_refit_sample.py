@@ -50,7 +50,7 @@ def test_the_snapshot_reads_what_the_history_holds(tmp_path: Path) -> None:
     bounds = SampleBounds(min_points=3, max_series=4, max_points_per_series=12, seed=5)
     snapshot = read_snapshot(tmp_path / "h.sqlite", "events", bounds, version=2)
     expected = bound_history(store.series(), 3, 4, 12, seed=5, version=2)
-    assert snapshot.eligible == 7 and snapshot.offsets == {0: 151, 1: 5}
+    assert (snapshot.eligible, snapshot.total) == (7, 8) and snapshot.offsets == {0: 151, 1: 5}
     assert snapshot.series.keys() == expected.keys()
     for name, values in expected.items():
         np.testing.assert_array_equal(snapshot.series[name], values)
