@@ -56,6 +56,16 @@ def memory_of(pid: int) -> Memory:
 
 
 @dataclass(frozen=True)
+class Gaps:
+    """Gaps between consecutive forecast append times in the phase of a swap."""
+
+    at_swap_s: float  # last append of an older version -> first of the new one (nan: no such)
+    other_s: float  # the longest gap anywhere else in the phase
+    other_from_ms: int  # the append time that gap starts at
+    new_from_ms: int | None  # the first append of the new version
+
+
+@dataclass(frozen=True)
 class SizeFigures:
     """One worker's figures at one number of series; memory is above that client's idle worker."""
 
@@ -63,8 +73,8 @@ class SizeFigures:
     events_per_s: float
     memory: Memory  # after the run, minus the idle worker's
     swap_s: float  # the swap's own pause, as the worker logged it (nan: none seen)
-    gap_at_swap_s: float  # forecast appends: last of the old version -> first of the new
-    longest_other_gap_s: float  # the longest gap between appends elsewhere in that phase
+    gaps: Gaps
+    states_in_other_gap: int  # state records the worker wrote during the longest other gap
 
     def per_series(self) -> tuple[float, float]:
         return self.memory.rss / self.series, self.memory.peak / self.series
@@ -92,7 +102,22 @@ def table(rows: list[SizeFigures]) -> list[str]:
             f"{_ratio(row.events_per_s, base.events_per_s):>6} "
             f"{rss:>9,.0f} {_ratio(rss, base_rss):>6} {peak:>9,.0f} {_ratio(peak, base_peak):>6} "
             f"{row.swap_s:>7.3f} {_ratio(row.swap_s, base.swap_s):>6} "
-            f"{row.gap_at_swap_s:>6.3f} {row.longest_other_gap_s:>6.3f}"
+            f"{row.gaps.at_swap_s:>6.3f} {row.gaps.other_s:>6.3f}"
+        )
+    return lines
+
+
+def other_gaps(rows: list[SizeFigures]) -> list[str]:
+    """Where each longest other gap was, and whether a checkpoint was being written in it."""
+    lines = []
+    for row in rows:
+        if row.gaps.new_from_ms is None:
+            continue
+        after = (row.gaps.other_from_ms - row.gaps.new_from_ms) / 1000
+        lines.append(
+            f"  {row.series:,} series: longest other gap {row.gaps.other_s:.3f} s, starting "
+            f"{after:+.1f} s from the first forecast of the new version; "
+            f"{row.states_in_other_gap:,} state records written in it"
         )
     return lines
 
@@ -112,21 +137,19 @@ def marginal(rows: list[SizeFigures]) -> list[str]:
     return lines
 
 
-def swap_gaps(appends: list[tuple[int, int]], new_version: int) -> tuple[float, float]:
-    """From (append time ms, model version) of the forecasts around a swap, in seconds: the gap
-    from the last append of an older version to the first of ``new_version``, and the longest
-    gap between consecutive append times elsewhere (nan at the swap if one side is missing)."""
+def swap_gaps(appends: list[tuple[int, int]], new_version: int) -> Gaps:
+    """``Gaps`` of (append time ms, model version) of the forecasts around a swap."""
     old = [ts for ts, version in appends if version != new_version]
     new = [ts for ts, version in appends if version == new_version]
-    last_old = max(old, default=None)
-    first_new = min(new, default=None)
+    last_old, first_new = max(old, default=None), min(new, default=None)
     times = sorted({ts for ts, _ in appends})
     gaps = [
-        b - a
+        (b - a, a)
         for a, b in itertools.pairwise(times)
         if last_old is None or first_new is None or not (a >= last_old and b <= first_new)
     ]
-    other = max(gaps, default=0) / 1000
-    if last_old is None or first_new is None:
-        return math.nan, other
-    return max(0, first_new - last_old) / 1000, other
+    other, other_from = max(gaps, default=(0, times[0] if times else 0))
+    at_swap = math.nan
+    if last_old is not None and first_new is not None:
+        at_swap = max(0, first_new - last_old) / 1000
+    return Gaps(at_swap, other / 1000, other_from, first_new)

@@ -29,10 +29,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.broker import temporary_broker
-from bench.scale_report import Memory, SizeFigures, marginal, memory_of, parse_swaps, table
+from bench.scale_report import (
+    Memory,
+    SizeFigures,
+    marginal,
+    memory_of,
+    other_gaps,
+    parse_swaps,
+    table,
+)
 from bench.worker_process import bench_topics, counter, log_matches, start_worker, stop, wait_for
 from bench.worker_throughput import CLIENTS, artifact
-from bench.worker_traffic import Traffic, appended_since, checkpointed, last_append_ms
+from bench.worker_traffic import (
+    Traffic,
+    appended_since,
+    checkpointed,
+    created_between,
+    last_append_ms,
+)
 from foundation.kafka.weights_topic import publish, weights_producer
 from foundation.settings.base import TopicSettings
 from lstmcore.acceptance import weights_message
@@ -140,8 +154,10 @@ def measure(
     wait_for(lambda: counter(run.port, forecasts) >= total + more, "swap-phase forecasts")
     wait_for(lambda: len(parse_swaps(run.log.read_text())) >= 2, "the swap's log line")
     swap = parse_swaps(run.log.read_text())[-1]
-    at_swap, other = appended_since(run.topics, since)
-    return SizeFigures(len(traffic.names), total / seconds, memory, swap.seconds, at_swap, other)
+    gaps = appended_since(run.topics, since)
+    gap_end = gaps.other_from_ms + round(gaps.other_s * 1000)
+    states = created_between(run.topics, run.topics.state_topic, gaps.other_from_ms, gap_end)
+    return SizeFigures(len(traffic.names), total / seconds, memory, swap.seconds, gaps, states)
 
 
 def report(client: str, idle: Memory, rows: list[SizeFigures], args: argparse.Namespace) -> None:
@@ -162,8 +178,9 @@ def report(client: str, idle: Memory, rows: list[SizeFigures], args: argparse.Na
     )
     print(
         "  gap s: forecast appends, last of version 1 -> first of version 2 (the swap plus one "
-        "poll's work); other: the longest other gap in that phase"
+        "poll's work); other: the longest other gap in that phase:"
     )
+    print("\n".join(other_gaps(rows)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.latency import _event, _send
-from bench.scale_report import swap_gaps
+from bench.scale_report import Gaps, swap_gaps
 from bench.worker_process import reader
 from foundation.kafka.client import ConsumerOptions, Partition, ProducerOptions
 from foundation.kafka.factory import kafka_clients
@@ -83,7 +83,7 @@ def checkpointed(topics: KafkaSettings, group: str) -> bool:
         consumer.close()
 
 
-def appended_since(topics: KafkaSettings, since: dict[Partition, int]) -> tuple[float, float]:
+def appended_since(topics: KafkaSettings, since: dict[Partition, int]) -> Gaps:
     """``swap_gaps`` of every forecast appended after ``since`` (offsets per partition)."""
     consumer = reader(topics, topics.forecasts_topic)
     try:
@@ -104,3 +104,18 @@ def appended_since(topics: KafkaSettings, since: dict[Partition, int]) -> tuple[
 
 def _version(value: bytes | None) -> int:
     return decode(Forecast, value or b"").model_version
+
+
+def created_between(topics: KafkaSettings, topic: str, start_ms: int, end_ms: int) -> int:
+    """Records of ``topic`` whose create time (set by the producer at send) is in the span."""
+    consumer = reader(topics, topic)
+    try:
+        ends = consumer.end_offsets(sorted(consumer.assignment()), OFFSETS_WAIT_S)
+        left, found = sum(ends.values()), 0
+        while left > 0:
+            for batch in consumer.poll(0.5).values():
+                left -= len(batch)
+                found += sum(start_ms <= r.timestamp <= end_ms for r in batch)
+        return found
+    finally:
+        consumer.close()

@@ -8,9 +8,11 @@ import math
 import pytest
 
 from bench.scale_report import (
+    Gaps,
     Memory,
     SizeFigures,
     marginal,
+    other_gaps,
     parse_status,
     parse_swaps,
     swap_gaps,
@@ -66,7 +68,7 @@ def test_this_process_has_a_status() -> None:
 def row(series: int, rate: float, rss_mib: float, swap_s: float) -> SizeFigures:
     mib = 1024 * 1024
     memory = Memory(int(rss_mib * mib), int(rss_mib * 2 * mib))
-    return SizeFigures(series, rate, memory, swap_s, 0.5, 0.25)
+    return SizeFigures(series, rate, memory, swap_s, Gaps(0.5, 0.25, 10_000, 9_000), 7)
 
 
 def test_each_size_is_printed_next_to_its_ratio_to_the_first() -> None:
@@ -97,7 +99,15 @@ def test_the_marginal_cost_is_per_extra_series() -> None:
 
 def test_the_gap_at_the_swap_spans_the_last_old_and_the_first_new_forecast() -> None:
     appends = [(1000, 1), (1000, 1), (1100, 1), (1350, 1), (1900, 2), (2000, 2), (2400, 2)]
-    assert swap_gaps(appends, 2) == (0.55, 0.4)
+    assert swap_gaps(appends, 2) == Gaps(0.55, 0.4, 2000, 1900)
     # No forecast of the new version yet (the swap came after the backlog): no gap at the swap.
-    at_swap, other = swap_gaps([(0, 1), (300, 1)], 2)
-    assert math.isnan(at_swap) and other == 0.3
+    gaps = swap_gaps([(0, 1), (300, 1), (400, 1)], 2)
+    assert math.isnan(gaps.at_swap_s) and (gaps.other_s, gaps.other_from_ms) == (0.3, 0)
+    assert gaps.new_from_ms is None
+
+
+def test_the_longest_other_gap_is_placed_relative_to_the_swap() -> None:
+    assert other_gaps([row(1_000, 1, 1, 0.1)]) == [
+        "  1,000 series: longest other gap 0.250 s, starting +1.0 s from the first forecast of "
+        "the new version; 7 state records written in it"
+    ]
