@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -95,7 +96,9 @@ def counter(port: int, name: str) -> float:
         return 0.0
 
 
-def wait_for(condition: Any, what: str, every_s: float = 0.1, timeout_s: float = 900.0) -> None:
+def wait_for(
+    condition: Callable[[], bool], what: str, every_s: float = 0.1, timeout_s: float = 900.0
+) -> None:
     """Look at ``condition()`` every ``every_s`` until it is true; raise after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while not condition():
