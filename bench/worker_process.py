@@ -97,11 +97,18 @@ def counter(port: int, name: str) -> float:
 
 
 def wait_for(
-    condition: Callable[[], bool], what: str, every_s: float = 0.1, timeout_s: float = 900.0
+    condition: Callable[[], bool],
+    what: str,
+    every_s: float = 0.1,
+    timeout_s: float = 900.0,
+    process: subprocess.Popen[bytes] | None = None,
 ) -> None:
-    """Look at ``condition()`` every ``every_s`` until it is true; raise after ``timeout_s``."""
+    """Look at ``condition()`` every ``every_s`` until it is true; raise after ``timeout_s``, or
+    as soon as ``process`` (the one that should make it true) has exited."""
     deadline = time.monotonic() + timeout_s
     while not condition():
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what}: the worker exited with {process.returncode}")
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what}: not after {timeout_s:.0f} s")
         time.sleep(every_s)

@@ -21,15 +21,17 @@ Every figure is printed next to that client's 1k figure of the same run. Run: ``
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.broker import temporary_broker
 from bench.scale_report import (
+    Gaps,
     Memory,
     SizeFigures,
     marginal,
@@ -109,7 +111,7 @@ def idle_memory(bootstrap: str, client: str, args: argparse.Namespace, tmp: Path
     with run.log.open("wb") as log:
         worker = start_worker(run.topics, settings_env(run, args), log, "INFO")
         try:
-            wait_for(lambda: serving(run, args.partitions), "idle worker serving")
+            wait_for(lambda: serving(run, args.partitions), "idle worker", process=worker)
             return memory_of(worker.pid)
         finally:
             stop(worker)
@@ -124,40 +126,61 @@ def one_size(
     with run.log.open("wb") as log:
         worker = start_worker(run.topics, settings_env(run, args), log, "INFO")
         try:
-            return measure(run, worker.pid, traffic, total, idle, args)
+            return measure(run, worker, traffic, total, idle, args)
         finally:
             stop(worker)
             traffic.close()
 
 
-def measure(
-    run: Run, pid: int, traffic: Traffic, total: int, idle: Memory, args: argparse.Namespace
-) -> SizeFigures:
-    events = "twincast_events_consumed_total"
-    forecasts = "twincast_forecasts_produced_total"
-    wait_for(lambda: counter(run.port, events) > 0, "first event", FIRST_EVENT_EVERY_S)
-    first_ms = time.time() * 1000
-    wait_for(lambda: counter(run.port, forecasts) >= total, "all forecasts", PROGRESS_EVERY_S)
-    seconds = (last_append_ms(run.topics) - first_ms) / 1000
-    # The memory of a worker at rest: its last checkpoint written and committed.
-    wait_for(lambda: checkpointed(run.topics, run.group), "checkpoint", PROGRESS_EVERY_S)
-    after = memory_of(pid)
-    memory = Memory(after.rss - idle.rss, after.peak - idle.peak)
+Until = Callable[[Callable[[], bool], str, float], None]
+EVENTS = "twincast_events_consumed_total"
+FORECASTS = "twincast_forecasts_produced_total"
 
-    # The swap, with a backlog so that the worker is busy when it comes.
+
+def measure(
+    run: Run,
+    worker: subprocess.Popen[bytes],
+    traffic: Traffic,
+    total: int,
+    idle: Memory,
+    args: argparse.Namespace,
+) -> SizeFigures:
+    def until(condition: Callable[[], bool], what: str, every_s: float) -> None:
+        wait_for(condition, what, every_s, process=worker)
+
+    rate = drain(run, until, total)
+    # The memory of a worker at rest: its last checkpoint written and committed.
+    until(lambda: checkpointed(run.topics, run.group), "checkpoint", PROGRESS_EVERY_S)
+    after = memory_of(worker.pid)
+    memory = Memory(after.rss - idle.rss, after.peak - idle.peak)
+    swap_s, gaps = swap_phase(run, until, traffic, total, args)
+    gap_end = gaps.other_from_ms + round(gaps.other_s * 1000)
+    states = created_between(run.topics, run.topics.state_topic, gaps.other_from_ms, gap_end)
+    return SizeFigures(len(traffic.names), rate, memory, swap_s, gaps, states)
+
+
+def drain(run: Run, until: Until, total: int) -> float:
+    """Events/s from the first event counted to the last forecast's append time."""
+    until(lambda: counter(run.port, EVENTS) > 0, "first event", FIRST_EVENT_EVERY_S)
+    first_ms = time.time() * 1000
+    until(lambda: counter(run.port, FORECASTS) >= total, "all forecasts", PROGRESS_EVERY_S)
+    return total / ((last_append_ms(run.topics) - first_ms) / 1000)
+
+
+def swap_phase(
+    run: Run, until: Until, traffic: Traffic, total: int, args: argparse.Namespace
+) -> tuple[float, Gaps]:
+    """A second version while the worker is busy with a backlog: its logged pause and the gaps
+    in the forecasts' append times around it."""
     since = traffic.forecast_ends()
     more = traffic.send_count(args.swap_events)
-    wait_for(lambda: counter(run.port, events) > total, "swap-phase events", FIRST_EVENT_EVERY_S)
+    until(lambda: counter(run.port, EVENTS) > total, "swap-phase events", FIRST_EVENT_EVERY_S)
     producer = weights_producer(run.topics, 64 * 1024 * 1024)
     publish(producer, run.topics.weights_topic, weights_message(artifact(2, args.units)))
     producer.close()
-    wait_for(lambda: counter(run.port, forecasts) >= total + more, "swap-phase forecasts")
-    wait_for(lambda: len(parse_swaps(run.log.read_text())) >= 2, "the swap's log line")
-    swap = parse_swaps(run.log.read_text())[-1]
-    gaps = appended_since(run.topics, since)
-    gap_end = gaps.other_from_ms + round(gaps.other_s * 1000)
-    states = created_between(run.topics, run.topics.state_topic, gaps.other_from_ms, gap_end)
-    return SizeFigures(len(traffic.names), total / seconds, memory, swap.seconds, gaps, states)
+    until(lambda: counter(run.port, FORECASTS) >= total + more, "swap forecasts", PROGRESS_EVERY_S)
+    until(lambda: len(parse_swaps(run.log.read_text())) >= 2, "the swap's log", PROGRESS_EVERY_S)
+    return parse_swaps(run.log.read_text())[-1].seconds, appended_since(run.topics, since)
 
 
 def report(client: str, idle: Memory, rows: list[SizeFigures], args: argparse.Namespace) -> None:
