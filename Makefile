@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install kafka-jars kafka-up kafka-down kafka-status topics demo test lint typecheck unit clean bench-trainer bench-trainer-scale bench-worker bench-recovery bench-weights bench-latency prometheus evaluate
+.PHONY: install kafka-jars kafka-up kafka-down kafka-status topics demo test lint typecheck unit clean bench-trainer bench-trainer-scale bench-worker bench-recovery bench-weights bench-latency bench-scale prometheus evaluate
 
 # The virtualenv is rebuilt whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -62,14 +62,9 @@ CONFLUENT_PIPELINE = tests/integration/test_worker.py tests/integration/test_hot
 	tests/integration/test_hostile_input.py tests/integration/test_hostile_state.py \
 	tests/integration/test_hostile_weights.py tests/integration/test_unreadable.py
 
-# Not yet on confluent-kafka (issue 13): exactly-once through a broker killed -9 mid-stream; after
-# the broker is back, librdkafka's send_offsets_to_transaction blocks past its timeout
-# (confluentinc/librdkafka#5456, #5511), so the worker's forecasts stop.
-CONFLUENT_NOT_YET = not (broker_kill_9_for_a_minute_mid_stream and exactly)
-
 test: $(STAMP) kafka-jars prometheus lint typecheck
 	$(BIN)/pytest
-	$(BIN)/pytest --kafka-client confluent-kafka -k "$(CONFLUENT_NOT_YET)" $(CONFLUENT_PIPELINE)
+	$(BIN)/pytest --kafka-client confluent-kafka $(CONFLUENT_PIPELINE)
 
 clean: kafka-down
 	rm -rf $(VENV) .kafka .mypy_cache .ruff_cache .pytest_cache *.egg-info
@@ -93,6 +88,9 @@ bench-weights: $(STAMP) kafka-jars
 
 bench-latency: $(STAMP) kafka-jars
 	$(BIN)/python -m bench.latency
+
+bench-scale: $(STAMP) kafka-jars
+	$(BIN)/python -m bench.worker_scale
 
 # The README's forecast-quality table: every built-in data set, offline, default settings.
 evaluate: $(STAMP)
