@@ -163,7 +163,10 @@ class HistoryStore:
         return {int(p): int(o) for p, o in rows}
 
     def series(self) -> dict[str, npt.NDArray[np.float64]]:
-        """Every series' kept points in arrival order, as [T, F] arrays."""
+        """Every series' kept points in arrival order, as [T, F] arrays.
+
+        The whole history: for tests and tools. A refit reads a bounded sample instead
+        (``trainer.snapshot``), never this."""
         collected: dict[str, list[list[float]]] = defaultdict(list)
         for series_id, value in self._db.execute(
             "SELECT series_id, value FROM points ORDER BY series_id, id"
