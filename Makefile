@@ -89,8 +89,10 @@ bench-weights: $(STAMP) kafka-jars
 bench-latency: $(STAMP) kafka-jars
 	$(BIN)/python -m bench.latency
 
+# Issue 14's figures: the worker at 1k / 10k / 100k series, then the trainer's ingest and refit.
 bench-scale: $(STAMP) kafka-jars
 	$(BIN)/python -m bench.worker_scale
+	$(BIN)/python -m bench.trainer_scale
 
 # The README's forecast-quality table: every built-in data set, offline, default settings.
 evaluate: $(STAMP)
