@@ -36,7 +36,7 @@ from foundation.kafka.outage import Outage
 from foundation.settings.worker import WorkerSettings
 from worker.clients import output_producer, transactional_producer
 from worker.state_store import StateStore
-from worker.state_writer import write_state_changes
+from worker.state_writer import CheckpointPlan, write_state_changes
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +87,13 @@ class Delivery:
         store: StateStore,
         state_topic: str,
         offsets: Mapping[Partition, int],
+        plan: CheckpointPlan,
     ) -> bool:
         """Make everything since the last commit durable, in this order: outputs acknowledged,
-        changed states and markers written (``worker.state_writer``), ``offsets`` committed.
+        due states and markers written (``worker.state_writer``), ``offsets`` committed.
         False if only the offset commit failed."""
         self._flush()
-        positions = {tp.partition: offset for tp, offset in offsets.items()}
-        self._futures = write_state_changes(self.producer, state_topic, store, positions)
+        self._futures = write_state_changes(self.producer, state_topic, store, plan)
         self._flush()
         if not offsets:
             return True
@@ -193,12 +193,12 @@ class TransactionalDelivery(Delivery):
         store: StateStore,
         state_topic: str,
         offsets: Mapping[Partition, int],
+        plan: CheckpointPlan,
     ) -> bool:
-        """Commit the open transaction with the changed states, markers and ``offsets`` in it,
+        """Commit the open transaction with the due states, markers and ``offsets`` in it,
         and begin the next one."""
-        positions = {tp.partition: offset for tp, offset in offsets.items()}
         try:
-            write_state_changes(self.producer, state_topic, store, positions)
+            write_state_changes(self.producer, state_topic, store, plan)
             if offsets:
                 group = consumer.group_metadata()
                 self._await(lambda: self.producer.send_offsets(offsets, group, self._wait_s))

@@ -24,7 +24,7 @@ from foundation.kafka.record import ConsumedRecord
 from foundation.settings.base import KafkaSettings
 from lstmcore.serving import ServingModel
 from schemas.state import StateRecord, decode_state
-from schemas.state_header import decode_marker
+from schemas.state_header import Marker, decode_marker
 from worker.state_writer import MARKER_PREFIX, marker_key
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class Expectation:
 @dataclass
 class Restored:
     states: dict[str, StateRecord] = field(default_factory=dict)
-    positions: dict[int, int] = field(default_factory=dict)
+    positions: dict[int, Marker] = field(default_factory=dict)
     refused: Counter[str] = field(default_factory=Counter)  # reason -> records refused
     # Raw markers (offset, value) per partition, parsed only at the end: only the newest counts.
     markers: dict[int, list[tuple[int, bytes]]] = field(default_factory=dict)
@@ -80,7 +80,7 @@ def read_states(
     settings: KafkaSettings, partitions: list[int], fit: Expectation, timeout_s: float = 60.0
 ) -> Restored:
     """The newest good state of every series in these state partitions (tombstones remove),
-    and the position of each partition that has a usable marker."""
+    and the marker (emit-from M, replay-from R) of each partition that has a usable one."""
     out = Restored()
     wanted = [Partition(settings.state_topic, p) for p in partitions]
     if not wanted:
@@ -140,8 +140,9 @@ def take_record(out: Restored, record: ConsumedRecord, end: int, fit: Expectatio
 
 def marker_position(
     out: Restored, partition: int, markers: list[tuple[int, bytes]], end: int
-) -> int | None:
-    """The newest valid marker, clamped to the events partition's end.
+) -> Marker | None:
+    """The newest valid marker, clamped to the events partition's end (R <= M is checked by
+    ``decode_marker``; a marker with R > M or a negative offset is refused).
 
     If the newest marker is invalid, the newest valid one before it counts: twincast only writes
     valid markers, so an invalid newest one was written by someone else after twincast's last
@@ -153,11 +154,11 @@ def marker_position(
         except SchemaError as exc:
             _refuse(out, partition, offset, exc.reason, exc.detail)
             continue
-        if position > end:
+        if position.next_offset > end:
             # Past the end it would wait for events that may never come: nothing after it is
             # forecast. The end is the furthest any real checkpoint could have reached.
             _refuse(out, partition, offset, "marker_past_end", f"{position} clamped to {end}")
-            return end
+            return Marker(end, min(position.replay_from, end))
         return position
     return None
 
