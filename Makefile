@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install kafka-jars kafka-up kafka-down kafka-status topics demo test lint typecheck unit clean bench-trainer bench-worker bench-recovery bench-weights bench-latency prometheus evaluate
+.PHONY: install kafka-jars kafka-up kafka-down kafka-status topics demo test lint typecheck unit clean bench-trainer bench-worker bench-recovery bench-weights bench-latency bench-checkpoint prometheus evaluate
 
 # The virtualenv is rebuilt whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -89,6 +89,9 @@ bench-weights: $(STAMP) kafka-jars
 
 bench-latency: $(STAMP) kafka-jars
 	$(BIN)/python -m bench.latency
+
+bench-checkpoint: $(STAMP) kafka-jars
+	$(BIN)/python -m bench.checkpoint_cost
 
 # The README's forecast-quality table: every built-in data set, offline, default settings.
 evaluate: $(STAMP)

@@ -66,7 +66,11 @@ class Replay:
         return dict(self._silent_until)
 
     def silent(self, record: ConsumedRecord) -> bool:
-        return record.offset < self._silent_until.get(record.partition, -1)
+        return self.silent_at(record.partition, record.offset)
+
+    def silent_at(self, partition: int, offset: int) -> bool:
+        """Whether the outputs of this event were sent before (it is below a replay's M)."""
+        return offset < self._silent_until.get(partition, -1)
 
     def split(
         self, records: Sequence[ConsumedRecord]

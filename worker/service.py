@@ -212,10 +212,12 @@ class WorkerService:
         skipped = skip_unreadable(consumer, exc, timeout_ms=int(POLL_TIMEOUT_S * 1000))
         if skipped is None or not self.positions.holds(skipped.partition):
             return  # not found yet: the next poll raises again and this runs again
-        dead = DeadLetters()
-        dead.add_unreadable(skipped)
-        self._send_dead_letters(dead)
+        if not self.replay.silent_at(skipped.partition.partition, skipped.first_offset):
+            dead = DeadLetters()  # (below a replay's M they were dead-lettered before)
+            dead.add_unreadable(skipped)
+            self._send_dead_letters(dead)
         self.positions.skipped_to(skipped.partition, skipped.end_offset)
+        self.replay.advance(self.positions.taken())
 
     def _apply_control(self, control: Control) -> None:
         """Carry out an operator's control record, in order with the events around it."""
@@ -346,6 +348,11 @@ class WorkerService:
             position = None if marker is None else marker.replay_from
             if marker is not None:
                 self.replay.start(tp.partition, marker, newest.get(tp.partition, 0))
+                emit, replay = marker
+                if replay < emit:
+                    log.info(
+                        "partition %d: replaying %d to %d silently", tp.partition, replay, emit
+                    )
             if position is None and rewinding:  # never checkpointed: the group's commit or start
                 position = consumer.committed(tp)
                 if position is None:
