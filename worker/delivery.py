@@ -1,9 +1,10 @@
 """How the worker's outputs and consumed offsets reach Kafka: at-least-once or exactly-once.
 
 At-least-once (the default) checkpoints in this order: flush the producer and check that every
-forecast and dead letter sent so far was acknowledged, then write the changed states and the
-position markers and flush again, then commit the consumed offsets. A crash in between repeats
-work; a repeat is identical to the first forecast.
+forecast and dead letter sent so far was acknowledged, then write the due states and the position
+markers (``worker.state_writer``: a marker's emit-from offset M is only written once the outputs
+before it are acknowledged) and flush again, then commit the consumed offsets. A crash in between
+repeats work; a repeat is identical to the first forecast.
 
 Exactly-once (``TWINCAST_EXACTLY_ONCE=true``) puts everything sent between two checkpoints (the
 forecasts, dead letters, states, markers) and the consumed offsets into one Kafka transaction. A

@@ -7,7 +7,9 @@ worker: its key is its series id, it sits in its own partition, its offset is wi
 partition, its feature count and window fit the settings and, when computed by the running model's
 version, its h and c have that model's shape. A refused record is logged and counted by reason;
 its series keeps its previous good state on the topic (compaction keeps only the newest record of
-a key, so that may be none: zero state). Only the newest position marker of a partition counts.
+a key, so that may be none: zero state). Only the newest position marker of a partition counts;
+it holds an emit-from offset M and a replay point R <= M (``schemas.state_header.Marker``), and a
+marker with R > M or a negative offset is refused like any other bad marker.
 """
 
 from __future__ import annotations

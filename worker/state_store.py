@@ -4,6 +4,12 @@ Each series owns a slot in preallocated arrays, so a wave gathers and scatters t
 series with one fancy-index each. Least-recently-seen series are evicted when the store is full.
 What a series' state holds is ``schemas.state.SeriesState``: its scalar fields each get one array
 here (``scalars``, by field name), derived from that one definition.
+
+Bookkeeping is per slot too, to keep a series' memory close to its state (~0.85 KB at W=64, 32
+units): a plain dict series -> slot and a list slot -> series, a last-seen counter per slot (the
+least recently seen are found with one ``argpartition`` when the store is full) and, for spread
+checkpoints (``worker.state_writer``), the offset of the first event a slot's written state lacks
+and the time of that first unwritten change; no ordered dict and no set of changed series.
 """
 
 from __future__ import annotations
