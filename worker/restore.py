@@ -97,6 +97,9 @@ def read_states(
         # Events ends after state ends: every state read was written after its events were.
         events = [Partition(settings.events_topic, p) for p in partitions]
         ends = {tp.partition: o for tp, o in consumer.end_offsets(events, timeout_s).items()}
+        starts = {
+            tp.partition: o for tp, o in consumer.beginning_offsets(events, timeout_s).items()
+        }
         deadline = time.monotonic() + timeout_s
         while any(consumer.position(tp) < end[tp] for tp in wanted):
             if time.monotonic() > deadline:
@@ -109,7 +112,7 @@ def read_states(
     for partition, markers in out.markers.items():
         position = marker_position(out, partition, markers, ends[partition])
         if position is not None:
-            out.positions[partition] = position
+            out.positions[partition] = after_start(position, starts[partition])
     return out
 
 
@@ -163,6 +166,16 @@ def marker_position(
             return Marker(end, min(position.replay_from, end))
         return position
     return None
+
+
+def after_start(marker: Marker, start: int) -> Marker:
+    """A marker whose replay point is no longer on the events partition (retention deleted
+    those events) reads from the partition's first offset: nothing older can be read again,
+    and seeking below it would never get the records the restore waits for."""
+    if marker.replay_from >= start:
+        return marker
+    log.warning("replay point %d is before the partition's start %d", marker.replay_from, start)
+    return Marker(max(marker.next_offset, start), start)
 
 
 def _refuse(out: Restored, partition: int, offset: int, reason: str, detail: str) -> None:

@@ -17,6 +17,7 @@ from schemas.state_header import Marker
 from tests.unit.test_worker_core import TS, _model, _store
 from worker.hotpath import EventBatch, process
 from worker.replay import Replay, newest_offsets, not_yet_applied
+from worker.restore import after_start
 from worker.state_store import StateStore, replay_points
 from worker.state_writer import CheckpointPlan
 
@@ -167,3 +168,9 @@ def test_recovery_from_spread_checkpoints_equals_the_uninterrupted_run() -> None
     expected = {pos: f for pos, f in emitted.items() if pos[1] >= markers[pos[0]].next_offset}
     assert again.keys() == expected.keys(), "every event from M on, none before it"
     np.testing.assert_allclose([again[pos] for pos in expected], list(expected.values()), atol=1e-6)
+
+
+def test_a_replay_point_before_the_partition_start_reads_from_the_start() -> None:
+    assert after_start(Marker(50, 10), start=5) == Marker(50, 10)
+    assert after_start(Marker(50, 10), start=20) == Marker(50, 20)
+    assert after_start(Marker(50, 10), start=80) == Marker(80, 80)
