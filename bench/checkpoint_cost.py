@@ -21,6 +21,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from foundation.kafka.weights_topic import publish, weights_producer
 from foundation.settings.base import TopicSettings
 from lstmcore.acceptance import weights_message
 
-PAGE = os.sysconf("SC_PAGE_SIZE")
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def memory(pid: int) -> tuple[int, int]:
@@ -86,38 +87,52 @@ def wait_for(log: Path, text: str, worker: subprocess.Popen[bytes], timeout_s: f
         time.sleep(0.2)
 
 
-def forecasts_rate(topics: TopicSettings, total: int) -> float:
-    """Forecasts per second from the first to the last, read from end offsets."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+@dataclass(frozen=True)
+class Figures:
+    rate: float  # events per second, wall clock, first forecast to last
+    cpu_rate: float  # events per CPU second of the worker process (less noisy on a busy host)
+    rss: int
+    peak: int
+
+
+def watch(topics: TopicSettings, total: int, pid: int) -> tuple[float, float]:
+    """(events/s, events per worker CPU second) from the first forecast to the last, read
+    from the forecasts topic's end offsets."""
     consumer = kafka_clients(topics).consumer(ConsumerOptions("ckpt-bench-watch"))
     tps = [Partition(topics.forecasts_topic, p) for p in range(topics.partitions)]
-    first = None
+    first: tuple[float, float, int] | None = None
     try:
         while True:
             done = sum(consumer.end_offsets(tps, 30).values())
             if done and first is None:
-                first = (time.perf_counter(), done)
+                first = (time.perf_counter(), cpu_seconds(pid), done)
             if done >= total and first is not None:
-                return (done - first[1]) / max(time.perf_counter() - first[0], 1e-9)
+                wall, cpu = time.perf_counter() - first[0], cpu_seconds(pid) - first[1]
+                return (done - first[2]) / wall, (done - first[2]) / max(cpu, 1e-9)
             time.sleep(0.1)
     finally:
         consumer.close()
 
 
-def run(
-    bootstrap: str, series: int, args: argparse.Namespace, folder: Path
-) -> tuple[float, int, int]:
-    """(events/s, RSS, peak RSS) of a worker through ``args.events`` events over ``series``."""
+def run(bootstrap: str, series: int, args: argparse.Namespace, folder: Path) -> Figures:
+    """A worker through ``args.events`` events over ``series`` series."""
     topics = topics_for(bootstrap, args.partitions, f"{series}")
     total = produce_events(topics, series, args.events // series)
     log = folder / f"worker-{series}.log"
     worker = start_worker(topics, args, log)
     try:
-        rate = forecasts_rate(topics, total)
+        rate, cpu_rate = watch(topics, total, worker.pid)
         rss, peak = memory(worker.pid)
     finally:
         worker.terminate()
         worker.wait(timeout=60)
-    return rate, rss, peak
+    return Figures(rate, cpu_rate, rss, peak)
 
 
 def idle_rss(bootstrap: str, args: argparse.Namespace, folder: Path) -> int:
@@ -145,17 +160,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp, temporary_broker() as (bootstrap, _):
         folder = Path(tmp)
         idle = idle_rss(bootstrap, args, folder)
-        few_rate, _, _ = run(bootstrap, args.few, args, folder)
-        many_rate, rss, peak = run(bootstrap, args.many, args, folder)
+        few = run(bootstrap, args.few, args, folder)
+        many = run(bootstrap, args.many, args, folder)
     age = "setting's default" if args.write_age_ms is None else f"{args.write_age_ms} ms"
     print(f"\ncheckpoint cost, {args.events:,} events per run, write age {age}")
-    print(f"  {args.few:>7,} series: {few_rate:8,.0f} events/s")
+    for n, f in ((args.few, few), (args.many, many)):
+        print(
+            f"  {n:>7,} series: {f.rate:8,.0f} events/s, {f.cpu_rate:8,.0f} per worker CPU s, "
+            f"RSS {f.rss / 2**20:,.0f} MiB (peak {f.peak / 2**20:,.0f})"
+        )
     print(
-        f"  {args.many:>7,} series: {many_rate:8,.0f} events/s  ({many_rate / few_rate:.2f} of it)"
+        f"  {args.many:,} / {args.few:,} series: {many.rate / few.rate:.2f} of the events/s, "
+        f"{many.cpu_rate / few.cpu_rate:.2f} of the events per CPU s"
     )
+    per_series, peak = (many.rss - idle) / args.many, (many.peak - idle) / args.many
+    over_few = (many.rss - few.rss) / (args.many - args.few)
     print(
         f"  memory at {args.many:,} series over an idle worker ({idle / 2**20:.0f} MiB): "
-        f"{(rss - idle) / args.many:,.0f} B per series (peak {(peak - idle) / args.many:,.0f})"
+        f"{per_series:,.0f} B per series (peak {peak:,.0f}); over the {args.few:,}-series "
+        f"worker's: {over_few:,.0f} B per series"
     )
     return 0
 

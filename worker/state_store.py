@@ -98,7 +98,8 @@ class StateStore:
                 if slot is None:
                     slot = self._allocate(series_ids[i])
                 out[i] = slot
-                self._seen[slot] = seen[i]
+            self._clear(out[new])  # one fancy-index per array for all new slots
+            self._seen[out[new]] = seen[new]
         return out
 
     def _evict_oldest(self, count: int) -> None:
@@ -112,16 +113,16 @@ class StateStore:
                 self.evictions += 1
 
     def _allocate(self, series_id: str) -> int:
+        """A free slot for a new series (cleared by the caller)."""
         slot = self._free.pop()
-        self._clear(slot)
         self._slots[series_id] = slot
         self._ids[slot] = series_id
         return slot
 
-    def _clear(self, slot: int) -> None:
-        self.reset_slots(slot)
+    def _clear(self, slots: I64) -> None:
+        self.reset_slots(slots)
         for name, column in COLUMNS.items():
-            self.scalars[name][slot] = column.blank
+            self.scalars[name][slots] = column.blank
 
     def reset_slots(self, slots: I64 | int) -> None:
         """Zero state for these slots: no inputs, no last value, no pending forecast. The series
