@@ -48,6 +48,9 @@ class Handle:
     def failed(self) -> bool:
         return False
 
+    def acknowledged(self) -> bool:
+        return True
+
     def error(self) -> BaseException | None:
         return None
 

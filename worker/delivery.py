@@ -55,6 +55,12 @@ class CheckpointFailed(TransactionAborted):
     rewinds to its last committed checkpoint and tries again once the broker is back."""
 
 
+# The handles of a checkpoint's sends are checked once its flush is done; those the broker has
+# acknowledged already are dropped every this many sends, so the list holds about what is in
+# flight rather than a whole interval's forecasts (~0.6 KB each on kafka-python: 115,000 of them
+# at 23,000 events/s over 5 s were ~70 MB, the most of a busy worker's memory).
+PRUNE_EVERY = 10_000
+
 # Bounded waits on the broker: long enough for a busy machine, short enough that a stop request
 # is heard and the outage is reported while the broker is away.
 ACK_WAIT_S = 30.0
@@ -72,7 +78,8 @@ class Delivery:
         renew: Callable[[], Producer] | None = None,
     ) -> None:
         self.producer, self.outage, self._renew = producer, outage or Outage(log), renew
-        self._futures: list[SendHandle] = []  # sends since the last checkpoint
+        self._futures: list[SendHandle] = []  # sends since the last checkpoint, not yet acked
+        self._prune_at = PRUNE_EVERY
 
     def send(
         self, topic: str, key: bytes | None, value: bytes, partition: int | None = None
@@ -81,6 +88,9 @@ class Delivery:
 
     def track(self, futures: list[SendHandle]) -> None:
         self._futures += futures
+        if len(self._futures) >= self._prune_at:
+            self._futures = [f for f in self._futures if not f.acknowledged()]
+            self._prune_at = len(self._futures) + PRUNE_EVERY
 
     def commit(
         self,

@@ -12,9 +12,10 @@ from typing import cast
 import pytest
 
 from foundation.errors import KafkaClientError, KafkaErrorKind
-from foundation.kafka.client import Consumer, Headers, Partition
+from foundation.kafka.client import Consumer, Headers, Partition, SendHandle
 from foundation.kafka.outage import KafkaFatalError, Outage
 from worker.delivery import (
+    PRUNE_EVERY,
     CheckpointFailed,
     Delivery,
     DeliveryError,
@@ -40,6 +41,9 @@ class _Handle:
 
     def failed(self) -> bool:
         return self.exception is not None
+
+    def acknowledged(self) -> bool:
+        return self.exception is None
 
     def error(self) -> BaseException | None:
         return self.exception
@@ -210,3 +214,15 @@ def test_closing_with_sends_pending_does_not_raise() -> None:
     producer = _Producer(answers=True, pending_on_close=True)
     Delivery(producer).close()
     assert producer.calls == ["close"]
+
+
+def test_acknowledged_sends_are_not_kept_until_the_checkpoint() -> None:
+    """The list of a checkpoint's sends keeps what may still fail, not every forecast."""
+    producer = _PlainProducer(None)
+    delivery = Delivery(producer, Outage(logging.getLogger("t")))
+    failing = KafkaClientError(K.OTHER, "NotLeaderForPartitionError", retriable=True)
+    handles: list[SendHandle] = [_Handle(failing)] + [_Handle(None)] * (PRUNE_EVERY - 1)
+    delivery.track(handles)
+    assert len(delivery._futures) == 1, "only the one that failed is left"
+    with pytest.raises(CheckpointFailed, match="1 sends failed"):
+        delivery.commit(_consumer(), _store(), "state", {}, _PLAN)
