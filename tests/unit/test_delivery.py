@@ -221,7 +221,8 @@ def test_acknowledged_sends_are_not_kept_until_the_checkpoint() -> None:
     producer = _PlainProducer(None)
     delivery = Delivery(producer, Outage(logging.getLogger("t")))
     failing = KafkaClientError(K.OTHER, "NotLeaderForPartitionError", retriable=True)
-    handles: list[SendHandle] = [_Handle(failing)] + [_Handle(None)] * (PRUNE_EVERY - 1)
+    handles: list[SendHandle] = [_Handle(failing)]
+    handles += [_Handle(None)] * (PRUNE_EVERY - 1)
     delivery.track(handles)
     assert len(delivery._futures) == 1, "only the one that failed is left"
     with pytest.raises(CheckpointFailed, match="1 sends failed"):
