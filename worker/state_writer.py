@@ -19,6 +19,13 @@ A new owner restores the states and reads again from R (``worker.replay``): up t
 skipping each event that its series' restored state already holds (offset < its
 ``next_offset``) and stepping the others, so from M on its states equal the previous owner's and
 every forecast is the same. Reading them back, checked, is ``worker.restore``.
+
+What is not written on purpose: a hot swap does not make every series due (that would pull R back
+to each series' last write); a state written before the swap is realigned by the swap policy when
+restored (``worker.hotpath.realign``), at its written ``next_offset`` rather than at the swap, so
+across a crash after a swap a series' first new-model forecasts may differ from an uninterrupted
+run's. ``StateStore.mark_changed`` makes series due at the next checkpoint regardless of age. The
+final checkpoint of a clean stop writes every changed series; revoked partitions are not written.
 """
 
 from __future__ import annotations
