@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install kafka-jars kafka-up kafka-down kafka-status topics demo test lint typecheck unit clean bench-trainer bench-trainer-scale bench-worker bench-recovery bench-weights bench-latency bench-scale prometheus evaluate
+.PHONY: install kafka-jars kafka-up kafka-down kafka-status topics demo test lint typecheck unit clean bench-trainer bench-trainer-scale bench-worker bench-recovery bench-weights bench-latency bench-scale bench-checkpoint prometheus evaluate
 
 # The virtualenv is rebuilt whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -93,6 +93,9 @@ bench-latency: $(STAMP) kafka-jars
 bench-scale: $(STAMP) kafka-jars
 	$(BIN)/python -m bench.worker_scale
 	$(BIN)/python -m bench.trainer_scale
+
+bench-checkpoint: $(STAMP) kafka-jars
+	$(BIN)/python -m bench.checkpoint_cost
 
 # The README's forecast-quality table: every built-in data set, offline, default settings.
 evaluate: $(STAMP)

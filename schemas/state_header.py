@@ -84,19 +84,33 @@ def _json_object(raw: bytes, reason: str, what: str) -> dict[str, object]:
     return fields
 
 
-def encode_marker(next_offset: int) -> bytes:
-    return json.dumps({"next_offset": next_offset}).encode()
+class Marker(NamedTuple):
+    """Where a partition's checkpoint stands: the outputs of every event before ``next_offset``
+    (M, emit-from) are durable, and every event before ``replay_from`` (R <= M, replay-from) is
+    in the partition's written states. A new owner reads again from R, silently up to M."""
+
+    next_offset: int
+    replay_from: int
 
 
-def decode_marker(raw: bytes | None) -> int:
-    """The events offset a position marker holds, checked (not yet against the partition)."""
+def encode_marker(next_offset: int, replay_from: int | None = None) -> bytes:
+    """``replay_from`` None: R = M (every change up to M is written)."""
+    replay = next_offset if replay_from is None else replay_from
+    return json.dumps({"next_offset": next_offset, "replay_from": replay}).encode()
+
+
+def decode_marker(raw: bytes | None) -> Marker:
+    """The offsets a position marker holds, checked (not yet against the partition). A marker
+    without ``replay_from`` (written before it existed) replays from ``next_offset``."""
     if raw is None or len(raw) > MAX_MARKER_BYTES:
         raise SchemaError("marker_invalid", "a marker is a small JSON object")
     fields = _json_object(raw, "marker_invalid", "marker")
     try:
-        return _int(fields, "next_offset", 0, INT64_MAX)
+        emit_from = _int(fields, "next_offset", 0, INT64_MAX)
+        replay_from = _int(fields, "replay_from", 0, emit_from) if "replay_from" in fields else None
     except SchemaError as exc:
         raise SchemaError("marker_invalid", exc.detail) from exc
+    return Marker(emit_from, emit_from if replay_from is None else replay_from)
 
 
 def _int(fields: dict[str, Any], key: str, low: int, high: int) -> int:

@@ -57,6 +57,7 @@ def process(
     values = np.asarray(batch.values, np.float64).reshape(len(batch), -1)
     partitions = np.asarray(batch.partitions, np.int64)
     next_offsets = np.asarray(batch.offsets, np.int64) + 1
+    now = time.monotonic()  # when these changes came, for the checkpoint's write age
     for whole_wave in plan_waves(batch.series_ids):
         # A wave wider than the store is taken in store-sized parts; order per series is kept
         # because a series appears at most once in a wave.
@@ -66,9 +67,8 @@ def process(
             ids = [batch.series_ids[i] for i in wave]
             slots = store.slots_for(ids)
             process_wave(model, store, slots, values[wave], wave, result)
-            store.mark_stepped(
-                ids, slots, partitions[wave], next_offsets[wave], model.version if model else 0
-            )
+            version = model.version if model else 0
+            store.mark_stepped(slots, partitions[wave], next_offsets[wave], version, now)
             if on_wave is not None:
                 on_wave(time.perf_counter() - started, len(wave))
     return result
@@ -161,7 +161,8 @@ def apply_swap(
     arch = new.manifest.architecture
     same_shape = store.h.shape[0] == arch.layers and store.h.shape[2] == arch.units
     occupied = store.occupied_slots()
-    store.mark_changed(store.series_ids())  # every state changes owner: checkpoint them all
+    # Not marked for writing: a state written before the swap is realigned the same way when
+    # it is restored (``realign``), so rewriting every series would buy nothing.
     store.scalars["model_version"][occupied] = new.version
     if policy is SwapPolicy.KEEP and old is not None and same_shape:
         return
@@ -176,7 +177,8 @@ def apply_swap(
 def realign(
     store: StateStore, series_ids: Sequence[str], model: ServingModel, policy: SwapPolicy
 ) -> None:
-    """Bring restored states computed by another model version in line with ``model``."""
+    """Bring restored states computed by another model version in line with ``model`` (not
+    marked for writing: any later restore realigns them the same way)."""
     present = [sid for sid in series_ids if sid in store]
     if not present or policy is SwapPolicy.KEEP:
         return
@@ -188,7 +190,6 @@ def realign(
     store.h[:, slots] = h
     store.c[:, slots] = c
     store.scalars["model_version"][slots] = model.version
-    store.mark_changed(present)
 
 
 def replay_states(

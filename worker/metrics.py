@@ -89,6 +89,12 @@ class WorkerMetrics:
             "Exactly-once transactions aborted; the worker went back to its last commit.",
             registry=r,
         )
+        self.replayed = Counter(
+            "twincast_events_replayed",
+            "Events read again silently after a restore, between a marker's replay point and "
+            "its emit-from offset (their outputs were sent before; none is sent again).",
+            registry=r,
+        )
         labels = ["model_version"]
         self.scored = Counter(
             "twincast_forecasts_scored", "Forecasts scored against the actual.", labels, registry=r

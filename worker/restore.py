@@ -7,7 +7,9 @@ worker: its key is its series id, it sits in its own partition, its offset is wi
 partition, its feature count and window fit the settings and, when computed by the running model's
 version, its h and c have that model's shape. A refused record is logged and counted by reason;
 its series keeps its previous good state on the topic (compaction keeps only the newest record of
-a key, so that may be none: zero state). Only the newest position marker of a partition counts.
+a key, so that may be none: zero state). Only the newest position marker of a partition counts;
+it holds an emit-from offset M and a replay point R <= M (``schemas.state_header.Marker``), and a
+marker with R > M or a negative offset is refused like any other bad marker.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from foundation.kafka.record import ConsumedRecord
 from foundation.settings.base import KafkaSettings
 from lstmcore.serving import ServingModel
 from schemas.state import StateRecord, decode_state
-from schemas.state_header import decode_marker
+from schemas.state_header import Marker, decode_marker
 from worker.state_writer import MARKER_PREFIX, marker_key
 
 log = logging.getLogger(__name__)
@@ -51,7 +53,7 @@ class Expectation:
 @dataclass
 class Restored:
     states: dict[str, StateRecord] = field(default_factory=dict)
-    positions: dict[int, int] = field(default_factory=dict)
+    positions: dict[int, Marker] = field(default_factory=dict)
     refused: Counter[str] = field(default_factory=Counter)  # reason -> records refused
     # Raw markers (offset, value) per partition, parsed only at the end: only the newest counts.
     markers: dict[int, list[tuple[int, bytes]]] = field(default_factory=dict)
@@ -80,7 +82,7 @@ def read_states(
     settings: KafkaSettings, partitions: list[int], fit: Expectation, timeout_s: float = 60.0
 ) -> Restored:
     """The newest good state of every series in these state partitions (tombstones remove),
-    and the position of each partition that has a usable marker."""
+    and the marker (emit-from M, replay-from R) of each partition that has a usable one."""
     out = Restored()
     wanted = [Partition(settings.state_topic, p) for p in partitions]
     if not wanted:
@@ -95,6 +97,9 @@ def read_states(
         # Events ends after state ends: every state read was written after its events were.
         events = [Partition(settings.events_topic, p) for p in partitions]
         ends = {tp.partition: o for tp, o in consumer.end_offsets(events, timeout_s).items()}
+        starts = {
+            tp.partition: o for tp, o in consumer.beginning_offsets(events, timeout_s).items()
+        }
         deadline = time.monotonic() + timeout_s
         while any(consumer.position(tp) < end[tp] for tp in wanted):
             if time.monotonic() > deadline:
@@ -107,7 +112,7 @@ def read_states(
     for partition, markers in out.markers.items():
         position = marker_position(out, partition, markers, ends[partition])
         if position is not None:
-            out.positions[partition] = position
+            out.positions[partition] = after_start(position, starts[partition])
     return out
 
 
@@ -140,8 +145,9 @@ def take_record(out: Restored, record: ConsumedRecord, end: int, fit: Expectatio
 
 def marker_position(
     out: Restored, partition: int, markers: list[tuple[int, bytes]], end: int
-) -> int | None:
-    """The newest valid marker, clamped to the events partition's end.
+) -> Marker | None:
+    """The newest valid marker, clamped to the events partition's end (R <= M is checked by
+    ``decode_marker``; a marker with R > M or a negative offset is refused).
 
     If the newest marker is invalid, the newest valid one before it counts: twincast only writes
     valid markers, so an invalid newest one was written by someone else after twincast's last
@@ -153,13 +159,23 @@ def marker_position(
         except SchemaError as exc:
             _refuse(out, partition, offset, exc.reason, exc.detail)
             continue
-        if position > end:
+        if position.next_offset > end:
             # Past the end it would wait for events that may never come: nothing after it is
             # forecast. The end is the furthest any real checkpoint could have reached.
             _refuse(out, partition, offset, "marker_past_end", f"{position} clamped to {end}")
-            return end
+            return Marker(end, min(position.replay_from, end))
         return position
     return None
+
+
+def after_start(marker: Marker, start: int) -> Marker:
+    """A marker whose replay point is no longer on the events partition (retention deleted
+    those events) reads from the partition's first offset: nothing older can be read again,
+    and seeking below it would never get the records the restore waits for."""
+    if marker.replay_from >= start:
+        return marker
+    log.warning("replay point %d is before the partition's start %d", marker.replay_from, start)
+    return Marker(max(marker.next_offset, start), start)
 
 
 def _refuse(out: Restored, partition: int, offset: int, reason: str, detail: str) -> None:

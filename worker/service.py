@@ -1,17 +1,19 @@
 """The worker's Kafka loop: a thin shell around the pure hot path.
 
-A checkpoint (every ``commit_interval_ms`` and on the way out) writes the state of every series
-changed since the last one and a position marker per partition, and commits the consumed offsets,
-in the order ``worker.delivery`` writes down (at-least-once, or one transaction for exactly-once).
-A worker that is assigned a partition restores its states and resumes exactly at its marker, so
-every event after the last checkpoint is recomputed from the state it had then: a repeated
-forecast equals the first one. A signal only sets the stop flag; the loop checkpoints once more on
-its way out.
+A checkpoint (every ``commit_interval_ms`` and on the way out) writes the states of the series
+due for writing (changed for ``state_write_age_ms``; every changed one on the way out) and a
+position marker per partition (``worker.state_writer``), and commits the consumed offsets, in the
+order ``worker.delivery`` writes down (at-least-once, or one transaction for exactly-once). A
+worker that is assigned a partition restores its states and reads again from its marker's replay
+point, silently up to its emit-from offset (``worker.replay``), so every event after the last
+checkpoint is recomputed from the state it had then: a repeated forecast equals the first one. A
+signal only sets the stop flag; the loop checkpoints once more on its way out.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -41,9 +43,11 @@ from worker.metrics import WorkerMetrics
 from worker.positions import Batches, PartitionPositions
 from worker.rebalance import Rebalance, RebalanceKind, RebalanceListener
 from worker.records import Control, DeadLetters, EventValidator, drop_non_finite, split_at_controls
+from worker.replay import Replay, newest_offsets
 from worker.restore import Expectation, read_states
 from worker.startup import connect
 from worker.state_store import StateStore
+from worker.state_writer import CheckpointPlan
 from worker.weights_watcher import WeightsWatcher
 
 log = logging.getLogger(__name__)
@@ -75,6 +79,7 @@ class WorkerService:
         self._evictions_counted = 0
         self.delivery: Delivery | None = None  # set when the producer exists
         self.positions = PartitionPositions()
+        self.replay = Replay()
         # Rebalance news from the listener, which the client may call on its IO thread: the
         # loop applies it between polls, so the store is only ever touched by one thread.
         self._rebalances: queue.SimpleQueue[Rebalance] = queue.SimpleQueue()
@@ -169,35 +174,51 @@ class WorkerService:
             if exit_when_idle is not None and time.monotonic() - last_event >= exit_when_idle:
                 log.info("no events for %.1fs: exiting", exit_when_idle)
                 break
-        self.checkpoint(consumer)  # the last commit on the way out
+        self.checkpoint(consumer, final=True)  # the last commit on the way out
 
     def _handle(self, batches: Batches, records: Sequence[ConsumedRecord]) -> None:
         """Validate, process and send one poll; nothing here waits for the broker."""
         self.metrics.events.inc(len(records))
         self.positions.consumed(batches)
         for segment, control in split_at_controls(records):
-            valid, dead = self.validator.validate(segment)
-            result = process(self.model, self.store, valid, self._observe_wave)
-            if result.non_finite.any():  # never a NaN forecast: those events are dead letters
-                valid, result = drop_non_finite(segment, valid, result, dead)
-            self._send_dead_letters(dead)
-            delivery = self._deliver()
-            delivery.track(
-                self.forecasts.send(delivery.producer, valid, result, self._co_partitioned)
-            )
-            self._account(valid, result)
+            silent, loud = self.replay.split(segment)
+            if silent:  # read again after a restore: their outputs were sent before
+                process(self.model, self.store, self._fresh(self.validator.validate(silent)[0]))
+                self.metrics.replayed.inc(len(silent))
+            if loud:
+                self._forecast(loud)
             if control is not None:
                 self._apply_control(control)
+        self.replay.advance(self.positions.taken())
+
+    def _forecast(self, segment: Sequence[ConsumedRecord]) -> None:
+        valid, dead = self.validator.validate(segment)
+        valid = self._fresh(valid)
+        result = process(self.model, self.store, valid, self._observe_wave)
+        if result.non_finite.any():  # never a NaN forecast: those events are dead letters
+            valid, result = drop_non_finite(segment, valid, result, dead)
+        self._send_dead_letters(dead)
+        delivery = self._deliver()
+        delivery.track(self.forecasts.send(delivery.producer, valid, result, self._co_partitioned))
+        self._account(valid, result)
+
+    def _fresh(self, batch: EventBatch) -> EventBatch:
+        """Without the events a restored state already holds (``worker.replay``)."""
+        if not self.replay.guarded():
+            return batch
+        return batch.take(self.replay.fresh(batch, self.store.next_offsets_of(batch.series_ids)))
 
     def _skip_unreadable(self, consumer: Consumer, exc: KafkaClientError) -> None:
         """Dead-letter every offset the client cannot read; the commit moves past them."""
         skipped = skip_unreadable(consumer, exc, timeout_ms=int(POLL_TIMEOUT_S * 1000))
         if skipped is None or not self.positions.holds(skipped.partition):
             return  # not found yet: the next poll raises again and this runs again
-        dead = DeadLetters()
-        dead.add_unreadable(skipped)
-        self._send_dead_letters(dead)
+        if not self.replay.silent_at(skipped.partition.partition, skipped.first_offset):
+            dead = DeadLetters()  # (below a replay's M they were dead-lettered before)
+            dead.add_unreadable(skipped)
+            self._send_dead_letters(dead)
         self.positions.skipped_to(skipped.partition, skipped.end_offset)
+        self.replay.advance(self.positions.taken())
 
     def _apply_control(self, control: Control) -> None:
         """Carry out an operator's control record, in order with the events around it."""
@@ -208,6 +229,8 @@ class WorkerService:
             self.metrics.resets.inc()
             log.info("series %r reset by a control record at offset %d", series_id, record.offset)
             return
+        if self.replay.silent(record):
+            return  # its dead letter was sent before
         dead = DeadLetters()
         dead.add(record, "unknown_control", f"unknown control action {action!r} or no key")
         self._send_dead_letters(dead)
@@ -220,12 +243,19 @@ class WorkerService:
         for reason, count in dead.reasons.items():
             self.metrics.dlq.labels(reason).inc(count)
 
-    def checkpoint(self, consumer: Consumer) -> None:
-        """Changed states, position markers and consumed offsets, in the delivery's order."""
+    def checkpoint(self, consumer: Consumer, final: bool = False) -> None:
+        """Due states (``final``: every changed one), position markers and consumed offsets, in
+        the delivery's order."""
         self._apply_rebalances(consumer)  # never write the state of a series no longer ours
+        age_s = self.settings.state_write_age_ms / 1000
+        plan = CheckpointPlan(
+            read_to={tp.partition: offset for tp, offset in self.positions.taken().items()},
+            emit_from=self.replay.emit_from(),
+            changed_before=math.inf if final else time.monotonic() - age_s,
+        )
         try:
             if self._deliver().commit(
-                consumer, self.store, self.settings.state_topic, self.positions.uncommitted()
+                consumer, self.store, self.settings.state_topic, self.positions.uncommitted(), plan
             ):
                 self.positions.committed()
         except TransactionAborted:  # aborted, or (at-least-once) sends not acknowledged
@@ -267,6 +297,7 @@ class WorkerService:
         self.positions.release(partitions)
         self._unrestored.difference_update(partitions)
         gone = {tp.partition for tp in partitions}
+        self.replay.stop(gone)
         dropped = self.store.evict_partitions(gone)
         if partitions:
             log.info("partitions %s revoked: %d series handed over", sorted(gone), dropped)
@@ -315,8 +346,17 @@ class WorkerService:
             self.metrics.state_refused.labels(reason).inc(count)
         states, markers = restored.states, restored.positions
         self.positions.hold(partitions)
+        newest = newest_offsets(states.values())
         for tp in partitions:
-            position = markers.get(tp.partition)
+            marker = markers.get(tp.partition)
+            position = None if marker is None else marker.replay_from
+            if marker is not None:
+                self.replay.start(tp.partition, marker, newest.get(tp.partition, 0))
+                emit, replay = marker
+                if replay < emit:
+                    log.info(
+                        "partition %d: replaying %d to %d silently", tp.partition, replay, emit
+                    )
             if position is None and rewinding:  # never checkpointed: the group's commit or start
                 position = consumer.committed(tp)
                 if position is None:

@@ -143,6 +143,9 @@ class SendHandle(Protocol):
     def failed(self) -> bool:
         """True if the send is known to have failed (False while it is in flight)."""
 
+    def acknowledged(self) -> bool:
+        """True once the broker took the record (False while in flight or failed)."""
+
     def error(self) -> BaseException | None:
         """Why the send failed (a KafkaClientError), None if it did not (yet)."""
 

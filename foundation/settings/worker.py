@@ -43,6 +43,13 @@ class WorkerSettings(KafkaSettings):
         ge=0,
         description="Checkpoint state and commit offsets this often (0 = every poll).",
     )
+    state_write_age_ms: int = Field(
+        60_000,
+        ge=0,
+        description="A changed series' state is written at the first checkpoint after its first "
+        "unwritten change is this old (0 = every changed series at every checkpoint); a new "
+        "owner replays silently from the oldest unwritten change, so recovery stays exact.",
+    )
     exactly_once: bool = Field(
         False,
         description="Forecasts, dead letters, states and offsets in one Kafka transaction per "

@@ -12,9 +12,10 @@ from typing import cast
 import pytest
 
 from foundation.errors import KafkaClientError, KafkaErrorKind
-from foundation.kafka.client import Consumer, Headers, Partition
+from foundation.kafka.client import Consumer, Headers, Partition, SendHandle
 from foundation.kafka.outage import KafkaFatalError, Outage
 from worker.delivery import (
+    PRUNE_EVERY,
     CheckpointFailed,
     Delivery,
     DeliveryError,
@@ -22,8 +23,10 @@ from worker.delivery import (
     TransactionalDelivery,
 )
 from worker.state_store import StateStore
+from worker.state_writer import CheckpointPlan
 
 K = KafkaErrorKind
+_PLAN = CheckpointPlan(read_to={0: 42}, emit_from={}, changed_before=float("inf"))
 
 
 def _timeout(what: str) -> KafkaClientError:
@@ -38,6 +41,9 @@ class _Handle:
 
     def failed(self) -> bool:
         return self.exception is not None
+
+    def acknowledged(self) -> bool:
+        return self.exception is None
 
     def error(self) -> BaseException | None:
         return self.exception
@@ -131,12 +137,12 @@ def test_a_stuck_transaction_is_replaced_and_rewound() -> None:
     delivery = TransactionalDelivery(lambda: next(created), 10, Outage(logging.getLogger("t")))
     offsets = {Partition("events", 0): 42}
     with pytest.raises(TransactionAborted, match="no answer"):
-        delivery.commit(_consumer(), _store(), "state", offsets)
+        delivery.commit(_consumer(), _store(), "state", offsets, _PLAN)
     stuck, fresh = made
     assert stuck.calls[-1] == "close", "the stuck producer is dropped"
     assert fresh.calls == ["init", "begin"], "a new one takes the id (aborting the open one)"
     assert delivery.producer is fresh
-    assert delivery.commit(_consumer(), _store(), "state", offsets)
+    assert delivery.commit(_consumer(), _store(), "state", offsets, _PLAN)
     assert fresh.calls[-1] == "begin", "after the commit the next transaction begins"
 
 
@@ -187,7 +193,7 @@ def test_a_fenced_transactional_id_ends_the_worker() -> None:
 
     producer.commit = fenced  # type: ignore[method-assign]
     with pytest.raises(DeliveryError, match="another worker uses transactional id 'w-1'"):
-        delivery.commit(_consumer(), _store(), "state", {})
+        delivery.commit(_consumer(), _store(), "state", {}, _PLAN)
 
 
 class _PlainProducer(_Producer):
@@ -227,10 +233,10 @@ def test_unacknowledged_sends_rewind_and_commit_nothing(producer: _PlainProducer
     consumer = _Consumer()
     offsets = {Partition("events", 0): 7}
     with pytest.raises(CheckpointFailed):
-        delivery.commit(cast(Consumer, consumer), _store(), "state", offsets)
+        delivery.commit(cast(Consumer, consumer), _store(), "state", offsets, _PLAN)
     assert consumer.commits == 0 and outage.since is not None, "nothing committed; outage noted"
     producer.error, producer.flush_times_out = None, False
-    assert delivery.commit(cast(Consumer, consumer), _store(), "state", offsets)
+    assert delivery.commit(cast(Consumer, consumer), _store(), "state", offsets, _PLAN)
     assert consumer.commits == 1 and outage.since is None, "the broker is back"
 
 
@@ -239,10 +245,23 @@ def test_a_refused_permission_ends_the_worker_with_advice() -> None:
     delivery = Delivery(_PlainProducer(refused), Outage(logging.getLogger("t")))
     delivery.send("forecasts", b"a", b"{}")
     with pytest.raises(KafkaFatalError, match="ACLs"):
-        delivery.commit(_consumer(), _store(), "state", {})
+        delivery.commit(_consumer(), _store(), "state", {}, _PLAN)
 
 
 def test_closing_with_sends_pending_does_not_raise() -> None:
     producer = _Producer(answers=True, pending_on_close=True)
     Delivery(producer).close()
     assert producer.calls == ["close"]
+
+
+def test_acknowledged_sends_are_not_kept_until_the_checkpoint() -> None:
+    """The list of a checkpoint's sends keeps what may still fail, not every forecast."""
+    producer = _PlainProducer(None)
+    delivery = Delivery(producer, Outage(logging.getLogger("t")))
+    failing = KafkaClientError(K.OTHER, "NotLeaderForPartitionError", retriable=True)
+    handles: list[SendHandle] = [_Handle(failing)]
+    handles += [_Handle(None)] * (PRUNE_EVERY - 1)
+    delivery.track(handles)
+    assert len(delivery._futures) == 1, "only the one that failed is left"
+    with pytest.raises(CheckpointFailed, match="1 sends failed"):
+        delivery.commit(_consumer(), _store(), "state", {}, _PLAN)

@@ -33,6 +33,9 @@ class _Sent:
     def failed(self) -> bool:
         return False
 
+    def acknowledged(self) -> bool:
+        return True
+
     def error(self) -> BaseException | None:
         return None
 

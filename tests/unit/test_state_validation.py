@@ -16,7 +16,7 @@ from foundation.settings.worker import SwapPolicy
 from lstmcore.serving import ServingModel
 from schemas.forecast import ForecastWriter
 from schemas.state import decode_state, encode_states
-from schemas.state_header import decode_marker, encode_marker
+from schemas.state_header import Marker, decode_marker, encode_marker
 from tests.unit.test_artifact import make_artifact
 from worker.hotpath import EventBatch, apply_swap, process
 from worker.records import NON_FINITE_FORECAST, DeadLetters, drop_non_finite
@@ -178,21 +178,39 @@ def test_a_refused_state_leaves_the_previous_good_one() -> None:
 def test_only_the_newest_valid_marker_counts_and_one_past_the_end_is_clamped() -> None:
     out = Restored()
     good, bad = encode_marker(40), b"not json"
-    assert marker_position(out, 0, [(0, bad), (1, good)], 100) == 40
+    assert marker_position(out, 0, [(0, bad), (1, good)], 100) == Marker(40, 40)
     assert not out.refused, "an older bad marker is never even parsed"
-    assert marker_position(out, 0, [(0, encode_marker(30)), (1, good), (2, bad)], 100) == 40
+    assert marker_position(out, 0, [(0, encode_marker(30)), (1, good), (2, bad)], 100) == Marker(
+        40, 40
+    )
     assert out.refused == {"marker_invalid": 1}
-    assert marker_position(out, 0, [(0, encode_marker(2**40))], 100) == 100
+    assert marker_position(out, 0, [(0, encode_marker(2**40, 70))], 100) == Marker(100, 70)
     assert out.refused["marker_past_end"] == 1
     assert marker_position(out, 0, [(0, bad), (1, b'{"next_offset": true}')], 100) is None
 
 
 @pytest.mark.parametrize(
-    "raw", [b"{", b"[]", b'{"next_offset": -1}', b'{"next_offset": 9223372036854775808}', None]
+    "raw",
+    [
+        b"{",
+        b"[]",
+        b'{"next_offset": -1}',
+        b'{"next_offset": 9223372036854775808}',
+        None,
+        b'{"next_offset": 5, "replay_from": 6}',  # R > M
+        b'{"next_offset": 5, "replay_from": -1}',
+        b'{"next_offset": 5, "replay_from": 2.0}',
+    ],
 )
 def test_a_hostile_marker_is_refused(raw: bytes | None) -> None:
     with pytest.raises(SchemaError):
         decode_marker(raw)
+
+
+def test_a_marker_without_replay_from_replays_from_its_next_offset() -> None:
+    assert decode_marker(b'{"next_offset": 12}') == Marker(12, 12)
+    assert decode_marker(encode_marker(12, 3)) == Marker(12, 3)
+    assert decode_marker(encode_marker(12)) == Marker(12, 12)
 
 
 def test_marker_records_are_kept_raw_and_a_tombstone_removes_them() -> None:

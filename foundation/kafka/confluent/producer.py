@@ -45,6 +45,9 @@ class _Sent:
     def failed(self) -> bool:
         return self._done and self._error is not None
 
+    def acknowledged(self) -> bool:
+        return self._done and self._error is None
+
     def error(self) -> BaseException | None:
         return self._error
 

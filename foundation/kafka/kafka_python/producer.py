@@ -25,6 +25,9 @@ class _Sent:
     def failed(self) -> bool:
         return bool(self._future.failed())
 
+    def acknowledged(self) -> bool:
+        return bool(self._future.succeeded())
+
     def error(self) -> BaseException | None:
         exc = self._future.exception
         return translate(exc) if isinstance(exc, KafkaError) else exc
