@@ -44,12 +44,21 @@ class StateStore:
         self.scalars: dict[str, npt.NDArray[Any]] = {
             name: np.full(capacity, column.blank, column.dtype) for name, column in COLUMNS.items()
         }
+        # Per slot, a counter of changes to what a replay reads (its window and count) and to
+        # who owns it: every method below that changes them bumps it, so a replay computed off
+        # the loop from the arrays can tell afterwards which slots it must compute again.
+        self.generation = np.zeros(capacity, np.int64)
         self.resize_state(layers, units)
 
     def resize_state(self, layers: int, units: int) -> None:
         """New (zero) h and c arrays, for a model of another shape."""
         self.h = np.zeros((layers, self.capacity, units), np.float32)
         self.c = np.zeros((layers, self.capacity, units), np.float32)
+        self.bump(slice(None))
+
+    def bump(self, slots: I64 | int | slice) -> None:
+        """Count a change to these slots' state (see ``generation``)."""
+        self.generation[slots] += 1
 
     def __len__(self) -> int:
         return len(self._slots)
@@ -98,6 +107,7 @@ class StateStore:
         self.h[:, slots] = 0.0
         self.c[:, slots] = 0.0
         self.counts[slots] = 0
+        self.bump(slots)
         self.last_value[slots] = 0.0
         for name, column in COLUMNS.items():
             if not column.kept_on_reset:
@@ -109,6 +119,7 @@ class StateStore:
         if slot is None:
             return False
         self._free.append(slot)
+        self.bump(slot)
         self._changed.discard(series_id)
         partition = int(self.scalars["partition"][slot])
         if partition >= 0:
@@ -121,7 +132,9 @@ class StateStore:
         partition = self.scalars["partition"]
         victims = [sid for sid, slot in self._slots.items() if int(partition[slot]) in gone]
         for series_id in victims:
-            self._free.append(self._slots.pop(series_id))
+            slot = self._slots.pop(series_id)
+            self._free.append(slot)
+            self.bump(slot)
             self._changed.discard(series_id)
             self._forgotten.pop(series_id, None)
         return len(victims)
@@ -136,6 +149,7 @@ class StateStore:
         self.windows[slots, position] = values
         self.counts[slots] = np.minimum(self.counts[slots] + 1, self.window)
         self.last_value[slots] = values
+        self.bump(slots)
 
     def get(self, series_id: str) -> SeriesState | None:
         slot = self._slots.get(series_id)
@@ -152,6 +166,7 @@ class StateStore:
 
     def put(self, series_id: str, state: SeriesState) -> None:
         (slot,) = self.slots_for([series_id])
+        self.bump(slot)
         if state.h.shape == self.h[:, slot].shape:  # else: a model of another shape, zero state
             self.h[:, slot] = state.h
             self.c[:, slot] = state.c
