@@ -225,6 +225,7 @@ class WorkerService:
     def checkpoint(self, consumer: Consumer) -> None:
         """Changed states, position markers and consumed offsets, in the delivery's order."""
         self._apply_rebalances(consumer)  # never write the state of a series no longer ours
+        self.swapper.finish_marking()  # a swap's states are all written by this checkpoint
         try:
             if self._deliver().commit(
                 consumer, self.store, self.settings.state_topic, self.positions.uncommitted()

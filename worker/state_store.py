@@ -48,6 +48,8 @@ class StateStore:
         # who owns it: every method below that changes them bumps it, so a replay computed off
         # the loop from the arrays can tell afterwards which slots it must compute again.
         self.generation = np.zeros(capacity, np.int64)
+        # Slot -> its series (None: free), for work done a few slots at a time between polls.
+        self.ids = np.full(capacity, None, object)
         self.resize_state(layers, units)
 
     def resize_state(self, layers: int, units: int) -> None:
@@ -94,6 +96,7 @@ class StateStore:
         slot = self._free.pop()
         self._clear(slot)
         self._slots[series_id] = slot
+        self.ids[slot] = series_id
         return slot
 
     def _clear(self, slot: int) -> None:
@@ -120,6 +123,7 @@ class StateStore:
             return False
         self._free.append(slot)
         self.bump(slot)
+        self.ids[slot] = None
         self._changed.discard(series_id)
         partition = int(self.scalars["partition"][slot])
         if partition >= 0:
@@ -135,6 +139,7 @@ class StateStore:
             slot = self._slots.pop(series_id)
             self._free.append(slot)
             self.bump(slot)
+            self.ids[slot] = None
             self._changed.discard(series_id)
             self._forgotten.pop(series_id, None)
         return len(victims)

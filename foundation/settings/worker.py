@@ -26,7 +26,7 @@ class WorkerSettings(KafkaSettings):
         SwapPolicy.REPLAY, description="State on a model swap: replay, keep or reset."
     )
     swap_on_loop_series: int = Field(
-        256,
+        64,
         ge=0,
         description="Replay swap: at most this many series changed while the new states were "
         "prepared off the loop are replayed on the loop at the swap (the pause); more go "
@@ -38,6 +38,12 @@ class WorkerSettings(KafkaSettings):
         description="Replay swap: off-loop rounds at most; then the series still changed are "
         "replayed on the loop whatever their number (events changing series faster than they "
         "are replayed).",
+    )
+    swap_mark_slice: int = Field(
+        8192,
+        ge=1,
+        description="After a replay swap, slots whose series are marked for the next checkpoint "
+        "per poll (all that are left at the checkpoint).",
     )
     swap_replay_chunk: int = Field(
         4096,

@@ -81,6 +81,26 @@ def test_changes_during_a_preparation_are_caught_up(catch_up: int) -> None:
     assert done.series == SERIES
     out = process(new, store, _events([("new-a", 0.5), (ids[0], 0.5)]))
     assert out.versions.tolist() == [2, 2]
+    swapper.finish_marking()  # as a checkpoint does: every state changed is written
+    changed, forgotten = store.take_changes()
+    assert sorted(changed.series_ids) == sorted(store.series_ids())
+    assert (changed.scalars["model_version"] == 2).all() and ids[10] in forgotten
+
+
+def test_the_install_marks_every_series_for_the_checkpoint_a_slice_per_poll() -> None:
+    old, new = _model(1), _model(2)
+    store, _ = _filled(old)
+    swapper = Swapper(store, _settings(swap_mark_slice=150))
+    swapper.offer(old, new)
+    _until_done(swapper)
+    store.take_changes()  # what the filling marked
+    marked = []
+    for _ in range(2):  # two polls
+        swapper.advance()
+        marked.append(len(store.take_changes()[0].series_ids))
+    swapper.finish_marking()  # the checkpoint: the rest
+    marked.append(len(store.take_changes()[0].series_ids))
+    assert marked == [150, 150, SERIES - 300]
 
 
 def test_a_newer_model_overtakes_a_preparation() -> None:
