@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install kafka-jars kafka-up kafka-down kafka-status topics demo test lint typecheck unit clean bench-trainer bench-worker bench-recovery bench-weights bench-latency prometheus evaluate
+.PHONY: install kafka-jars kafka-up kafka-down kafka-status topics demo test lint typecheck unit clean bench-trainer bench-worker bench-recovery bench-weights bench-latency bench-swap prometheus evaluate
 
 # The virtualenv is rebuilt whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -89,6 +89,10 @@ bench-weights: $(STAMP) kafka-jars
 
 bench-latency: $(STAMP) kafka-jars
 	$(BIN)/python -m bench.latency
+
+# In process, no Kafka: the pause of a replay swap prepared off the loop, against all on the loop.
+bench-swap: $(STAMP)
+	$(BIN)/python -m bench.swap_pause
 
 # The README's forecast-quality table: every built-in data set, offline, default settings.
 evaluate: $(STAMP)
