@@ -25,8 +25,10 @@ How:
   the caller changes its one model reference: that is the only pause.
 - The rounds shrink while the thread replays series faster than events reach series it has not
   seen change yet; a round lasts in proportion to its slots, and the next holds the series
-  stepped meanwhile. Under a load that changes series faster than that, the last round's
-  leftovers are replayed on the loop after ``swap_max_rounds`` (a longer pause, still only those).
+  stepped meanwhile. Under a load that changes series faster than that (a round no smaller than
+  the one before, or ``swap_max_rounds`` reached), what is left is replayed on the loop: at worst
+  the old pause, after the wasted rounds. Bounding that would need series switched to the new
+  model one by one as their states are ready (two models in a wave), not one reference change.
 - A newer model arriving during a preparation overtakes it: the thread stops at its next chunk
   (states for a model that will never serve are wasted work) and the newest is prepared.
 - ``keep`` and ``reset`` cost no per-series replay: they stay on the loop (``apply_swap``).
@@ -181,7 +183,10 @@ class Swapper:
             return None
         whole = p.end_round()
         stale = p.stale(self.store)
-        if whole and len(stale) > self._bound and p.rounds < self._max_rounds:
+        assert p.round is not None
+        # Another round only while they shrink: one as large as the last would end no better.
+        shrinking = len(stale) < len(p.round.slots)
+        if whole and len(stale) > self._bound and shrinking and p.rounds < self._max_rounds:
             p.start_round(self.store, stale, self._chunk)
             return None
         self._preparing = None
@@ -191,7 +196,8 @@ class Swapper:
         started = time.perf_counter()
         if len(stale) > self._bound:
             log.warning(
-                "replay swap: %d series still changed after %d rounds; replayed on the loop",
+                "replay swap: %d series changed during round %d (events change series faster "
+                "than they are replayed off the loop); replayed on the loop",
                 len(stale),
                 p.rounds,
             )

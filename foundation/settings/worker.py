@@ -35,9 +35,9 @@ class WorkerSettings(KafkaSettings):
     swap_max_rounds: int = Field(
         8,
         ge=1,
-        description="Replay swap: off-loop rounds at most; then the series still changed are "
-        "replayed on the loop whatever their number (events changing series faster than they "
-        "are replayed).",
+        description="Replay swap: off-loop rounds at most; then (or once a round is no smaller "
+        "than the one before) the series still changed are replayed on the loop whatever "
+        "their number (events changing series faster than they are replayed).",
     )
     swap_mark_slice: int = Field(
         8192,

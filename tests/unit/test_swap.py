@@ -116,6 +116,17 @@ def test_a_newer_model_overtakes_a_preparation() -> None:
     _assert_replayed(store, newer)
 
 
+def test_rounds_that_do_not_shrink_leave_the_rest_to_the_loop() -> None:
+    old, new = _model(1), _model(2)
+    store, ids = _filled(old)
+    swapper = Swapper(store, _settings(swap_on_loop_series=0))
+    swapper.offer(old, new)
+    process(old, store, _events([(sid, 0.5) for sid in ids]))  # every series changes meanwhile
+    done = _until_done(swapper)
+    assert (done.rounds, done.caught_up) == (1, SERIES)  # a second round would end no better
+    _assert_replayed(store, new)
+
+
 def test_a_failed_round_leaves_the_replay_to_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     old, new = _model(1), _model(2)
     store, _ = _filled(old)
