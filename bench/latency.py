@@ -16,11 +16,8 @@ broker and the worker share the machine's cores, as they would on one small host
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,12 +27,12 @@ from typing import Any
 import numpy as np
 
 from bench.broker import temporary_broker
+from bench.worker_process import bench_topics, reader, start_worker, stop
 from bench.worker_throughput import artifact
-from foundation.kafka.client import Consumer, ConsumerOptions, Partition, Producer, ProducerOptions
+from foundation.kafka.client import Producer, ProducerOptions
 from foundation.kafka.factory import kafka_clients
-from foundation.kafka.topics import ensure_topics
 from foundation.kafka.weights_topic import publish, weights_producer
-from foundation.settings.base import KafkaSettings, TopicSettings
+from foundation.settings.base import KafkaSettings
 from lstmcore.acceptance import weights_message
 from schemas import Forecast, decode
 from schemas.common import SCHEMA_VERSION
@@ -81,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def measure(bootstrap: str, client: str, args: argparse.Namespace) -> None:
-    topics = _topics(bootstrap, client, args.partitions)
+    topics = bench_topics(bootstrap, client, args.partitions)
     weights = weights_producer(topics, 64 * 1024 * 1024)
     publish(weights, topics.weights_topic, weights_message(artifact(1, 32)))
     weights.close()
@@ -90,7 +87,7 @@ def measure(bootstrap: str, client: str, args: argparse.Namespace) -> None:
     for t in range(args.backlog):
         _send(producer, topics.events_topic, names, t)
     producer.flush()
-    worker = _start_worker(topics, dict(kv.split("=", 1) for kv in args.worker_env))
+    worker = start_worker(topics, dict(kv.split("=", 1) for kv in args.worker_env))
     try:
         backlog = args.series * args.backlog
         appended = _wait_for_forecasts(topics, backlog)
@@ -102,27 +99,9 @@ def measure(bootstrap: str, client: str, args: argparse.Namespace) -> None:
         expected = backlog + sum(round(p.rate * args.seconds) for p in phases)
         appended = _wait_for_forecasts(topics, expected)
     finally:
-        worker.terminate()
-        worker.wait(timeout=60)
+        stop(worker)
         producer.close(30)
     _report(topics, _event_times(topics), appended, phases, max_rate, args)
-
-
-def _topics(bootstrap: str, client: str, partitions: int) -> TopicSettings:
-    suffix = uuid.uuid4().hex[:6]
-    names: dict[str, Any] = {
-        f"{role}_topic": f"bench-{role}-{suffix}"
-        for role in ("events", "weights", "forecasts", "dlq", "state")
-    }
-    topics = TopicSettings(
-        bootstrap_servers=bootstrap, kafka_client=client, partitions=partitions, **names
-    )
-    ensure_topics(topics)
-    admin = kafka_clients(topics).admin("bench-admin")
-    # The broker stamps each forecast when it appends it: the end of the latency measured.
-    admin.alter_topic_configs(topics.forecasts_topic, {"message.timestamp.type": "LogAppendTime"})
-    admin.close()
-    return topics
 
 
 def _send(producer: Producer, topic: str, names: list[str], t: int) -> None:
@@ -143,22 +122,6 @@ def _event(name: str, t: int) -> bytes:
         f'{{"schema_version":{SCHEMA_VERSION},"series_id":"{name}","ts":"{_iso(t)}",'
         f'"value":{float(np.sin(t / 7))!r}}}'
     ).encode()
-
-
-def _start_worker(topics: KafkaSettings, given: dict[str, str]) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWINCAST_")}
-    env.update(
-        TWINCAST_BOOTSTRAP_SERVERS=topics.bootstrap_servers,
-        TWINCAST_KAFKA_CLIENT=topics.kafka_client,
-        TWINCAST_WORKER_GROUP_ID=f"bench-latency-{uuid.uuid4().hex[:6]}",
-        TWINCAST_METRICS_PORT="0",
-        TF_CPP_MIN_LOG_LEVEL="3",
-        **{f"TWINCAST_{r.upper()}_TOPIC": n for r, n in topics.topic_names().items()},
-    )
-    env.update(given)
-    return subprocess.Popen(
-        [sys.executable, "-m", "worker", "--log-level", "WARNING"], env=env, text=True
-    )
 
 
 def _steady(
@@ -188,19 +151,10 @@ def _steady(
     return Phase(load, rate, started_ms, time.time() * 1000)
 
 
-def _reader(topics: KafkaSettings, topic: str) -> Consumer:
-    """A consumer of every partition of ``topic`` from its beginning (no group)."""
-    consumer = kafka_clients(topics).consumer(ConsumerOptions("bench-read", from_earliest=True))
-    partitions = [Partition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
-    consumer.assign(partitions)
-    consumer.seek_to_beginning(*partitions)
-    return consumer
-
-
 def _wait_for_forecasts(topics: KafkaSettings, count: int) -> dict[tuple[int, int], Any]:
     """Every forecast, keyed by its event's (partition, offset), once ``count`` have arrived."""
     seen: dict[tuple[int, int], Any] = {}
-    consumer = _reader(topics, topics.forecasts_topic)
+    consumer = reader(topics, topics.forecasts_topic)
     deadline = time.monotonic() + 600
     while len(seen) < count and time.monotonic() < deadline:
         for batch in consumer.poll(0.5).values():
@@ -215,7 +169,7 @@ def _wait_for_forecasts(topics: KafkaSettings, count: int) -> dict[tuple[int, in
 
 
 def _event_times(topics: KafkaSettings) -> dict[tuple[int, int], int]:
-    consumer = _reader(topics, topics.events_topic)
+    consumer = reader(topics, topics.events_topic)
     ends = consumer.end_offsets(sorted(consumer.assignment()), 30)
     times: dict[tuple[int, int], int] = {}
     while len(times) < sum(ends.values()):

@@ -10,7 +10,6 @@ Run: ``make bench-recovery`` (starts its own broker on free ports in a temporary
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import signal
 import subprocess
@@ -21,14 +20,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench import worker_process
 from bench.broker import temporary_broker
+from bench.worker_process import counter, wait_for
 from bench.worker_throughput import artifact, produce_events
 from foundation.kafka.topics import ensure_topics
 from foundation.kafka.weights_topic import publish, weights_producer
 from foundation.settings.base import TopicSettings
 from lstmcore.acceptance import weights_message
 from twincast.ports import free_port
-from twincast.scrape import scrape
 
 SESSION_TIMEOUT_S = 10.0
 
@@ -36,37 +36,19 @@ SESSION_TIMEOUT_S = 10.0
 def start_worker(
     topics: TopicSettings, port: int, group: str, log: Path
 ) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWINCAST_")}
-    env.update(
-        {
-            "TWINCAST_BOOTSTRAP_SERVERS": topics.bootstrap_servers,
-            "TWINCAST_METRICS_PORT": str(port),
-            "TWINCAST_WORKER_GROUP_ID": group,
-            "TWINCAST_COMMIT_INTERVAL_MS": "500",
-        }
-    )
-    for role, name in topics.topic_names().items():
-        env[f"TWINCAST_{role.upper()}_TOPIC"] = name
-    return subprocess.Popen(
-        [sys.executable, "-m", "worker"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
-    )
+    given = {
+        "TWINCAST_METRICS_PORT": str(port),
+        "TWINCAST_WORKER_GROUP_ID": group,
+        "TWINCAST_COMMIT_INTERVAL_MS": "500",
+    }
+    return worker_process.start_worker(topics, given, log.open("wb"), "INFO")
 
 
 def wait_forecasts(port: int, count: float, timeout_s: float = 600) -> float:
     started = time.monotonic()
-    while time.monotonic() - started < timeout_s:
-        try:
-            if (
-                scrape(f"http://127.0.0.1:{port}/metrics").get(
-                    "twincast_forecasts_produced_total", 0
-                )
-                >= count
-            ):
-                return time.monotonic() - started
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"fewer than {count} forecasts after {timeout_s}s")
+    forecasts = "twincast_forecasts_produced_total"
+    wait_for(lambda: counter(port, forecasts) >= count, "forecasts", 0.05, timeout_s)
+    return time.monotonic() - started
 
 
 def measure(bootstrap: str, series: int, tmp: Path) -> None:

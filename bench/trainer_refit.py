@@ -61,6 +61,9 @@ def run_twincast(args: argparse.Namespace) -> dict[str, float]:
         holdout_fraction=0.01,
         gate=True,
         transform="standard",  # the seed variant's data: standardised values, same as here
+        max_series=args.series,  # every series, every point: the same data as the seed loop
+        max_points_per_series=args.points,
+        warm_start=False,
     )
     started = time.perf_counter()
     outcome = refit(history, plan, version=1, offsets={})

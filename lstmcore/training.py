@@ -43,14 +43,20 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
-from lstmcore.keras_model import build_stateful_model, compile_for_training, reset_lstm_states
+from lstmcore.keras_model import (
+    build_stateful_model,
+    compile_for_training,
+    reset_lstm_states,
+    set_arrays,
+)
 from lstmcore.layout import StreamGroup, make_groups, make_streams
+from lstmcore.step import StepWeights
 from schemas.artifact import Architecture
 
 log = logging.getLogger(__name__)
@@ -95,8 +101,13 @@ def train(
     series: Sequence[Array],
     config: TrainConfig,
     on_epoch: ProgressCallback | None = None,
+    initial: Mapping[str, Array] | None = None,
 ) -> TrainResult:
-    """Train a fresh stateful model on scaled series [T_i, F]; states reset per group and epoch."""
+    """Train a stateful model on scaled series [T_i, F]; states reset per group and epoch.
+
+    ``initial``: weights to start from (a warm start), else a fresh initialisation. Only the
+    starting point changes: the layout and the resets, hence the twin rule, are the same.
+    """
     import keras
 
     keras.utils.set_random_seed(config.seed)
@@ -106,6 +117,8 @@ def train(
     n = resolve_batch_size(config, len(streams))
     groups = make_groups(streams, n, config.tbptt)
     model = build_stateful_model(architecture, n)
+    if initial is not None:
+        set_arrays(model, architecture, dict(initial))
     compile_for_training(model, config.learning_rate)
     started = time.monotonic()
     losses = []
@@ -115,6 +128,18 @@ def train(
         if on_epoch is not None:
             on_epoch(epoch + 1, config.epochs, loss)
     return TrainResult(model, n, losses, time.monotonic() - started)
+
+
+def step_arrays(weights: StepWeights) -> dict[str, Array]:
+    """A served model's weights under the artifact's array names (to warm-start from them)."""
+    arrays: dict[str, Array] = {}
+    for layer in range(weights.architecture.layers):
+        arrays[f"lstm_{layer}/kernel"] = np.array(weights.kernels[layer])
+        arrays[f"lstm_{layer}/recurrent_kernel"] = np.array(weights.recurrent[layer])
+        arrays[f"lstm_{layer}/bias"] = np.array(weights.biases[layer])
+    arrays["dense/kernel"] = np.array(weights.dense_kernel)
+    arrays["dense/bias"] = np.array(weights.dense_bias)
+    return arrays
 
 
 def run_epoch(model: Any, groups: Sequence[StreamGroup], k: int) -> float:

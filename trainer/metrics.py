@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from trainer.refit import RefitOutcome
+
+log = logging.getLogger(__name__)
 
 
 class TrainerMetrics:
@@ -48,3 +54,25 @@ class TrainerMetrics:
         self.history_points = Gauge(
             "twincast_trainer_history_points", "Points in the history.", registry=r
         )
+
+
+def record_refit(m: TrainerMetrics, outcome: RefitOutcome, seconds: float) -> None:
+    """A finished refit's figures, in the metrics and the log."""
+    ev = outcome.evaluation
+    m.refits.labels(outcome.verdict).inc()
+    m.refit_duration.observe(seconds)
+    m.last_refit.set_to_current_time()
+    m.train_loss.set(outcome.artifact.manifest.training.train_loss or float("nan"))
+    m.validation_mae.labels("candidate").set(ev.model_mae)
+    m.validation_mae.labels("persistence").set(ev.persistence_mae)
+    if ev.previous_model_mae is not None:
+        m.validation_mae.labels("current").set(ev.previous_model_mae)
+    log.info(
+        "refit of version %d: %s in %.1fs; tail MAE %.5f vs persistence %.5f, current %s",
+        outcome.artifact.manifest.version,
+        outcome.verdict,
+        seconds,
+        ev.model_mae,
+        ev.persistence_mae,
+        ev.previous_model_mae,
+    )

@@ -31,4 +31,7 @@ def refit_plan(settings: TrainerSettings) -> RefitPlan:
         holdout_fraction=settings.holdout_fraction,
         gate=settings.gate,
         transform=settings.transform,
+        max_series=settings.refit_max_series,
+        max_points_per_series=settings.refit_max_points_per_series,
+        warm_start=settings.warm_start,
     )

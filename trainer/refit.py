@@ -1,8 +1,10 @@
 """One refit, as a pure pipeline: history in, a validated artifact (or a refusal) out.
 
-fit the scaler on the training heads -> N-stream layout -> stateful batch-N training -> walk every
-whole series with the candidate's pure step -> MAE on each series' held-out tail, next to the
-persistence forecast and the current model on the very same points -> the gate.
+bounded sample of the history (``trainer.sample``) -> fit the scaler on the training heads ->
+N-stream layout -> stateful batch-N training (warm-started from the current model when its
+architecture matches) -> walk every sampled series with the candidate's pure step -> MAE on
+each series' held-out tail, next to the persistence forecast and the current model on the very
+same points -> the gate.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from lstmcore.keras_model import get_arrays
 from lstmcore.scaling import fit_scaler, forecasts_from, series_inputs
 from lstmcore.serving import ServingModel
 from lstmcore.step import StepWeights, step
-from lstmcore.training import ProgressCallback, TrainConfig, train
+from lstmcore.training import ProgressCallback, TrainConfig, step_arrays, train
 from schemas.artifact import Architecture, Scaler, TrainingFacts, Validation
+from trainer.sample import bound_history
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,9 @@ class RefitPlan:
     holdout_fraction: float
     gate: bool
     transform: Literal["standard", "difference"]
+    max_series: int  # a sample of at most this many series, seeded by version
+    max_points_per_series: int  # the newest points of each
+    warm_start: bool  # start from the current model's weights when its architecture matches
 
 
 class Verdict(StrEnum):
@@ -137,6 +143,17 @@ def verdict(evaluation: Evaluation, gate: bool) -> Verdict:
     return Verdict.ACCEPTED
 
 
+def warm_start_arrays(
+    plan: RefitPlan, previous: ServingModel | None
+) -> dict[str, np.ndarray] | None:
+    """The current model's weights, if a refit may start from them (same architecture)."""
+    if not plan.warm_start or previous is None:
+        return None
+    if previous.manifest.architecture != plan.architecture:
+        return None  # another shape: nothing to start from
+    return step_arrays(previous.weights)
+
+
 def refit(
     history: Mapping[str, Series],
     plan: RefitPlan,
@@ -145,19 +162,33 @@ def refit(
     previous: ServingModel | None = None,
     on_epoch: ProgressCallback | None = None,
 ) -> RefitOutcome:
-    """Train and validate a candidate of the given version on the history."""
-    names = sorted(k for k, v in history.items() if len(v) >= plan.min_points_per_series)
-    if not names:
+    """Train and validate a candidate of the given version on a bounded sample of the history.
+
+    Training, the validation walk and the gate all see only the sample: its cost is bounded by
+    ``max_series`` x ``max_points_per_series``, whatever the history holds.
+    """
+    sample = bound_history(
+        history,
+        plan.min_points_per_series,
+        plan.max_series,
+        plan.max_points_per_series,
+        plan.train.seed,
+        version,
+    )
+    if not sample:
         raise NotEnoughData(
             f"no series has {plan.min_points_per_series} points yet "
             f"({len(history)} series, longest {max((len(v) for v in history.values()), default=0)})"
         )
-    series = [np.asarray(history[name], np.float64) for name in names]
+    series = [np.asarray(values, np.float64) for values in sample.values()]
     starts = [holdout_start(len(s), plan.holdout_fraction) for s in series]
     heads = [s[:start] for s, start in zip(series, starts, strict=True)]
     scaler = fit_scaler(heads, plan.transform)
     inputs = [series_inputs(scaler, h) for h in heads]
-    result = train(plan.architecture, inputs, plan.train, on_epoch)
+    initial = warm_start_arrays(plan, previous)
+    start = f"warm start from version {previous.version}" if initial and previous else "cold"
+    log.info("refit of version %d trains on %d series, %s", version, len(series), start)
+    result = train(plan.architecture, inputs, plan.train, on_epoch, initial=initial)
     arrays = get_arrays(result.model, plan.architecture)
     weights = StepWeights.from_arrays(plan.architecture, arrays)
     evaluation = evaluate((weights, scaler), previous, series, starts)

@@ -1,5 +1,9 @@
 """The trainer's loop: ingest events into the history, refit on schedule, publish what passes.
 
+A scheduled refit runs on a thread of its own (``trainer.background``) while this loop goes on
+ingesting and committing; when it ends, this loop records and publishes its outcome. One refit at
+a time; ``--once`` refits on the loop's own thread.
+
 Order of a publish: validate -> write the artifact file under a temporary name and rename it ->
 send it to the weights topic and wait for the broker's ack -> record the version in the history.
 A stop request (signal) or a crash before the ack publishes nothing; after it, the version is on
@@ -9,10 +13,11 @@ the topic and a restart reads it back from there.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
+from functools import partial
 
 from foundation.errors import ArtifactError, KafkaClientError, KafkaUnavailableError, TwincastError
 from foundation.kafka.client import Consumer, Partition, Producer
@@ -21,13 +26,16 @@ from foundation.kafka.unreadable import UNREADABLE, skip_unreadable, unreadable
 from foundation.kafka.weights_topic import publish
 from foundation.settings.trainer import TrainerSettings
 from lstmcore.acceptance import check_publishable, weights_message
-from lstmcore.artifact import Artifact, encode_artifact
+from lstmcore.artifact import Artifact
 from lstmcore.serving import ServingModel
+from trainer.artifact_file import write_artifact_file
+from trainer.background import RefitJob
 from trainer.consume import Connected, connect, to_consumed, unreadable_consumed
 from trainer.history import HistoryStore
-from trainer.metrics import TrainerMetrics
+from trainer.metrics import TrainerMetrics, record_refit
 from trainer.plan import refit_plan
 from trainer.refit import NotEnoughData, RefitOutcome, refit
+from trainer.snapshot import SampleBounds, read_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +64,7 @@ class TrainerService:
         self._last_refit = time.monotonic()
         self.outage = Outage(log)  # one WARNING per broker outage, INFO when it is back
         self._last_commit = time.monotonic()
+        self._job: RefitJob | None = None  # the refit running beside the poll loop, if any
 
     def request_stop(self) -> None:
         self.stop_requested.set()
@@ -76,10 +85,11 @@ class TrainerService:
                 return self._run_once(consumer, assigned, producer)
             while not self.stop_requested.is_set():
                 self._ingest(consumer, timeout_ms=500)
-                if self._refit_due():
-                    self._refit_and_publish(producer)
+                self._tend_refit(producer)
+            self._end_refit(producer)
             return 0
         finally:
+            self._abandon_refit()
             consumer.close()
             producer.close()
             self.history.close()
@@ -152,6 +162,33 @@ class TrainerService:
             return
         self.outage.recovered()
 
+    def _tend_refit(self, producer: Producer) -> None:
+        """Between two polls: conclude a refit that ended, or start one that is due."""
+        job = self._job
+        if job is not None:
+            if job.done():
+                self._job = None
+                self._conclude(producer, job.version, job.started, job.outcome)
+            return
+        if self._refit_due():
+            version, work = self._begin_refit()
+            self._job = RefitJob(version, work)
+
+    def _end_refit(self, producer: Producer) -> None:
+        """On stop: the running refit aborts at its next epoch (or finishes); conclude it."""
+        job, self._job = self._job, None
+        if job is not None:
+            log.info("waiting for the refit of version %d to stop", job.version)
+            job.wait()
+            self._conclude(producer, job.version, job.started, job.outcome)
+
+    def _abandon_refit(self) -> None:
+        """The loop failed: stop the refit and publish nothing from it."""
+        job, self._job = self._job, None
+        if job is not None:
+            self.stop_requested.set()
+            job.wait()
+
     def _refit_due(self) -> bool:
         if self._new_events == 0:
             return False
@@ -173,13 +210,28 @@ class TrainerService:
     def _refit_and_publish(
         self, producer: Producer, raise_not_enough: bool = False
     ) -> RefitOutcome | None:
-        """Refit; publish if the gate passes. Returns the outcome, None if aborted or no data."""
+        """Refit on this thread; publish if the gate passes (``--once``)."""
+        version, work = self._begin_refit()
+        return self._conclude(producer, version, time.monotonic(), work, raise_not_enough)
+
+    def _begin_refit(self) -> tuple[int, Callable[[], RefitOutcome]]:
+        """The next version and its training, bound to what is current now."""
         self._new_events, self._last_refit = 0, time.monotonic()
         version = self._next_version()
         log.info("refit of version %d starting", version)
-        started = time.monotonic()
+        return version, partial(self._train, version, self.current)
+
+    def _conclude(
+        self,
+        producer: Producer,
+        version: int,
+        started: float,
+        attempt: Callable[[], RefitOutcome],
+        raise_not_enough: bool = False,
+    ) -> RefitOutcome | None:
+        """Take the refit's outcome; publish if the gate passes. None if aborted or no data."""
         try:
-            outcome = self._train(version)
+            outcome = attempt()
         except NotEnoughData as exc:
             self.metrics.refits.labels("not_enough_data").inc()
             if raise_not_enough:
@@ -195,40 +247,32 @@ class TrainerService:
             self.metrics.refits.labels("failed").inc()
             log.exception("refit of version %d failed; nothing published; ingesting on", version)
             return None
-        self._record(outcome, time.monotonic() - started)
+        record_refit(self.metrics, outcome, time.monotonic() - started)
         if outcome.accepted:
             self._publish(producer, outcome.artifact)
         return outcome
 
-    def _train(self, version: int) -> RefitOutcome:
-        return refit(
-            self.history.series(),
-            refit_plan(self.settings),
-            version,
-            self.history.offsets(self.settings.events_topic),
-            self.current,
-            self._on_epoch,
+    def _train(self, version: int, current: ServingModel | None) -> RefitOutcome:
+        """Runs on the refit's thread: its own connection, one consistent, bounded snapshot."""
+        s = self.settings
+        bounds = SampleBounds(
+            s.min_points_per_series, s.refit_max_series, s.refit_max_points_per_series, s.seed
         )
-
-    def _record(self, outcome: RefitOutcome, seconds: float) -> None:
-        ev, m = outcome.evaluation, self.metrics
-        m.refits.labels(outcome.verdict).inc()
-        m.refit_duration.observe(seconds)
-        m.last_refit.set_to_current_time()
-        m.train_loss.set(outcome.artifact.manifest.training.train_loss or float("nan"))
-        m.validation_mae.labels("candidate").set(ev.model_mae)
-        m.validation_mae.labels("persistence").set(ev.persistence_mae)
-        if ev.previous_model_mae is not None:
-            m.validation_mae.labels("current").set(ev.previous_model_mae)
+        snapshot = read_snapshot(s.history_db, s.events_topic, bounds, version)
+        if not snapshot.series:
+            raise NotEnoughData(
+                f"no series has {s.min_points_per_series} points yet "
+                f"({snapshot.total} series in the history)"
+            )
         log.info(
-            "refit of version %d: %s in %.1fs; tail MAE %.5f vs persistence %.5f, current %s",
-            outcome.artifact.manifest.version,
-            outcome.verdict,
-            seconds,
-            ev.model_mae,
-            ev.persistence_mae,
-            ev.previous_model_mae,
+            "refit of version %d reads %d of %d series with enough points (%d in the history)",
+            version,
+            len(snapshot.series),
+            snapshot.eligible,
+            snapshot.total,
         )
+        plan = refit_plan(s)
+        return refit(snapshot.series, plan, version, snapshot.offsets, current, self._on_epoch)
 
     def _publish(self, producer: Producer, artifact: Artifact) -> None:
         manifest = artifact.manifest
@@ -266,17 +310,3 @@ class TrainerService:
             )
             return False
         return True
-
-
-def write_artifact_file(folder: os.PathLike[str], artifact: Artifact) -> str:
-    """Write atomically: a reader sees the whole file or none (temp name, then rename)."""
-    os.makedirs(folder, exist_ok=True)
-    manifest = artifact.manifest
-    final = os.path.join(folder, f"{manifest.model_name}-v{manifest.version:06d}.npz")
-    temporary = f"{final}.tmp-{os.getpid()}"
-    with open(temporary, "wb") as handle:
-        handle.write(encode_artifact(artifact))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, final)
-    return final

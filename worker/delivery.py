@@ -173,18 +173,25 @@ class TransactionalDelivery(Delivery):
         super().__init__(self._start(), outage)
 
     def _start(self) -> TransactionalProducer:
-        """A new transactional producer; while the broker is away, try again."""
+        """A new transactional producer; while the broker is away, try again.
+
+        An ``init`` that timed out is resumed on the same producer (both clients support
+        that): a new one would race the old one's init still under way inside the client, and
+        whichever got its epoch last would fence the other (seen on confluent-kafka after a
+        broker restart: the worker exited as "taken over")."""
+        producer: TransactionalProducer | None = None
         while True:
-            producer = None
             try:
-                producer = self._new_producer()
+                if producer is None:
+                    producer = self._new_producer()
                 producer.init()  # aborts what a previous life of this id left open
                 producer.begin()
                 self.outage.recovered()
                 return producer
             except KafkaClientError as exc:
-                if producer is not None:
+                if producer is not None and exc.kind is not KafkaErrorKind.TIMEOUT:
                     _close(producer)
+                    producer = None
                 time.sleep(self.outage.failed(exc, "starting transactions"))
 
     def commit(

@@ -81,8 +81,9 @@ class WorkerService:
         self._rebalances: queue.SimpleQueue[Rebalance] = queue.SimpleQueue()
         self.watcher: WeightsWatcher  # started by run()
         self._watcher_restart_at = 0.0
-        # Partitions held but not restored yet (the broker was away): nothing is read until
-        # they are, so no event meets a state that is not its partition's committed one.
+        # Partitions assigned but not restored yet (the broker was away): not held until they
+        # are, so their records are dropped and no event meets a state that is not its
+        # partition's committed one.
         self._unrestored: set[Partition] = set()
         self._retry_at = 0.0
         self.outage = Outage(log)
@@ -140,8 +141,8 @@ class WorkerService:
             if prepared is not None:
                 self._swapped(self.swapper.offer(self.model, prepared))
             self._swapped(self.swapper.advance())
-            if self._unrestored and not self._retry_restore(consumer):
-                continue
+            if self._unrestored:
+                self._retry_restore(consumer)
             try:
                 batches = consumer.poll(POLL_TIMEOUT_S, self.settings.max_poll_records)
             except KafkaClientError as exc:
@@ -287,19 +288,22 @@ class WorkerService:
             self.on_assigned(partitions, consumer, rewinding)
         except (KafkaClientError, TimeoutError) as exc:  # fatal errors raise in ``failed``
             self._retry_at = time.monotonic() + self.outage.failed(exc, "restoring state")
+            self.on_revoked(partitions)  # undo whatever the failed try did: not held
             self._unrestored.update(partitions)
 
-    def _retry_restore(self, consumer: Consumer) -> bool:
-        """Try the unrestored partitions again once the pause is over; True once all are."""
-        wait = self._retry_at - time.monotonic()
-        if wait > 0:
-            self.stop_requested.wait(min(wait, 0.5))
-            return False
+    def _retry_restore(self, consumer: Consumer) -> None:
+        """Try the unrestored partitions again once the pause is over.
+
+        The loop keeps polling meanwhile (their records are dropped, as they are not held):
+        a client hears of rebalances only in a poll, and the news may be what settles them.
+        Not polling here once left a confluent-kafka worker retrying forever a seek on
+        partitions librdkafka no longer fetched ("Erroneous state") after a broker restart."""
+        if time.monotonic() < self._retry_at:
+            return
         partitions = list(self._unrestored)
-        self.on_revoked(partitions)  # undo whatever the failed try did
+        self.on_revoked(partitions)
         # Rewinding: they may have been read past while they were not ours to process.
         self._restore(partitions, consumer, rewinding=True)
-        return not self._unrestored
 
     def on_assigned(
         self, partitions: list[Partition], consumer: Consumer, rewinding: bool = False

@@ -27,6 +27,20 @@ class TrainerSettings(KafkaSettings):
     min_points_per_series: int = Field(
         20, ge=3, description="Series with fewer points are left out of a refit."
     )
+    refit_max_series: int = Field(
+        1_000,
+        ge=1,
+        description="Series a refit trains and validates on: a sample of this many, drawn anew "
+        "for each version (seeded), when more have enough points.",
+    )
+    refit_max_points_per_series: int = Field(
+        1_000, ge=3, description="Newest points of each sampled series a refit uses."
+    )
+    warm_start: bool = Field(
+        True,
+        description="Start a refit from the current model's weights when its architecture "
+        "matches (false: from a fresh initialisation, every refit alike).",
+    )
     holdout_fraction: float = Field(
         0.2, gt=0, lt=1, description="Tail of each series held out for validation."
     )
@@ -56,10 +70,22 @@ class TrainerSettings(KafkaSettings):
         64 * 1024 * 1024, description="Producer limit for artifacts; match the weights topic."
     )
     max_refit_seconds: int = Field(
-        1800, ge=60, description="Longest refit the consumer group tolerates (max.poll.interval)."
+        1800,
+        ge=60,
+        description="Longest pause between two polls the consumer group tolerates "
+        "(max.poll.interval): a --once refit runs in line; a scheduled one runs beside the polls.",
     )
     metrics_port: int = Field(9101, ge=0, le=65535, description="Prometheus port; 0 = off.")
     metrics_addr: str = Field("0.0.0.0", description="Address the metrics endpoint binds to.")
+
+    @model_validator(mode="after")
+    def _refit_bounds_fit(self) -> TrainerSettings:
+        if self.refit_max_points_per_series < self.min_points_per_series:
+            raise ValueError(
+                f"refit_max_points_per_series ({self.refit_max_points_per_series}) is under "
+                f"min_points_per_series ({self.min_points_per_series}): no series could take part"
+            )
+        return self
 
     @model_validator(mode="after")
     def _within_the_step_budget(self) -> TrainerSettings:

@@ -13,12 +13,14 @@ import pytest
 from foundation.settings.base import KafkaSettings
 from lstmcore.serving import ServingModel
 from tests.integration.helpers import (
+    consume,
     create_topics,
     produce_series,
     read_latest,
     run_module,
     service_env,
     start_module,
+    wait_for_line,
 )
 from trainer.refit import walk
 from twincast.synthetic import seasonal_series
@@ -38,8 +40,7 @@ def _env(settings: KafkaSettings, tmp_path: Path, **extra: object) -> dict[str, 
         settings,
         history_db=tmp_path / "history.sqlite",
         artifact_dir=tmp_path / "artifacts",
-        **TRAIN,
-        **extra,
+        **(TRAIN | extra),
     )
 
 
@@ -84,8 +85,9 @@ def test_once_publishes_a_twin_that_beats_persistence(
     print(f"unseen data: twin MAE {model_mae:.4f} vs persistence {naive_mae:.4f}")
     assert model_mae < 0.8 * naive_mae
 
-    # Same data, same seed: the candidate cannot beat the current model, so nothing new appears.
-    second = run_module("trainer", ["--once"], env, tmp_path)
+    # Same data, same seed, trained from scratch (a warm start would go on from version 1): the
+    # candidate is version 1 again, cannot beat it, so nothing new appears.
+    second = run_module("trainer", ["--once"], {**env, "TWINCAST_WARM_START": "false"}, tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "worse_than_current" in second.stderr
     assert read_latest(kafka_settings, features=1).model.version == 1  # type: ignore[union-attr]
@@ -135,3 +137,36 @@ def test_service_refits_on_schedule_and_stops_on_sigterm(
     log = (tmp_path / "trainer.log").read_text()
     assert code == 0, log[-3000:]
     assert "refit epoch 1/25" in log and "published version 1" in log
+
+
+def _points(db: Path) -> int:
+    with sqlite3.connect(db, timeout=5) as conn:
+        return int(conn.execute("SELECT count(*) FROM points").fetchone()[0])
+
+
+def test_ingestion_goes_on_while_a_refit_trains(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    create_topics(kafka_settings)
+    db = tmp_path / "history.sqlite"
+    env = _env(kafka_settings, tmp_path, refit_every_events=1000, epochs=100_000)
+    log = tmp_path / "trainer.log"
+    trainer = start_module("trainer", [], env, tmp_path, log)
+    try:
+        first = produce_series(kafka_settings, seasonal_series(6, 240, seed=8))
+        wait_for_line(log, "refit epoch 1/100000", timeout_s=300, process=trainer)
+        # The refit trains (for ever, at 100000 epochs); events sent now must still arrive.
+        more = produce_series(kafka_settings, seasonal_series(6, 60, seed=9, start=240), 240)
+        deadline = time.monotonic() + 120
+        while _points(db) < first + more and time.monotonic() < deadline:
+            assert trainer.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.2)
+        assert _points(db) == first + more, "the poll loop stopped ingesting during the refit"
+        assert "refit of version 1: " not in log.read_text(), "the refit was still training"
+    finally:
+        trainer.send_signal(signal.SIGTERM)
+        code = trainer.wait(timeout=120)
+    text = log.read_text()
+    assert code == 0, text[-3000:]
+    assert "refit of version 1 aborted; nothing published" in text
+    assert consume(kafka_settings, kafka_settings.weights_topic, 10**9, timeout_s=2) == []

@@ -53,3 +53,19 @@ def test_the_swap_pause_bench_swaps_under_its_load_and_then_all_on_the_loop() ->
     assert figures.done.series == 300 and figures.all_on_loop > 0
     longest, p99 = figures.swap_pause
     assert longest >= p99 > 0 and longest >= figures.done.on_loop_seconds
+
+
+def test_the_trainer_scale_feed_is_all_valid_events() -> None:
+    from bench.trainer_scale import POLL, _batches
+    from trainer.consume import to_consumed
+
+    batches = _batches(first=7, count=POLL + 3, series=4)
+    assert [len(b) for b in batches] == [POLL, 3]
+    consumed = to_consumed(batches[1], n_features=1, max_bytes=1024)
+    assert [c.offset for c in consumed] == [POLL + 7, POLL + 8, POLL + 9]
+    assert all(c.point is not None and c.bad_reason is None for c in consumed)
+    assert [c.point.series_id for c in consumed if c.point] == [
+        "series-00003",
+        "series-00000",
+        "series-00001",
+    ]

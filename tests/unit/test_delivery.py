@@ -140,6 +140,44 @@ def test_a_stuck_transaction_is_replaced_and_rewound() -> None:
     assert fresh.calls[-1] == "begin", "after the commit the next transaction begins"
 
 
+class _SlowInit(_Producer):
+    """Its ``init`` fails with ``errors`` first (one per call), then succeeds."""
+
+    def __init__(self, errors: list[KafkaClientError]) -> None:
+        super().__init__(answers=True)
+        self.errors = errors
+
+    def init(self) -> None:
+        super().init()
+        if self.errors:
+            raise self.errors.pop(0)
+
+
+def test_an_init_that_timed_out_is_resumed_on_the_same_producer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A new producer would race the old one's init still under way in the client; the one
+    that got its epoch last would fence the other."""
+    monkeypatch.setattr("worker.delivery.time.sleep", lambda s: None)  # the outage's pause
+    first = _SlowInit([_timeout("init timed out"), _timeout("init timed out")])
+    made = iter([first])
+    delivery = TransactionalDelivery(lambda: next(made), 10, Outage(logging.getLogger("t")))
+    assert delivery.producer is first
+    assert first.calls == ["init", "init", "init", "begin"]
+
+
+def test_an_init_that_failed_otherwise_gets_a_new_producer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("worker.delivery.time.sleep", lambda s: None)
+    broken = _SlowInit([KafkaClientError(K.OTHER, "this producer is stuck", retriable=True)])
+    fresh = _Producer(answers=True)
+    made = iter([broken, fresh])
+    delivery = TransactionalDelivery(lambda: next(made), 10, Outage(logging.getLogger("t")))
+    assert delivery.producer is fresh
+    assert broken.calls == ["init", "close"] and fresh.calls == ["init", "begin"]
+
+
 def test_a_fenced_transactional_id_ends_the_worker() -> None:
     producer = _Producer(answers=True)
     delivery = TransactionalDelivery(lambda: producer, 10, Outage(logging.getLogger("t")))

@@ -11,7 +11,7 @@ worker's state starts (segments of a series, or the seed's consecutive rows) fai
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -24,9 +24,10 @@ from lstmcore.keras_model import reset_lstm_states
 from lstmcore.layout import make_groups, make_streams
 from lstmcore.scaling import forecasts_from, series_inputs
 from lstmcore.serving import ServingModel
-from lstmcore.training import TrainResult, train
+from lstmcore.training import TrainResult, step_arrays, train
 from trainer.plan import refit_plan
-from trainer.refit import holdout_start, refit, walk
+from trainer.refit import holdout_start, refit, walk, warm_start_arrays
+from trainer.sample import bound_history
 from worker.hotpath import EventBatch, process
 from worker.state_store import StateStore
 
@@ -44,37 +45,56 @@ def _history() -> list[F64]:
     return [np.cumsum(rng.normal(size=(n, 1)), axis=0) + 10.0 * i for i, n in enumerate(LENGTHS)]
 
 
-def _settings() -> TrainerSettings:
+def _settings(**changes: Any) -> TrainerSettings:
     # The service's own plan (its transform, learning rate, ...), made small and quick.
-    return TrainerSettings(
-        units=8,
-        layers=2,
-        batch_size=N,
-        epochs=3,
-        tbptt=TBPTT,
-        min_points_per_series=5,
-        gate=False,
-        metrics_port=0,
-    )
+    small: dict[str, Any] = {
+        "units": 8,
+        "layers": 2,
+        "batch_size": N,
+        "epochs": 3,
+        "tbptt": TBPTT,
+        "min_points_per_series": 5,
+        "gate": False,
+        "metrics_port": 0,
+    }
+    return TrainerSettings(**(small | changes))
 
 
-def _refit(series: list[F64], monkeypatch: pytest.MonkeyPatch) -> tuple[Any, ServingModel]:
+class Refitted(NamedTuple):
+    model: Any  # the batch-N Keras model the refit trained
+    serving: ServingModel  # what a worker serves from its artifact
+    initial: dict[str, npt.NDArray[np.float32]] | None  # the weights training started from
+
+
+def _refit(
+    series: list[F64],
+    monkeypatch: pytest.MonkeyPatch,
+    settings: TrainerSettings | None = None,
+    version: int = 1,
+    previous: ServingModel | None = None,
+) -> Refitted:
     """The trainer's refit, unchanged; the batch-N Keras model it trained is kept aside."""
     trained: list[TrainResult] = []
+    initial: list[Any] = []
 
     def keep(*args: Any, **kwargs: Any) -> TrainResult:
+        initial.append(kwargs.get("initial"))
         trained.append(train(*args, **kwargs))
         return trained[-1]
 
     monkeypatch.setattr("trainer.refit.train", keep)
-    history = {f"s{i}": values for i, values in enumerate(series)}
-    outcome = refit(history, refit_plan(_settings()), version=1, offsets={})
+    plan = refit_plan(settings or _settings())
+    outcome = refit(_named(series), plan, version=version, offsets={}, previous=previous)
     (result,) = trained
     assert result.batch_size == N
     # What a worker decodes from the weights topic and serves.
     limits = ArtifactLimits(max_step_flops=10**6, max_version_jump=10)
     served = decode_artifact(encode_artifact(outcome.artifact), limits)
-    return result.model, ServingModel.from_artifact(served, features=1)
+    return Refitted(result.model, ServingModel.from_artifact(served, features=1), initial[0])
+
+
+def _named(series: list[F64]) -> dict[str, F64]:
+    return {f"s{i}": values for i, values in enumerate(series)}
 
 
 def _locate(row: npt.NDArray[np.float32], inputs: list[npt.NDArray[np.float32]]) -> tuple[int, int]:
@@ -122,8 +142,42 @@ def _served(serving: ServingModel, series: list[F64]) -> list[F64]:
 
 def test_the_worker_serves_what_was_trained(monkeypatch: pytest.MonkeyPatch) -> None:
     series = _history()
-    model, serving = _refit(series, monkeypatch)
-    settings = _settings()
+    model, serving, _ = _refit(series, monkeypatch)
+    _assert_served_as_trained(model, serving, series, _settings())
+
+
+def test_a_bounded_warm_started_refit_is_served_as_trained(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sampled series, their newest points only, training started from the current model: the
+    twin rule holds on exactly the windows trained on, each from zero state at its first point."""
+    series = _history()
+    current = _refit(series, monkeypatch).serving  # version 1, trained from scratch
+    settings = _settings(refit_max_series=5, refit_max_points_per_series=15)
+    model, serving, initial = _refit(series, monkeypatch, settings, version=2, previous=current)
+
+    assert initial is not None, "version 2 starts from version 1's weights"
+    for name, array in step_arrays(current.weights).items():
+        np.testing.assert_array_equal(initial[name], array)
+    s = settings
+    sample = bound_history(_named(series), s.min_points_per_series, 5, 15, seed=s.seed, version=2)
+    assert serving.manifest.training.n_series == len(sample) == 5
+    windows = list(sample.values())
+    assert max(len(w) for w in windows) == 15 < max(len(v) for v in series)
+    _assert_served_as_trained(model, serving, windows, settings)
+
+
+def test_a_warm_start_needs_the_same_architecture(monkeypatch: pytest.MonkeyPatch) -> None:
+    current = _refit(_history(), monkeypatch).serving
+    assert warm_start_arrays(refit_plan(_settings()), current) is not None
+    assert warm_start_arrays(refit_plan(_settings(units=4)), current) is None
+    assert warm_start_arrays(refit_plan(_settings(warm_start=False)), current) is None
+    assert warm_start_arrays(refit_plan(_settings()), None) is None
+
+
+def _assert_served_as_trained(
+    model: Any, serving: ServingModel, series: list[F64], settings: TrainerSettings
+) -> None:
     heads = [s[: holdout_start(len(s), settings.holdout_fraction)] for s in series]
 
     served = _served(serving, series)

@@ -204,9 +204,9 @@ class ConfluentTransactionalProducer(ConfluentProducer):
         broker. confluent-kafka releases the GIL in the call, so the thread costs one start per
         checkpoint; a thread that never returns is left behind (a daemon) with its producer.
         """
-        if self._stuck:
+        if self._stuck:  # not a timeout: waiting longer on this one cannot help
             raise KafkaClientError(
-                KafkaErrorKind.TIMEOUT, f"{what}: this producer is stuck", retriable=True
+                KafkaErrorKind.OTHER, f"{what}: this producer is stuck", retriable=True
             )
         outcome: list[BaseException | None] = []
 

@@ -1,0 +1,231 @@
+"""Benchmark the worker at 1k / 10k / 100k series: throughput, memory per series, swap pause.
+
+For each size the same number of events (``--events``, 200,000) goes to a worker of its own
+(``python -m worker``, its own process and topics) from a backlog; per Kafka client:
+
+1. Throughput: events over the span from the first event the worker counts (its metrics, looked
+   at every 20 ms) to the broker's append time of its last forecast, as ``bench.worker_throughput``
+   measures it (first record to last output).
+2. Memory per series: the worker's VmRSS (and VmHWM, the peak) once every forecast is out and its
+   checkpoint committed, minus those of an idle worker (connected, model loaded, partitions
+   assigned, no event seen), divided by the series; and per extra series between sizes.
+3. The replay swap's pause: once the events are in, ``--swap-events`` more come and a second model
+   version is published; the worker's log line "now serving model version 2 (replay swap of N
+   series in X s)" gives the pause, and the forecasts' append times the gap the swap left in the
+   output (last forecast of version 1 -> first of version 2) next to the longest other gap.
+
+Every figure is printed next to that client's 1k figure of the same run. Run: ``make bench-scale``
+(starts its own broker on free ports in a temporary folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.broker import temporary_broker
+from bench.scale_report import (
+    Gaps,
+    Memory,
+    SizeFigures,
+    marginal,
+    memory_of,
+    other_gaps,
+    parse_swaps,
+    table,
+)
+from bench.worker_process import bench_topics, counter, log_matches, start_worker, stop, wait_for
+from bench.worker_throughput import CLIENTS, artifact
+from bench.worker_traffic import (
+    Traffic,
+    appended_since,
+    checkpointed,
+    created_between,
+    last_append_ms,
+)
+from foundation.kafka.weights_topic import publish, weights_producer
+from foundation.settings.base import TopicSettings
+from lstmcore.acceptance import weights_message
+from twincast.ports import free_port
+
+SIZES = (1_000, 10_000, 100_000)
+# Looking at the worker's metrics costs it a scrape: often only while it has not started yet.
+FIRST_EVENT_EVERY_S = 0.02
+PROGRESS_EVERY_S = 0.5
+
+
+@dataclass(frozen=True)
+class Run:
+    """One worker process and what it was given."""
+
+    topics: TopicSettings
+    group: str
+    port: int
+    log: Path
+
+
+def settings_env(run: Run, args: argparse.Namespace) -> dict[str, str]:
+    return {
+        "TWINCAST_WORKER_GROUP_ID": run.group,
+        "TWINCAST_METRICS_PORT": str(run.port),
+        "TWINCAST_METRICS_ADDR": "127.0.0.1",
+        "TWINCAST_REPLAY_WINDOW": str(args.window),
+        "TWINCAST_SWAP_POLICY": "replay",
+        # One capacity for every size: the store's preallocated columns then weigh the same in
+        # the idle worker and in every run, and no series is evicted.
+        "TWINCAST_STATE_MAX_SERIES": str(max(args.sizes)),
+    }
+
+
+def new_run(bootstrap: str, client: str, args: argparse.Namespace, tmp: Path, name: str) -> Run:
+    topics = bench_topics(bootstrap, client, args.partitions)
+    producer = weights_producer(topics, 64 * 1024 * 1024)
+    publish(producer, topics.weights_topic, weights_message(artifact(1, args.units)))
+    producer.close()
+    group = f"bench-scale-{uuid.uuid4().hex[:6]}"
+    return Run(topics, group, free_port(), tmp / f"{client}-{name}.log")
+
+
+def serving(run: Run, partitions: int) -> bool:
+    """Model version 1 swapped in and every partition assigned (and restored)."""
+    if not log_matches(run.log, r"now serving model version 1 "):
+        return False
+    held = {
+        int(p)
+        for m in log_matches(run.log, r"partitions \[([\d, ]*)\] assigned")
+        for p in m[1].split(",")
+        if p.strip()
+    }
+    return held == set(range(partitions))
+
+
+def idle_memory(bootstrap: str, client: str, args: argparse.Namespace, tmp: Path) -> Memory:
+    """A worker that has connected, loaded the model and been assigned its partitions, no event."""
+    run = new_run(bootstrap, client, args, tmp, "idle")
+    with run.log.open("wb") as log:
+        worker = start_worker(run.topics, settings_env(run, args), log, "INFO")
+        try:
+            wait_for(lambda: serving(run, args.partitions), "idle worker", process=worker)
+            return memory_of(worker.pid)
+        finally:
+            stop(worker)
+
+
+def one_size(
+    bootstrap: str, client: str, series: int, args: argparse.Namespace, tmp: Path, idle: Memory
+) -> SizeFigures:
+    run = new_run(bootstrap, client, args, tmp, f"{series}")
+    traffic = Traffic(run.topics, [f"series-{s:05d}" for s in range(series)])
+    total = traffic.send_rounds(args.events // series)
+    with run.log.open("wb") as log:
+        worker = start_worker(run.topics, settings_env(run, args), log, "INFO")
+        try:
+            return measure(run, worker, traffic, total, idle, args)
+        finally:
+            stop(worker)
+            traffic.close()
+
+
+Until = Callable[[Callable[[], bool], str, float], None]
+EVENTS = "twincast_events_consumed_total"
+FORECASTS = "twincast_forecasts_produced_total"
+
+
+def measure(
+    run: Run,
+    worker: subprocess.Popen[bytes],
+    traffic: Traffic,
+    total: int,
+    idle: Memory,
+    args: argparse.Namespace,
+) -> SizeFigures:
+    def until(condition: Callable[[], bool], what: str, every_s: float) -> None:
+        wait_for(condition, what, every_s, process=worker)
+
+    rate = drain(run, until, total)
+    # The memory of a worker at rest: its last checkpoint written and committed.
+    until(lambda: checkpointed(run.topics, run.group), "checkpoint", PROGRESS_EVERY_S)
+    after = memory_of(worker.pid)
+    memory = Memory(after.rss - idle.rss, after.peak - idle.peak)
+    swap_s, gaps = swap_phase(run, until, traffic, total, args)
+    gap_end = gaps.other_from_ms + round(gaps.other_s * 1000)
+    states = created_between(run.topics, run.topics.state_topic, gaps.other_from_ms, gap_end)
+    return SizeFigures(len(traffic.names), rate, memory, swap_s, gaps, states)
+
+
+def drain(run: Run, until: Until, total: int) -> float:
+    """Events/s from the first event counted to the last forecast's append time."""
+    until(lambda: counter(run.port, EVENTS) > 0, "first event", FIRST_EVENT_EVERY_S)
+    first_ms = time.time() * 1000
+    until(lambda: counter(run.port, FORECASTS) >= total, "all forecasts", PROGRESS_EVERY_S)
+    return total / ((last_append_ms(run.topics) - first_ms) / 1000)
+
+
+def swap_phase(
+    run: Run, until: Until, traffic: Traffic, total: int, args: argparse.Namespace
+) -> tuple[float, Gaps]:
+    """A second version while the worker is busy with a backlog: its logged pause and the gaps
+    in the forecasts' append times around it."""
+    since = traffic.forecast_ends()
+    more = traffic.send_count(args.swap_events)
+    until(lambda: counter(run.port, EVENTS) > total, "swap-phase events", FIRST_EVENT_EVERY_S)
+    producer = weights_producer(run.topics, 64 * 1024 * 1024)
+    publish(producer, run.topics.weights_topic, weights_message(artifact(2, args.units)))
+    producer.close()
+    until(lambda: counter(run.port, FORECASTS) >= total + more, "swap forecasts", PROGRESS_EVERY_S)
+    until(lambda: len(parse_swaps(run.log.read_text())) >= 2, "the swap's log", PROGRESS_EVERY_S)
+    return parse_swaps(run.log.read_text())[-1].seconds, appended_since(run.topics, since)
+
+
+def report(client: str, idle: Memory, rows: list[SizeFigures], args: argparse.Namespace) -> None:
+    mib = 1024 * 1024
+    print(
+        f"\nworker scale, {client}: {args.events:,} events per size, {args.partitions} "
+        f"partitions, LSTM 1 x {args.units} units, W={args.window}, replay swap; memory above an "
+        f"idle worker (RSS {idle.rss / mib:,.1f} MiB, peak {idle.peak / mib:,.1f} MiB); ratios "
+        f"to {rows[0].series:,} series, same run:"
+    )
+    print("\n".join(table(rows)))
+    print("\n".join(marginal(rows)))
+    fill = ", ".join(f"{r.series:,}: {min(args.events // r.series, args.window)}" for r in rows)
+    print(
+        f"  inputs per window before the swap phase (of W={args.window}): {fill}; a replay walks "
+        "at most that many steps, so windows that are not full make it cheaper "
+        "(bench.swap_pause measures full windows)"
+    )
+    print(
+        "  gap s: forecast appends, last of version 1 -> first of version 2 (the swap plus one "
+        "poll's work); other: the longest other gap in that phase:"
+    )
+    print("\n".join(other_gaps(rows)))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="series")
+    parser.add_argument("--events", type=int, default=200_000, help="events at every size")
+    parser.add_argument("--swap-events", type=int, default=50_000, help="backlog at the swap")
+    parser.add_argument("--units", type=int, default=32)
+    parser.add_argument("--window", type=int, default=64, help="TWINCAST_REPLAY_WINDOW")
+    parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument(
+        "--client", action="append", choices=CLIENTS, help="measure only this client (repeat)"
+    )
+    args = parser.parse_args(argv)
+    args.client = args.client or list(CLIENTS)
+    with temporary_broker() as (bootstrap, tmp):
+        for client in args.client:
+            idle = idle_memory(bootstrap, client, args, tmp)
+            rows = [one_size(bootstrap, client, n, args, tmp, idle) for n in args.sizes]
+            report(client, idle, rows, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
