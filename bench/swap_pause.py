@@ -70,6 +70,7 @@ class Loop(threading.Thread):
         self.stop = threading.Event()
         self.installed = threading.Event()
         self.done: SwapDone | None = None
+        self.swapped_at = 0.0  # end of the first wave on the new model
         self.pauses: list[tuple[float, float]] = []  # (end of the wave, its pause)
         ids = store.series_ids()
         self.order = [ids[i] for i in np.random.default_rng(1).permutation(len(ids))]
@@ -83,10 +84,12 @@ class Loop(threading.Thread):
             done = self.swapper.advance()
             if done is not None:
                 self.model, self.done = done.model, done  # the one reference change
-                self.installed.set()
             process(self.model, self.store, self._batch(k))
             end = time.perf_counter()
             self.pauses.append((end, end - max(due, last_end)))
+            if done is not None:
+                self.swapped_at = end
+                self.installed.set()
             k, last_end, due = k + 1, end, due + self.interval
             if due > end:
                 time.sleep(due - end)
@@ -119,12 +122,11 @@ def measure(series: int, args: argparse.Namespace) -> Figures:
     if not loop.installed.wait(timeout=args.timeout):
         loop.stop.set()
         raise RuntimeError(f"the swap of {series:,} series was not installed in {args.timeout}s")
-    installed = time.perf_counter()
-    time.sleep(installed - offered)  # the baseline: as long again, without a swap
+    swapped = loop.swapped_at
+    time.sleep(swapped - offered)  # the baseline: as long again, without a swap
     loop.stop.set()
     loop.join()
     assert loop.done is not None and loop.done.model is new
-    swapped = min(end for end, _ in loop.pauses if end > installed)  # its first wave on new
     figures = Figures(
         series,
         loop.pauses_between(offered, swapped),
