@@ -93,9 +93,9 @@ class _Round(threading.Thread):
 
     def run(self) -> None:
         p = self.preparation
-        # Equal counts side by side: a chunk of full windows takes replay_states' unmasked path.
-        ordered = self.slots[np.argsort(-self.store.counts[self.slots], kind="stable")]
         try:
+            # Equal counts side by side: a chunk of full windows takes the unmasked path.
+            ordered = self.slots[np.argsort(-self.store.counts[self.slots], kind="stable")]
             for start in range(0, len(ordered), self.chunk):
                 if p.cancelled.is_set():
                     return
