@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install kafka-jars kafka-up kafka-down kafka-status topics demo test lint typecheck unit clean bench-trainer bench-trainer-scale bench-worker bench-recovery bench-weights bench-latency bench-scale bench-checkpoint prometheus evaluate
+.PHONY: install kafka-jars kafka-up kafka-down kafka-status topics demo test lint typecheck unit clean bench-trainer bench-trainer-scale bench-worker bench-recovery bench-weights bench-latency bench-scale bench-checkpoint bench-swap prometheus evaluate
 
 # The virtualenv is rebuilt whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -89,13 +89,19 @@ bench-weights: $(STAMP) kafka-jars
 bench-latency: $(STAMP) kafka-jars
 	$(BIN)/python -m bench.latency
 
-# Issue 14's figures: the worker at 1k / 10k / 100k series, then the trainer's ingest and refit.
+# Issue 14's figures: the worker at 1k / 10k / 100k series (throughput, memory, swap pause with
+# full windows in process), then the trainer's ingest and refit.
 bench-scale: $(STAMP) kafka-jars
 	$(BIN)/python -m bench.worker_scale
+	$(BIN)/python -m bench.swap_pause
 	$(BIN)/python -m bench.trainer_scale
 
 bench-checkpoint: $(STAMP) kafka-jars
 	$(BIN)/python -m bench.checkpoint_cost
+
+# In process, no Kafka: the pause of a replay swap prepared off the loop, against all on the loop.
+bench-swap: $(STAMP)
+	$(BIN)/python -m bench.swap_pause
 
 # The README's forecast-quality table: every built-in data set, offline, default settings.
 evaluate: $(STAMP)

@@ -8,10 +8,11 @@ import math
 import re
 from dataclasses import dataclass
 
-# worker.service logs this after every swap; the pause is the time the loop stood still for it.
+# worker.service logs this after every swap; the pause is the time the loop stood still for it
+# (since replay swaps are prepared off the loop, the line goes on with "on the loop; prepared...").
 SWAP_LINE = re.compile(
     r"now serving model version (?P<version>\d+) \((?P<policy>\w+) swap of "
-    r"(?P<series>\d+) series in (?P<seconds>[\d.]+)s\)"
+    r"(?P<series>\d+) series in (?P<seconds>[\d.]+)s\b"
 )
 
 

@@ -21,6 +21,7 @@ from foundation.metrics_server import MetricsServer
 from foundation.settings.worker import WorkerSettings
 from worker.metrics import WorkerMetrics
 from worker.service import WorkerService
+from worker.swap import one_blas_thread
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = load_settings(WorkerSettings, "twincast-worker")
     if settings is None:
         return 2
+    one_blas_thread()
     metrics = WorkerMetrics()
     server = MetricsServer(metrics.registry, settings.metrics_addr, settings.metrics_port)
     try:

@@ -78,6 +78,12 @@ class WorkerMetrics:
             registry=r,
             buckets=_FAST,
         )
+        self.swap_prepare_seconds = Histogram(
+            "twincast_swap_prepare_seconds",
+            "Off-loop preparation of a replay swap (new states), from the offer to the install.",
+            registry=r,
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+        )
         self.restore_seconds = Histogram(
             "twincast_state_restore_seconds",
             "Time to restore the state of newly assigned partitions.",

@@ -35,7 +35,6 @@ from worker.hotpath import (
     BatchResult,
     EventBatch,
     accuracy_by_version,
-    apply_swap,
     process,
     realign,
 )
@@ -48,6 +47,7 @@ from worker.restore import Expectation, read_states
 from worker.startup import connect
 from worker.state_store import StateStore
 from worker.state_writer import CheckpointPlan
+from worker.swap import SwapDone, Swapper
 from worker.weights_watcher import WeightsWatcher
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,7 @@ class WorkerService:
         self.validator = EventValidator(settings)
         self.forecasts = ForecastSender(settings)
         self.swap_durations: list[float] = []  # seconds the hot path paused for each swap
+        self.swapper = Swapper(self.store, settings)  # replay swaps prepared off the loop
         self._co_partitioned = False
         self._evictions_counted = 0
         self.delivery: Delivery | None = None  # set when the producer exists
@@ -121,6 +122,7 @@ class WorkerService:
             return 0
         finally:
             self.watcher.stop()
+            self.swapper.cancel()
             self.delivery.close()  # bounded: the broker may be away
             consumer.close()
             self.watcher.join(timeout=5)
@@ -142,7 +144,8 @@ class WorkerService:
             self._watch()
             prepared = self.watcher.take()
             if prepared is not None:
-                self._swap(prepared)
+                self._swapped(self.swapper.offer(self.model, prepared))
+            self._swapped(self.swapper.advance())
             if self._unrestored:
                 self._retry_restore(consumer)
             try:
@@ -400,21 +403,30 @@ class WorkerService:
         self._evictions_counted = self.store.evictions
 
     def _swap(self, new: ServingModel) -> None:
-        started = time.perf_counter()
-        apply_swap(self.store, self.model, new, self.settings.swap_policy)
-        self.model = new  # the one reference change
-        seconds = time.perf_counter() - started
-        self.swap_durations.append(seconds)
-        self.metrics.swap_seconds.observe(seconds)
+        """The whole swap at once: at start-up, before anything is consumed."""
+        self._swapped(self.swapper.swap_now(self.model, new))
+
+    def _swapped(self, done: SwapDone | None) -> None:
+        if done is None:
+            return
+        new = self.model = done.model  # the one reference change, states installed already
+        self.swap_durations.append(done.on_loop_seconds)
+        self.metrics.swap_seconds.observe(done.on_loop_seconds)
+        if done.rounds:
+            self.metrics.swap_prepare_seconds.observe(done.prepared_seconds)
         self.metrics.swaps.inc()
         self.metrics.model_version.set(new.version)
         self.metrics.model_created.set(new.manifest.created_at.timestamp())
         log.info(
-            "now serving model version %d (%s swap of %d series in %.3fs)",
+            "now serving model version %d (%s swap of %d series in %.3fs on the loop; "
+            "prepared off the loop in %.2fs, %d round(s), %d series caught up on the loop)",
             new.version,
             self.settings.swap_policy.value,
-            len(self.store),
-            seconds,
+            done.series,
+            done.on_loop_seconds,
+            done.prepared_seconds,
+            done.rounds,
+            done.caught_up,
         )
 
     def _update_lag(self, consumer: Consumer) -> None:

@@ -61,12 +61,21 @@ class StateStore:
         self.scalars: dict[str, npt.NDArray[Any]] = {
             name: np.full(capacity, column.blank, column.dtype) for name, column in COLUMNS.items()
         }
+        # Per slot, a counter of changes to what a replay reads (its window and count) and to
+        # who owns it: every method below that changes them bumps it, so a replay computed off
+        # the loop (``worker.swap``) can tell afterwards which slots it must compute again.
+        self.generation = np.zeros(capacity, np.int64)
         self.resize_state(layers, units)
 
     def resize_state(self, layers: int, units: int) -> None:
         """New (zero) h and c arrays, for a model of another shape."""
         self.h = np.zeros((layers, self.capacity, units), np.float32)
         self.c = np.zeros((layers, self.capacity, units), np.float32)
+        self.bump(slice(None))
+
+    def bump(self, slots: I64 | int | slice) -> None:
+        """Count a change to these slots' state (see ``generation``)."""
+        self.generation[slots] += 1
 
     def __len__(self) -> int:
         return len(self._slots)
@@ -130,6 +139,7 @@ class StateStore:
         self.h[:, slots] = 0.0
         self.c[:, slots] = 0.0
         self.counts[slots] = 0
+        self.bump(slots)
         self.last_value[slots] = 0.0
         for name, column in COLUMNS.items():
             if not column.kept_on_reset:
@@ -148,6 +158,7 @@ class StateStore:
 
     def _release(self, slot: int) -> None:
         self._free.append(slot)
+        self.bump(slot)
         self._ids[slot] = None
         self._seen[slot] = NEVER
         self.unwritten_from[slot] = CLEAN
@@ -175,6 +186,7 @@ class StateStore:
         self.windows[slots, position] = values
         self.counts[slots] = np.minimum(self.counts[slots] + 1, self.window)
         self.last_value[slots] = values
+        self.bump(slots)
 
     def next_offsets_of(self, series_ids: Sequence[str]) -> I64:
         """The ``next_offset`` of each series' state, 0 for a series without one."""
@@ -197,6 +209,7 @@ class StateStore:
 
     def put(self, series_id: str, state: SeriesState) -> None:
         (slot,) = self.slots_for([series_id])
+        self.bump(slot)
         if state.h.shape == self.h[:, slot].shape:  # else: a model of another shape, zero state
             self.h[:, slot] = state.h
             self.c[:, slot] = state.c
@@ -248,7 +261,8 @@ class StateStore:
         forgotten since the last call, and per partition the smallest first unwritten offset
         of the states still unwritten after this write (partitions without any are absent)."""
         slots = self.occupied_slots()
-        due = slots[self.changed_at[slots] <= changed_before]
+        changed_at = self.changed_at[slots]  # inf: unchanged (inf <= inf: not a due one)
+        due = slots[(changed_at < np.inf) & (changed_at <= changed_before)]
         changed = self.columns([self._name(slot) for slot in due.tolist()])
         self.unwritten_from[due] = CLEAN
         self.changed_at[due] = np.inf

@@ -25,6 +25,26 @@ class WorkerSettings(KafkaSettings):
     swap_policy: SwapPolicy = Field(
         SwapPolicy.REPLAY, description="State on a model swap: replay, keep or reset."
     )
+    swap_on_loop_series: int = Field(
+        64,
+        ge=0,
+        description="Replay swap: at most this many series changed while the new states were "
+        "prepared off the loop are replayed on the loop at the swap (the pause); more go "
+        "through another off-loop round.",
+    )
+    swap_max_rounds: int = Field(
+        8,
+        ge=1,
+        description="Replay swap: off-loop rounds at most; then (or once a round is no smaller "
+        "than the one before) the series still changed are replayed on the loop whatever "
+        "their number (events changing series faster than they are replayed).",
+    )
+    swap_replay_chunk: int = Field(
+        4096,
+        ge=1,
+        description="Replay swap: series replayed together off the loop (bounds its temporary "
+        "arrays and how soon a preparation overtaken by a newer model stops).",
+    )
     max_event_bytes: int = Field(
         MAX_EVENT_BYTES, ge=64, description="Events larger than this (bytes) are invalid."
     )

@@ -42,6 +42,19 @@ def test_own_work_runs_every_event_through_every_part() -> None:
     assert len(store) == 50
 
 
+def test_the_swap_pause_bench_swaps_under_its_load_and_then_all_on_the_loop() -> None:
+    import argparse
+
+    from bench.swap_pause import measure
+
+    args = argparse.Namespace(window=8, units=4, rate=2000.0, wave=20, timeout=60.0)
+    figures = measure(300, args)
+    assert figures.done.model.version == 2 and figures.done.rounds >= 1
+    assert figures.done.series == 300 and figures.all_on_loop > 0
+    longest, p99 = figures.swap_pause
+    assert longest >= p99 > 0 and longest >= figures.done.on_loop_seconds
+
+
 def test_the_trainer_scale_feed_is_all_valid_events() -> None:
     from bench.trainer_scale import POLL, _batches
     from trainer.consume import to_consumed
