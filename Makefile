@@ -53,6 +53,7 @@ prometheus:
 
 # The pipeline again with the services on confluent-kafka (librdkafka), exactly-once included.
 CONFLUENT_PIPELINE = tests/integration/test_worker.py tests/integration/test_hot_swap.py \
+	tests/integration/test_hot_swap_under_load.py tests/integration/test_recovery_spread.py \
 	tests/integration/test_recovery.py tests/integration/test_trainer.py \
 	tests/integration/test_operations.py tests/integration/test_user_tools.py \
 	tests/integration/test_broker_restart.py tests/integration/test_prometheus.py \
