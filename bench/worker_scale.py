@@ -71,7 +71,7 @@ class Run:
 
 
 def settings_env(run: Run, args: argparse.Namespace) -> dict[str, str]:
-    return {
+    env = {
         "TWINCAST_WORKER_GROUP_ID": run.group,
         "TWINCAST_METRICS_PORT": str(run.port),
         "TWINCAST_METRICS_ADDR": "127.0.0.1",
@@ -81,6 +81,9 @@ def settings_env(run: Run, args: argparse.Namespace) -> dict[str, str]:
         # the idle worker and in every run, and no series is evicted.
         "TWINCAST_STATE_MAX_SERIES": str(max(args.sizes)),
     }
+    if args.write_age_ms is not None:  # shorter than a run: its state writes show in the rate
+        env["TWINCAST_STATE_WRITE_AGE_MS"] = str(args.write_age_ms)
+    return env
 
 
 def new_run(bootstrap: str, client: str, args: argparse.Namespace, tmp: Path, name: str) -> Run:
@@ -214,6 +217,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--units", type=int, default=32)
     parser.add_argument("--window", type=int, default=64, help="TWINCAST_REPLAY_WINDOW")
     parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument(
+        "--write-age-ms", type=int, help="TWINCAST_STATE_WRITE_AGE_MS (default: the worker's)"
+    )
     parser.add_argument(
         "--client", action="append", choices=CLIENTS, help="measure only this client (repeat)"
     )
