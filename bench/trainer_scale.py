@@ -25,12 +25,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from bench.own_work import PlainRecord
 from foundation.kafka.client import Consumer, Partition
 from foundation.settings.trainer import TrainerSettings
 from trainer.history import Consumed, Point
@@ -41,23 +41,10 @@ TOPIC = "bench.events"
 POLL = 5000  # records per poll, as the trainer asks for
 
 
-@dataclass(frozen=True)
-class Record:
-    """A consumed record, as the client hands it to the trainer."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes | None
-    headers: Sequence[tuple[str, bytes | None]] | None
-
-
 class Feed:
     """Consumer stand-in: each poll returns the next prepared batch; commits cost nothing."""
 
-    def __init__(self, batches: list[list[Record]]) -> None:
+    def __init__(self, batches: list[list[PlainRecord]]) -> None:
         self._batches = batches
 
     def poll(self, timeout_s: float, max_records: int | None = None) -> Mapping[Any, Any]:
@@ -72,10 +59,10 @@ def _series_id(i: int, series: int) -> str:
     return f"series-{i % series:05d}"
 
 
-def _batches(first: int, count: int, series: int) -> list[list[Record]]:
+def _batches(first: int, count: int, series: int) -> list[list[PlainRecord]]:
     """Encoded events, series interleaved as on a topic; offsets go on from ``first``."""
     records = [
-        Record(
+        PlainRecord(
             TOPIC,
             0,
             o,
@@ -84,7 +71,6 @@ def _batches(first: int, count: int, series: int) -> list[list[Record]]:
             json.dumps(
                 {"series_id": _series_id(o, series), "ts": 1_700_000_000 + o, "value": o % 97}
             ).encode(),
-            [],
         )
         for o in range(first, first + count)
     ]
