@@ -137,9 +137,9 @@ class Health:
         """The loop came round (called once per round: one clock read)."""
         self._last_beat = self.clock()
 
-    def connected(self, model_version: int, assigned: int | None = None) -> None:
-        """Connected, the weights topic read (``model_version`` 0: none yet); ``assigned``: the
-        partitions taken at once (the trainer assigns itself every one)."""
+    def serving(self, model_version: int, assigned: int | None = None) -> None:
+        """Connected with the weights topic read, or a new model since (``model_version`` 0: none
+        yet); ``assigned``: the partitions taken at once (the trainer assigns itself every one)."""
         self._model_version = model_version
         if assigned is not None:
             self._partitions = (assigned, 0)

@@ -100,7 +100,7 @@ class TrainerService:
     def _connect(self) -> Connected:
         connected = connect(self.settings, self.history)
         self.current = connected.current
-        self.health.connected(self.current.version if self.current else 0, len(connected.assigned))
+        self.health.serving(self.current.version if self.current else 0, len(connected.assigned))
         if self.current is not None:
             topic = self.settings.weights_topic
             log.info("current model on %s: version %d", topic, self.current.version)
@@ -290,6 +290,7 @@ class TrainerService:
             return
         self.history.set_fact(PUBLISHED_VERSION, str(manifest.version))
         self.current = ServingModel.from_artifact(artifact)
+        self.health.serving(manifest.version)
         self.metrics.published_version.set(manifest.version)
         log.info(
             "published version %d (sha256 %s) at offset %d; file %s",

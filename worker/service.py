@@ -115,7 +115,7 @@ class WorkerService:
         else:
             log.info("no model yet: persistence forecasts (model version 0) until one arrives")
         version = self.model.version if self.model else 0
-        self.health.connected(version)
+        self.health.serving(version)
         self.watcher = WeightsWatcher(s, latest.next_offset, version, self.metrics)
         self.watcher.start()
         try:
@@ -415,6 +415,7 @@ class WorkerService:
         if done is None:
             return
         new = self.model = done.model  # the one reference change, states installed already
+        self.health.serving(new.version)
         self.swap_durations.append(done.on_loop_seconds)
         self.metrics.swap_seconds.observe(done.on_loop_seconds)
         if done.rounds:

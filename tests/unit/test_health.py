@@ -92,7 +92,7 @@ def _health() -> tuple[Health, Outage, Clock]:
 def test_health_tracks_a_worker_from_start_to_assignment() -> None:
     health, _, clock = _health()
     assert _failing(health.ready()) == ["model", "partitions"]
-    health.connected(0)
+    health.serving(0)
     health.hold(0, 0)  # a client reports an empty revocation on joining: not an assignment
     assert _failing(health.ready()) == ["partitions"]
     health.hold(3, 1, assigned=True)  # the broker was away during one restore
@@ -109,7 +109,7 @@ def test_health_tracks_a_worker_from_start_to_assignment() -> None:
 
 def test_health_sees_the_services_outage() -> None:
     health, outage, clock = _health()
-    health.connected(2, assigned=6)  # the trainer assigns itself every partition
+    health.serving(2, assigned=6)  # the trainer assigns itself every partition
     error = KafkaClientError(KafkaErrorKind.UNAVAILABLE, "away", retriable=True)
     outage.failed(error, "reading events")
     assert outage.since is not None  # (the outage's own monotonic clock)
@@ -172,7 +172,7 @@ def test_the_metrics_port_answers_the_probes(served: tuple[MetricsServer, Health
     status, body = _get(server.port, "/readyz")
     assert status == 503 and isinstance(body, dict)
     assert body["failing"] == ["model", "partitions"]
-    health.connected(1, assigned=2)
+    health.serving(1, assigned=2)
     assert _get(server.port, "/readyz") == (200, json.loads(health.ready().body()))
     clock.now = 100.0
     assert _get(server.port, "/healthz")[0] == 503
