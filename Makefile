@@ -61,7 +61,8 @@ CONFLUENT_PIPELINE = tests/integration/test_worker.py tests/integration/test_hot
 	tests/integration/test_topics.py tests/integration/test_event_roundtrip.py \
 	tests/integration/test_demo.py tests/integration/test_evaluate.py \
 	tests/integration/test_hostile_input.py tests/integration/test_hostile_state.py \
-	tests/integration/test_hostile_weights.py tests/integration/test_unreadable.py
+	tests/integration/test_hostile_weights.py tests/integration/test_unreadable.py \
+	tests/integration/test_health.py
 
 test: $(STAMP) kafka-jars prometheus lint typecheck
 	$(BIN)/pytest

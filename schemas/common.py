@@ -6,7 +6,7 @@ import math
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 SCHEMA_VERSION = 1
@@ -42,10 +42,16 @@ def _finite(value: object, where: str = "") -> float:
     return float(value)
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+# What other languages should send: an RFC 3339 string or an epoch number. twincast also takes
+# ISO-8601 without a zone (UTC) and numeric strings, and refuses what leaves years 1-9999: no
+# JSON Schema says that (``schemas.json_schema`` adds it to each schema's description).
+TS_JSON_SCHEMA = {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]}
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc), WithJsonSchema(TS_JSON_SCHEMA)]
 """ISO-8601 string or epoch number (seconds; milliseconds when above 2e10), normalised to UTC."""
 
-FiniteFloat = Annotated[float, PlainValidator(_finite)]
+# A plain validator hides the type from pydantic's schema (it would accept anything there).
+FiniteFloat = Annotated[float, PlainValidator(_finite), WithJsonSchema({"type": "number"})]
 """A JSON number that is finite; strings and booleans are not numbers here."""
 
 _StrictFinite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
@@ -65,7 +71,12 @@ class WireModel(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    schema_version: int = Field(SCHEMA_VERSION, description="Version of this contract.")
+    schema_version: int = Field(
+        SCHEMA_VERSION,
+        description="Version of this contract.",
+        # The model takes any int; the codec refuses every other version (``schemas.codec``).
+        json_schema_extra={"const": SCHEMA_VERSION},
+    )
 
 
 def now_utc() -> datetime:

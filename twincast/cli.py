@@ -152,6 +152,15 @@ def _settings(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schema(args: argparse.Namespace) -> int:
+    import json
+
+    from schemas.json_schema import json_schema, json_schemas
+
+    print(json.dumps(json_schema(args.contract) if args.contract else json_schemas(), indent=2))
+    return 0
+
+
 def _generate(args: argparse.Namespace) -> int:
     from twincast.demo import DemoOptions, SyntheticStream
 
@@ -215,6 +224,14 @@ def build_parser() -> argparse.ArgumentParser:
     table = sub.add_parser("settings", help="print every setting as a Markdown table")
     table.add_argument("--update", metavar="README", help="rewrite the table in this file")
     table.set_defaults(func=_settings)
+    schema = sub.add_parser("schema", help="print the JSON Schemas of the wire contracts")
+    schema.add_argument(
+        "contract",
+        nargs="?",
+        choices=["event", "forecast", "deadletter"],
+        help="only this one (default: all three, by name)",
+    )
+    schema.set_defaults(func=_schema)
     gen = sub.add_parser("generate", help="stream synthetic multi-series events in real time")
     gen.add_argument("--rate", type=float, default=200.0, help="events per second")
     gen.add_argument("--series", type=int, default=20, help="number of series")
