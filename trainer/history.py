@@ -88,6 +88,7 @@ class HistoryStore:
             # NORMAL: a commit is not fsynced, so a power cut may lose the newest batches, but
             # points and offsets go together, so the trainer then re-reads them from Kafka.
             self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA wal_autocheckpoint=16384")
             # Each event lands on its series' page of the (series_id, id) index: past ~100k points
             # those pages outgrow SQLite's default 2 MiB cache, and reading them through
             # read() calls costs a few us each; a larger cache and a memory map keep the cost of
