@@ -1,16 +1,18 @@
 """Benchmark: does the trainer's cost stay bounded as its history and its series grow?
 
-(a) Ingest rate against history size: events/s of the very code the trainer's poll loop runs per
-    poll (``TrainerService._ingest``: decode, history write with its per-series bound, offsets,
-    metrics, history size), fed by an in-memory consumer in place of a broker (so the figure is
-    the trainer's own cost, not the client's), at 0, 200k and 1M points of history over 10k series.
-    The history bound is set so that 1M points is exactly full (100 per series): from there every
-    event also trims one point, the steady state of a long-running trainer.
+(a) Ingest rate against history size: events/s of the very code the trainer's poll loop runs
+    (``TrainerService._ingest``: decode, gather over polls, history write with its bounds,
+    offsets, metrics, history size), fed by an in-memory consumer in place of a broker (so the
+    figure is the trainer's own cost, not the client's), at 0, 200k and 1M points of history over
+    10k series. The per-series bound is set so that 1M points is exactly full (100 per series):
+    from there every event also trims one point, the steady state of a long-running trainer. A
+    last row holds the 1M points with the bound across all series instead (oldest points first),
+    and what reading a sample of the partitions (TWINCAST_TRAINER_PARTITIONS) makes of it.
 (b) Refit time against the number of series: one whole refit (bounded sample, scaler, training,
     validation walk of the candidate and of the current model, gate) on 1k, 10k and 100k series,
     same settings, best of 3 rounds. Kept short: 1 epoch (the settings are printed). Also the
     time to read a refit's snapshot from the 1M-point history of (a).
-Both are measured on cores shared with other work: (a) takes the median poll, (b) the best round.
+Both are measured on cores shared with other work: (a) times all polls, (b) takes the best round.
 
 Run: ``make bench-trainer-scale`` (``python -m bench.trainer_scale``).
 """
@@ -20,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -89,16 +90,20 @@ def _preload(service: TrainerService, first: int, until: int, series: int) -> No
 
 
 def ingest_rates(
-    folder: Path, sizes: Sequence[int], series: int, events: int, bound: int
+    folder: Path, sizes: Sequence[int], series: int, events: int, bounds: tuple[int, int]
 ) -> list[tuple[float, float]]:
-    """(events/s, CPU us per event) of the poll loop's ingest, from each history size in turn,
-    of the median poll (of ``events`` / 5000 polls).
+    """(events/s, CPU us per event) of the poll loop's ingest, from each history size in turn:
+    ``events`` events in polls of 5000, gathered and written as the trainer does
+    (TWINCAST_HISTORY_BATCH_EVENTS), timed whole, the last write included. ``bounds``: points
+    per series, points in all.
 
     CPU time is this process's: other processes on the cores do not count in it, but the waits
     for the disk (a commit's fsync) do not either; the rate is wall time and counts both."""
     settings = TrainerSettings(
         history_db=folder / "history.sqlite",
-        history_max_points=bound,
+        history_max_points=bounds[0],
+        history_max_points_total=bounds[1],
+        history_batch_seconds=3600,  # the batch size alone decides, whatever the machine's speed
         events_topic=TOPIC,
         metrics_port=0,
     )
@@ -108,14 +113,13 @@ def ingest_rates(
         if offset < size:
             _preload(service, offset, size, series)
             offset = size
-        feed = Feed(_batches(offset, events, series))
-        walls, cpus = [], []
+        feed = cast(Consumer, Feed(_batches(offset, events, series)))
+        started, cpu = time.perf_counter(), time.process_time()
         for _ in range(-(-events // POLL)):
-            started, cpu = time.perf_counter(), time.process_time()
-            service._ingest(cast(Consumer, feed), timeout_ms=0)
-            walls.append(time.perf_counter() - started)
-            cpus.append(time.process_time() - cpu)
-        rates.append((POLL / statistics.median(walls), statistics.median(cpus) / POLL * 1e6))
+            service._ingest(feed, timeout_ms=0)
+        service.ingest.flush(feed)
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        rates.append((events / wall, cpu / events * 1e6))
         offset += events
     service.history.close()
     return rates
@@ -184,6 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--bound", type=int, default=0, help="(a) TWINCAST_HISTORY_MAX_POINTS; 0: full at 1M"
     )
+    parser.add_argument("--partitions", type=int, default=12, help="(a) events partitions")
+    parser.add_argument("--sampled", type=int, default=3, help="(a) of which the trainer reads")
     parser.add_argument("--refit-series", default="1000,10000,100000", help="(b) series counts")
     parser.add_argument("--points", type=int, default=500, help="(b) points per series")
     parser.add_argument("--max-series", type=int, default=1000, help="TWINCAST_REFIT_MAX_SERIES")
@@ -195,15 +201,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")]
     bound = args.bound or 1_000_000 // args.series
+    full = sizes[-1]
     with tempfile.TemporaryDirectory(prefix="twincast-bench-") as tmp:
-        rates = ingest_rates(Path(tmp), sizes, args.series, args.events, bound)
+        rates = ingest_rates(Path(tmp), sizes, args.series, args.events, (bound, 10 * full))
         snapshot = snapshot_seconds(Path(tmp), args)
+    with tempfile.TemporaryDirectory(prefix="twincast-bench-") as tmp:
+        # The same history size, now held by the bound across all series (oldest points first).
+        rates += ingest_rates(Path(tmp), [full], args.series, args.events, (10 * bound, full))
     _table(
         f"(a) trainer ingest, {args.series:,} series, {args.events:,} events timed per size, "
         f"bound {bound} points/series (full from {bound * args.series:,} points)",
         ("events/s", "CPU us/event"),
-        [f"{size:,} points" for size in sizes],
+        [f"{size:,} points" for size in sizes] + [f"{full:,}, total bound"],
         rates,
+    )
+    sampled = rates[-1][0] * args.partitions / args.sampled
+    print(
+        f"  reading {args.sampled} of {args.partitions} partitions "
+        f"(TWINCAST_TRAINER_PARTITIONS={args.sampled}), the trainer keeps up with a deployment "
+        f"of {sampled:,.0f} events/s at {full:,} points (the row above x {args.partitions}/"
+        f"{args.sampled}: it reads only its partitions' events)"
     )
     print(
         f"  one refit's snapshot read from that history ({args.max_series} series): "

@@ -1,4 +1,4 @@
-"""The trainer's Kafka input: every events partition, from the offsets its history ends at."""
+"""The trainer's Kafka input: its events partitions, from the offsets its history ends at."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from lstmcore.serving import ServingModel
 from schemas.codec import decode_event, undecodable
 from schemas.control import control_action
 from trainer.history import Consumed, HistoryStore, Point
+from trainer.partitions import ALL, chosen_partitions
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,10 @@ def connect(settings: TrainerSettings, history: HistoryStore) -> Connected:
         raise KafkaUnavailableError(f"cannot reach {s.bootstrap_servers}: {exc}") from exc
     try:
         return Connected(
-            current, consumer, producer, assign_from_history(consumer, s.events_topic, history)
+            current,
+            consumer,
+            producer,
+            assign_from_history(consumer, s.events_topic, history, s.trainer_partitions),
         )
     except BaseException:
         consumer.close()
@@ -65,9 +69,17 @@ def open_consumer(settings: KafkaSettings, group_id: str, max_poll_interval_ms: 
 
 
 def assign_from_history(
-    consumer: Consumer, topic: str, history: HistoryStore, timeout_s: float = 30.0
+    consumer: Consumer,
+    topic: str,
+    history: HistoryStore,
+    spec: str = ALL,
+    timeout_s: float = 30.0,
 ) -> list[Partition]:
-    """Own every partition (one trainer, one history) and resume where the history ends."""
+    """Own the chosen partitions (one trainer, one history) and resume where the history ends.
+
+    Assigned by hand, not by the group: the history, not the group, holds the offsets; the
+    group only shows the lag. A partition read before and not chosen now keeps its offset in
+    the history, so choosing it again resumes there."""
     deadline = time.monotonic() + timeout_s
     partitions = consumer.partitions_for_topic(topic)
     while not partitions and time.monotonic() < deadline:
@@ -75,7 +87,7 @@ def assign_from_history(
         partitions = consumer.partitions_for_topic(topic)
     if not partitions:
         raise TopicError(f"topic {topic} does not exist; run `twincast topics`")
-    assigned = [Partition(topic, p) for p in sorted(partitions)]
+    assigned = [Partition(topic, p) for p in chosen_partitions(spec, partitions, topic)]
     consumer.assign(assigned)
     stored = history.offsets(topic)
     for tp in assigned:

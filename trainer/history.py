@@ -4,8 +4,16 @@ Points and the consumed offsets are written in the same transaction, so after a 
 resumes exactly where its history ends: no event is lost or counted twice.
 
 Ingesting costs the same whatever the history holds: the points kept per series are counted in
-``series_sizes`` (same transaction) and in memory, so neither the bound nor ``size()`` scans the
-points; a series is trimmed only when it goes over the bound, by exactly its excess.
+``series_sizes`` (same transaction) and in memory, so neither bound nor ``size()`` scans the
+points; a series is trimmed only when it goes over the bound, by exactly its excess, all series of
+a batch in one statement.
+
+Two bounds: ``max_points_per_series`` (the newest points of each series) and ``max_points``
+across all series. Over the global bound the *oldest points of the whole history* go first, not
+whole series picked by some coldness rule: the oldest points are one range of ids (one cheap
+delete, no per-series search), a cold series loses its points first because all of them are old
+and vanishes once the last one goes, and an active series keeps its newest points, the ones a
+refit samples anyway (``trainer.snapshot``).
 """
 
 from __future__ import annotations
@@ -69,12 +77,18 @@ class Consumed:
 
 
 class HistoryStore:
-    def __init__(self, path: Path, max_points_per_series: int) -> None:
-        self.max_points = max_points_per_series
+    def __init__(
+        self, path: Path, max_points_per_series: int, max_points: int | None = None
+    ) -> None:
+        self.max_points_per_series = max_points_per_series
+        self.max_points = max_points  # across all series; None: only the per-series bound
         try:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            # NORMAL: a commit is not fsynced, so a power cut may lose the newest batches, but
+            # points and offsets go together, so the trainer then re-reads them from Kafka.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA wal_autocheckpoint=16384")
             # Each event lands on its series' page of the (series_id, id) index: past ~100k points
             # those pages outgrow SQLite's default 2 MiB cache, and reading them through
             # read() calls costs a few us each; a larger cache and a memory map keep the cost of
@@ -122,15 +136,11 @@ class HistoryStore:
                 self._db.executemany(
                     "INSERT INTO points (series_id, ts, value) VALUES (?, ?, ?)", rows
                 )
-                for series_id, kept in sizes.items():
-                    if kept > self.max_points:
-                        self._trim(series_id, kept - self.max_points)
-                        sizes[series_id] = self.max_points
-                self._db.executemany(
-                    "INSERT INTO series_sizes (series_id, points) VALUES (?, ?) "
-                    "ON CONFLICT (series_id) DO UPDATE SET points = excluded.points",
-                    list(sizes.items()),
-                )
+                self._trim_series(sizes)
+                points = self._points + sum(sizes[sid] - self._sizes.get(sid, 0) for sid in sizes)
+                if self.max_points is not None and points > self.max_points:
+                    points -= self._trim_oldest(points - self.max_points, sizes)
+                self._write_sizes(sizes)
                 self._db.executemany(
                     "INSERT INTO offsets (topic, partition, next_offset) VALUES (?, ?, ?) "
                     "ON CONFLICT (topic, partition) DO UPDATE SET "
@@ -140,16 +150,49 @@ class HistoryStore:
         except sqlite3.Error as exc:
             raise HistoryError(f"cannot write history: {exc}") from exc
         # Only once committed: a rolled-back batch leaves the counts as the database has them.
-        self._points += sum(sizes[sid] - self._sizes.get(sid, 0) for sid in sizes)
-        self._sizes.update(sizes)
+        self._points = points
+        for series_id, kept in sizes.items():
+            if kept:
+                self._sizes[series_id] = kept
+            else:
+                self._sizes.pop(series_id, None)
         return len(rows)
 
-    def _trim(self, series_id: str, excess: int) -> None:
-        """Drop a series' oldest ``excess`` points (the index on (series_id, id) finds them)."""
-        self._db.execute(
+    def _trim_series(self, sizes: dict[str, int]) -> None:
+        """Drop each series' points over its bound, oldest first (the (series_id, id) index finds
+        them); one statement for the batch."""
+        bound = self.max_points_per_series
+        over = [(sid, kept - bound) for sid, kept in sizes.items() if kept > bound]
+        self._db.executemany(
             "DELETE FROM points WHERE id IN ("
             " SELECT id FROM points WHERE series_id = ? ORDER BY id LIMIT ?)",
-            (series_id, excess),
+            over,
+        )
+        sizes.update((sid, bound) for sid, _ in over)
+
+    def _trim_oldest(self, excess: int, sizes: dict[str, int]) -> int:
+        """Drop the ``excess`` oldest points of the history, whatever their series; their series'
+        counts go into ``sizes`` (0: the series is gone). Reads only the dropped rows."""
+        (last,) = self._db.execute(
+            "SELECT id FROM points ORDER BY id LIMIT 1 OFFSET ?", (excess - 1,)
+        ).fetchone()
+        lost = self._db.execute(
+            "SELECT series_id, count(*) FROM points WHERE id <= ? GROUP BY series_id", (last,)
+        ).fetchall()
+        self._db.execute("DELETE FROM points WHERE id <= ?", (last,))
+        for series_id, count in lost:
+            sizes[series_id] = sizes.get(series_id, self._sizes.get(series_id, 0)) - count
+        return sum(count for _, count in lost)
+
+    def _write_sizes(self, sizes: dict[str, int]) -> None:
+        self._db.executemany(
+            "INSERT INTO series_sizes (series_id, points) VALUES (?, ?) "
+            "ON CONFLICT (series_id) DO UPDATE SET points = excluded.points",
+            [(sid, kept) for sid, kept in sizes.items() if kept],
+        )
+        self._db.executemany(
+            "DELETE FROM series_sizes WHERE series_id = ?",
+            [(sid,) for sid, kept in sizes.items() if not kept],
         )
 
     def _transaction(self) -> _Transaction:

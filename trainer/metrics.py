@@ -54,6 +54,11 @@ class TrainerMetrics:
         self.history_points = Gauge(
             "twincast_trainer_history_points", "Points in the history.", registry=r
         )
+        self.history_max_points = Gauge(
+            "twincast_trainer_history_max_points",
+            "Bound on the history's points across all series (oldest dropped first).",
+            registry=r,
+        )
 
 
 def record_refit(m: TrainerMetrics, outcome: RefitOutcome, seconds: float) -> None:

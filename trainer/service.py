@@ -4,10 +4,8 @@ A scheduled refit runs on a thread of its own (``trainer.background``) while thi
 ingesting and committing; when it ends, this loop records and publishes its outcome. One refit at
 a time; ``--once`` refits on the loop's own thread.
 
-Order of a publish: validate -> write the artifact file under a temporary name and rename it ->
-send it to the weights topic and wait for the broker's ack -> record the version in the history.
-A stop request (signal) or a crash before the ack publishes nothing; after it, the version is on
-the topic and a restart reads it back from there.
+The poll side (events into the history) is ``trainer.ingest``; what a publish does and in which
+order, ``trainer.publish``.
 """
 
 from __future__ import annotations
@@ -15,39 +13,31 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from functools import partial
 
-from foundation.errors import ArtifactError, KafkaClientError, KafkaUnavailableError, TwincastError
+from foundation.errors import TwincastError
 from foundation.health import Health, HealthLimits
 from foundation.kafka.client import Consumer, Partition, Producer
 from foundation.kafka.outage import Outage, when_reachable
-from foundation.kafka.unreadable import UNREADABLE, skip_unreadable, unreadable
-from foundation.kafka.weights_topic import publish
 from foundation.settings.trainer import TrainerSettings
-from lstmcore.acceptance import check_publishable, weights_message
 from lstmcore.artifact import Artifact
 from lstmcore.serving import ServingModel
-from trainer.artifact_file import write_artifact_file
 from trainer.background import RefitJob
-from trainer.consume import Connected, connect, to_consumed, unreadable_consumed
+from trainer.consume import Connected, connect
 from trainer.history import HistoryStore
+from trainer.ingest import Ingest
 from trainer.metrics import TrainerMetrics, record_refit
 from trainer.plan import refit_plan
+from trainer.publish import PUBLISHED_VERSION, publish_artifact
 from trainer.refit import NotEnoughData, RefitOutcome, refit
 from trainer.snapshot import SampleBounds, read_snapshot
 
 log = logging.getLogger(__name__)
 
-PUBLISHED_VERSION = "published_version"
-COMMIT_WAIT_MS = 10_000
 # kafka-python's end_offsets waits as long as its request_timeout_ms (30 s by default) when not
 # told; said here, so every client waits the same.
 END_OFFSETS_WAIT_S = 30.0
-# Idle, the trainer still commits now and then: the answer tells whether the broker is there,
-# so an outage is reported (once) and its end too, even when no event arrives meanwhile.
-IDLE_COMMIT_S = 5.0
 
 
 class RefitAborted(TwincastError):
@@ -59,13 +49,16 @@ class TrainerService:
         self.settings = settings
         self.metrics = metrics
         self.stop_requested = threading.Event()
-        self.history = HistoryStore(settings.history_db, settings.history_max_points)
+        self.history = HistoryStore(
+            settings.history_db, settings.history_max_points, settings.history_max_points_total
+        )
         self.current: ServingModel | None = None
         self._new_events = 0
         self._last_refit = time.monotonic()
         self.outage = Outage(log)  # one WARNING per broker outage, INFO when it is back
         self.health = Health(self.outage, HealthLimits.of(settings))  # for /healthz, /readyz
-        self._last_commit = time.monotonic()
+        metrics.history_max_points.set(settings.history_max_points_total)
+        self.ingest = Ingest(settings, self.history, metrics, self.outage, self.stop_requested)
         self._job: RefitJob | None = None  # the refit running beside the poll loop, if any
 
     def request_stop(self) -> None:
@@ -89,6 +82,7 @@ class TrainerService:
                 self.health.beat()
                 self._ingest(consumer, timeout_ms=500)
                 self._tend_refit(producer)
+            self._new_events += self.ingest.flush(consumer)  # what a stop found gathered
             self._end_refit(producer)
             return 0
         finally:
@@ -112,6 +106,7 @@ class TrainerService:
             consumer.position(tp) < end[tp] for tp in assigned
         ):
             self._ingest(consumer, timeout_ms=1000)
+        self._new_events += self.ingest.flush(consumer)
         try:
             outcome = self._refit_and_publish(producer, raise_not_enough=True)
         except NotEnoughData as exc:
@@ -120,51 +115,7 @@ class TrainerService:
         return 0 if outcome is not None else 5
 
     def _ingest(self, consumer: Consumer, timeout_ms: int) -> None:
-        try:
-            batches = consumer.poll(timeout_ms / 1000, max_records=5000)
-        except KafkaClientError as exc:
-            if unreadable(exc):  # a batch the client cannot parse: skip its rest
-                self._skip_unreadable(consumer, exc, timeout_ms)
-                return
-            # Nothing was taken yet: wait and poll again (fatal errors raise here).
-            self.stop_requested.wait(self.outage.failed(exc, "reading events"))
-            return
-        records = [r for batch in batches.values() for r in batch]
-        if not records:
-            if time.monotonic() - self._last_commit >= IDLE_COMMIT_S:
-                self._commit(consumer)
-            return
-        consumed = to_consumed(records, self.settings.features, self.settings.max_event_bytes)
-        added = self.history.ingest(self.settings.events_topic, consumed)
-        reasons = Counter(c.bad_reason for c in consumed if c.bad_reason)
-        for reason, count in reasons.items():
-            self.metrics.bad_events.labels(reason).inc(count)
-        self.metrics.events.inc(len(consumed))
-        self._new_events += added
-        self._commit(consumer)
-        series, points = self.history.size()
-        self.metrics.history_series.set(series)
-        self.metrics.history_points.set(points)
-
-    def _skip_unreadable(self, consumer: Consumer, exc: KafkaClientError, timeout_ms: int) -> None:
-        """Count the offsets the client cannot read as bad events; the history moves past."""
-        skipped = skip_unreadable(consumer, exc, timeout_ms)
-        if skipped is None:
-            return  # not found yet: the next poll raises again and this runs again
-        consumed = unreadable_consumed(skipped)  # skip_unreadable logged them
-        self.history.ingest(self.settings.events_topic, consumed)
-        self.metrics.bad_events.labels(UNREADABLE).inc(len(consumed))
-
-    def _commit(self, consumer: Consumer) -> None:
-        """Informational (the trainer's lag); the history is the truth, so a failed commit
-        during an outage loses nothing. Bounded: a stop request must be heard."""
-        self._last_commit = time.monotonic()
-        try:
-            consumer.commit(timeout_s=COMMIT_WAIT_MS / 1000)
-        except KafkaClientError as exc:
-            self.outage.failed(exc, "offset commit (history unaffected)")
-            return
-        self.outage.recovered()
+        self._new_events += self.ingest.poll(consumer, timeout_ms)
 
     def _tend_refit(self, producer: Producer) -> None:
         """Between two polls: conclude a refit that ended, or start one that is due."""
@@ -279,39 +230,10 @@ class TrainerService:
         return refit(snapshot.series, plan, version, snapshot.offsets, current, self._on_epoch)
 
     def _publish(self, producer: Producer, artifact: Artifact) -> None:
-        manifest = artifact.manifest
-        if not self._publishable(artifact):
-            return
-        path = write_artifact_file(self.settings.artifact_dir, artifact)
-        try:
-            offset = publish(producer, self.settings.weights_topic, weights_message(artifact))
-        except KafkaUnavailableError:
-            log.exception("version %d not published; it will be retrained", manifest.version)
-            return
-        self.history.set_fact(PUBLISHED_VERSION, str(manifest.version))
-        self.current = ServingModel.from_artifact(artifact)
-        self.health.serving(manifest.version)
-        self.metrics.published_version.set(manifest.version)
-        log.info(
-            "published version %d (sha256 %s) at offset %d; file %s",
-            manifest.version,
-            manifest.sha256[:12],
-            offset,
-            path,
-        )
-
-    def _publishable(self, artifact: Artifact) -> bool:
-        """The worker's own acceptance, with the same limits: never publish what it refuses."""
-        s = self.settings
         current = self.current.version if self.current else 0
-        try:
-            check_publishable(artifact, s.features, current, s.artifact_limits())
-        except ArtifactError as exc:
-            self.metrics.refits.labels("unpublishable").inc()
-            log.error(
-                "version %d not published: workers would refuse it (%s)",
-                artifact.manifest.version,
-                exc,
-            )
-            return False
-        return True
+        published = publish_artifact(
+            self.settings, self.metrics, self.history, producer, artifact, current
+        )
+        if published is not None:
+            self.current = published
+            self.health.serving(published.version)

@@ -23,6 +23,27 @@ class TrainerSettings(KafkaSettings, HealthSettings):
     history_max_points: int = Field(
         10_000, ge=10, description="Newest points kept per series in the history."
     )
+    history_max_points_total: int = Field(
+        5_000_000,
+        ge=10,
+        description="Points kept in the history across all series; over it the oldest points "
+        "go first, whatever their series (a cold series vanishes with its last point).",
+    )
+    history_batch_events: int = Field(
+        20_000,
+        ge=1,
+        description="Events the trainer gathers over polls before writing them to the history in "
+        "one transaction (fewer, larger commits; a crash re-reads them from Kafka) ...",
+    )
+    history_batch_seconds: float = Field(
+        1.0, gt=0, description="... or written after this long, whatever their number."
+    )
+    trainer_partitions: str = Field(
+        "all",
+        pattern=r"^(all|[0-9]+|[0-9]+(,[0-9]+)+|list:[0-9]+(,[0-9]+)*)$",
+        description="Events partitions the trainer reads: 'all'; a count N (partitions 0..N-1, "
+        "a sample of the series, since keys are hashed to partitions); or 'list:0,3,7'.",
+    )
     refit_every_events: int = Field(5_000, ge=1, description="Refit after K new events ...")
     refit_every_seconds: float = Field(300.0, gt=0, description="... or T seconds with new events.")
     min_points_per_series: int = Field(

@@ -170,3 +170,32 @@ def test_ingestion_goes_on_while_a_refit_trains(
     assert code == 0, text[-3000:]
     assert "refit of version 1 aborted; nothing published" in text
     assert consume(kafka_settings, kafka_settings.weights_topic, 10**9, timeout_s=2) == []
+
+
+def test_a_sampling_trainer_reads_only_its_partitions_and_publishes(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    create_topics(kafka_settings, partitions=3)
+    sent = produce_series(kafka_settings, seasonal_series(12, 120, seed=4, noise=0.05))
+    on_topic = consume(kafka_settings, kafka_settings.events_topic, sent)
+    assert len(on_topic) == sent
+    chosen = {0, 1}  # TWINCAST_TRAINER_PARTITIONS=2: the first two of three
+    wanted = [r for r in on_topic if r.partition in chosen]
+    names = {r.key.decode() for r in wanted}
+    assert wanted and len(wanted) < sent, "the series should land on all three partitions"
+
+    env = _env(kafka_settings, tmp_path, trainer_partitions=2, epochs=3)
+    result = run_module("trainer", ["--once"], env, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "published version 1" in result.stderr
+
+    with sqlite3.connect(tmp_path / "history.sqlite") as db:
+        offsets = dict(db.execute("SELECT partition, next_offset FROM offsets"))
+        points = db.execute("SELECT count(*) FROM points").fetchone()[0]
+        stored = {name for (name,) in db.execute("SELECT DISTINCT series_id FROM points")}
+    ends = {p: 1 + max(r.offset for r in wanted if r.partition == p) for p in chosen}
+    assert offsets == ends and points == len(wanted) and stored == names
+    latest = read_latest(kafka_settings, features=1)
+    assert latest.model is not None and latest.model.version == 1
+    assert latest.model.manifest.training.offsets == ends
+    assert latest.model.manifest.training.n_series == len(names)

@@ -214,14 +214,11 @@ def test_member_count_and_directory_are_bounded_before_zipfile_reads_them() -> N
 def test_the_trainer_publishes_nothing_a_worker_would_refuse(tmp_path: Path) -> None:
     from foundation.settings.trainer import TrainerSettings
     from trainer.metrics import TrainerMetrics
-    from trainer.service import TrainerService
+    from trainer.publish import publishable
 
     settings = TrainerSettings(history_db=tmp_path / "h.sqlite", metrics_port=0)
-    service = TrainerService(settings, TrainerMetrics())
-    try:
-        assert service._publishable(make_artifact(version=1))
-        assert not service._publishable(make_artifact(version=2_000_000))  # too far ahead of 0
-        assert not service._publishable(make_artifact(version=1, units=800))  # over the budget
-        assert service.metrics.refits.labels("unpublishable")._value.get() == 2
-    finally:
-        service.history.close()
+    metrics = TrainerMetrics()
+    assert publishable(settings, metrics, make_artifact(version=1), current=0)
+    assert not publishable(settings, metrics, make_artifact(version=2_000_000), current=0)
+    assert not publishable(settings, metrics, make_artifact(version=1, units=800), current=0)
+    assert metrics.refits.labels("unpublishable")._value.get() == 2

@@ -1,0 +1,114 @@
+"""The trainer's poll side: events from Kafka into the history, in batches over several polls.
+
+One history transaction per poll made every commit write one page per series touched, and past
+~100k points (when the series' pages no longer share) that page writing grew with the history.
+Events are gathered over polls instead and written together once ``history_batch_events`` are
+waiting or ``history_batch_seconds`` have passed, so a commit's page writes are shared by many
+more events. Nothing is lost meanwhile: the history's offsets move only with its points, so a
+crash before a write re-reads those events from Kafka; the group commit (lag only) follows the
+history, never the consumer's position.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+from foundation.errors import KafkaClientError
+from foundation.kafka.client import Consumer
+from foundation.kafka.outage import Outage
+from foundation.kafka.unreadable import skip_unreadable, unreadable
+from foundation.settings.trainer import TrainerSettings
+from trainer.consume import to_consumed, unreadable_consumed
+from trainer.history import Consumed, HistoryStore
+from trainer.metrics import TrainerMetrics
+
+COMMIT_WAIT_MS = 10_000
+# Idle, the trainer still commits now and then: the answer tells whether the broker is there,
+# so an outage is reported (once) and its end too, even when no event arrives meanwhile.
+IDLE_COMMIT_S = 5.0
+
+
+class Ingest:
+    """Polls, decodes, gathers and writes; counts what it read in the metrics."""
+
+    def __init__(
+        self,
+        settings: TrainerSettings,
+        history: HistoryStore,
+        metrics: TrainerMetrics,
+        outage: Outage,
+        stop_requested: threading.Event,
+    ) -> None:
+        self.settings = settings
+        self.history = history
+        self.metrics = metrics
+        self.outage = outage
+        self.stop_requested = stop_requested
+        self._pending: list[Consumed] = []
+        self._oldest_pending = time.monotonic()
+        self._last_commit = time.monotonic()
+
+    def poll(self, consumer: Consumer, timeout_ms: int) -> int:
+        """One poll; returns the points written to the history by it (0 while gathering)."""
+        try:
+            batches = consumer.poll(timeout_ms / 1000, max_records=5000)
+        except KafkaClientError as exc:
+            if unreadable(exc):  # a batch the client cannot parse: skip its rest
+                self._skip_unreadable(consumer, exc, timeout_ms)
+                return 0
+            # Nothing was taken yet: wait and poll again (fatal errors raise here).
+            self.stop_requested.wait(self.outage.failed(exc, "reading events"))
+            return 0
+        records = [r for batch in batches.values() for r in batch]
+        if records:
+            if not self._pending:
+                self._oldest_pending = time.monotonic()
+            s = self.settings
+            self._pending.extend(to_consumed(records, s.features, s.max_event_bytes))
+        waited = time.monotonic() - self._oldest_pending
+        if self._pending and (
+            not records  # caught up: nothing to share the write with
+            or len(self._pending) >= self.settings.history_batch_events
+            or waited >= self.settings.history_batch_seconds
+        ):
+            return self.flush(consumer)
+        if not records and time.monotonic() - self._last_commit >= IDLE_COMMIT_S:
+            self._commit(consumer)
+        return 0
+
+    def flush(self, consumer: Consumer) -> int:
+        """Write what was gathered, in one transaction; then commit (lag). Returns points added."""
+        consumed, self._pending = self._pending, []
+        if not consumed:
+            return 0
+        added = self.history.ingest(self.settings.events_topic, consumed)
+        reasons = Counter(c.bad_reason for c in consumed if c.bad_reason)
+        for reason, count in reasons.items():
+            self.metrics.bad_events.labels(reason).inc(count)
+        self.metrics.events.inc(len(consumed))
+        self._commit(consumer)
+        series, points = self.history.size()
+        self.metrics.history_series.set(series)
+        self.metrics.history_points.set(points)
+        return added
+
+    def _skip_unreadable(self, consumer: Consumer, exc: KafkaClientError, timeout_ms: int) -> None:
+        """Count the offsets the client cannot read as bad events; the history moves past."""
+        skipped = skip_unreadable(consumer, exc, timeout_ms)
+        if skipped is None:
+            return  # not found yet: the next poll raises again and this runs again
+        self._pending.extend(unreadable_consumed(skipped))  # skip_unreadable logged them
+        self.flush(consumer)
+
+    def _commit(self, consumer: Consumer) -> None:
+        """Informational (the trainer's lag); the history is the truth, so a failed commit
+        during an outage loses nothing. Bounded: a stop request must be heard."""
+        self._last_commit = time.monotonic()
+        try:
+            consumer.commit(timeout_s=COMMIT_WAIT_MS / 1000)
+        except KafkaClientError as exc:
+            self.outage.failed(exc, "offset commit (history unaffected)")
+            return
+        self.outage.recovered()
