@@ -47,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = MetricsServer(metrics.registry, settings.metrics_addr, settings.metrics_port)
     try:
         service = TrainerService(settings, metrics)
+        server.serve_probes(service.health)
         stop_on_signals(service.request_stop, "stopping after the current step")
         return service.run(once=args.once)
     except TwincastError as exc:  # Kafka's errors too: the client layer translates them

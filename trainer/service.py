@@ -20,6 +20,7 @@ from collections.abc import Callable
 from functools import partial
 
 from foundation.errors import ArtifactError, KafkaClientError, KafkaUnavailableError, TwincastError
+from foundation.health import Health, HealthLimits
 from foundation.kafka.client import Consumer, Partition, Producer
 from foundation.kafka.outage import Outage, when_reachable
 from foundation.kafka.unreadable import UNREADABLE, skip_unreadable, unreadable
@@ -63,6 +64,7 @@ class TrainerService:
         self._new_events = 0
         self._last_refit = time.monotonic()
         self.outage = Outage(log)  # one WARNING per broker outage, INFO when it is back
+        self.health = Health(self.outage, HealthLimits.of(settings))  # for /healthz, /readyz
         self._last_commit = time.monotonic()
         self._job: RefitJob | None = None  # the refit running beside the poll loop, if any
 
@@ -74,7 +76,7 @@ class TrainerService:
         connected = (
             self._connect()
             if once
-            else when_reachable(self._connect, self.outage, self.stop_requested)
+            else when_reachable(self._connect, self.outage, self.stop_requested, self.health.beat)
         )
         if connected is None:
             self.history.close()
@@ -84,6 +86,7 @@ class TrainerService:
             if once:
                 return self._run_once(consumer, assigned, producer)
             while not self.stop_requested.is_set():
+                self.health.beat()
                 self._ingest(consumer, timeout_ms=500)
                 self._tend_refit(producer)
             self._end_refit(producer)
@@ -97,6 +100,7 @@ class TrainerService:
     def _connect(self) -> Connected:
         connected = connect(self.settings, self.history)
         self.current = connected.current
+        self.health.connected(self.current.version if self.current else 0, len(connected.assigned))
         if self.current is not None:
             topic = self.settings.weights_topic
             log.info("current model on %s: version %d", topic, self.current.version)

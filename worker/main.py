@@ -49,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = MetricsServer(metrics.registry, settings.metrics_addr, settings.metrics_port)
     try:
         service = WorkerService(settings, metrics)
+        server.serve_probes(service.health)
         stop_on_signals(service.request_stop, "finishing the current batch, committing and exiting")
         return service.run(exit_when_idle=args.exit_when_idle)
     except TwincastError as exc:  # KafkaClientError included

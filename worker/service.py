@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from foundation.errors import KafkaClientError
+from foundation.health import Health, HealthLimits
 from foundation.kafka.client import Consumer, Partition
 from foundation.kafka.outage import Outage, when_reachable
 from foundation.kafka.record import ConsumedRecord
@@ -92,6 +93,7 @@ class WorkerService:
         self._unrestored: set[Partition] = set()
         self._retry_at = 0.0
         self.outage = Outage(log)
+        self.health = Health(self.outage, HealthLimits.of(settings))  # for /healthz, /readyz
 
     def request_stop(self) -> None:
         self.stop_requested.set()
@@ -100,7 +102,7 @@ class WorkerService:
         s = self.settings
         # Started while the broker is away (a restart during an outage): wait for it.
         connected = when_reachable(
-            lambda: connect(s, self.outage), self.outage, self.stop_requested
+            lambda: connect(s, self.outage), self.outage, self.stop_requested, self.health.beat
         )
         if connected is None:
             return 0  # stopped before the broker came
@@ -112,9 +114,9 @@ class WorkerService:
             self._swap(latest.model)
         else:
             log.info("no model yet: persistence forecasts (model version 0) until one arrives")
-        self.watcher = WeightsWatcher(
-            s, latest.next_offset, self.model.version if self.model else 0, self.metrics
-        )
+        version = self.model.version if self.model else 0
+        self.health.connected(version)
+        self.watcher = WeightsWatcher(s, latest.next_offset, version, self.metrics)
         self.watcher.start()
         try:
             consumer.subscribe([s.events_topic], listener=RebalanceListener(self._rebalances))
@@ -141,6 +143,7 @@ class WorkerService:
         last_event = last_checkpoint = time.monotonic()
         interval = self.settings.commit_interval_ms / 1000
         while not self.stop_requested.is_set():
+            self.health.beat()
             self._watch()
             prepared = self.watcher.take()
             if prepared is not None:
@@ -304,6 +307,7 @@ class WorkerService:
         dropped = self.store.evict_partitions(gone)
         if partitions:
             log.info("partitions %s revoked: %d series handed over", sorted(gone), dropped)
+        self.health.hold(len(self.positions.held()), len(self._unrestored))
 
     def _rewind(self, consumer: Consumer) -> None:
         """Back to the last committed checkpoint of every partition still held: drop their
@@ -320,6 +324,7 @@ class WorkerService:
             self._retry_at = time.monotonic() + self.outage.failed(exc, "restoring state")
             self.on_revoked(partitions)  # undo whatever the failed try did: not held
             self._unrestored.update(partitions)
+        self.health.hold(len(self.positions.held()), len(self._unrestored), assigned=True)
 
     def _retry_restore(self, consumer: Consumer) -> None:
         """Try the unrestored partitions again once the pause is over.

@@ -127,11 +127,18 @@ class Outage:
 _UNREACHABLE: tuple[type[BaseException], ...] = (KafkaClientError, KafkaUnavailableError)
 
 
-def when_reachable(connect: Callable[[], T], outage: Outage, stop: threading.Event) -> T | None:
+def when_reachable(
+    connect: Callable[[], T],
+    outage: Outage,
+    stop: threading.Event,
+    tried: Callable[[], None] = lambda: None,
+) -> T | None:
     """``connect()`` once Kafka answers: a service (re)started while the broker is away waits
     for it instead of exiting. None if stopped meanwhile. A refused login or anything else
-    retrying cannot fix is raised, not waited out."""
+    retrying cannot fix is raised, not waited out. ``tried`` is called before every try (the
+    service's heartbeat: waiting for the broker is no hang)."""
     while True:
+        tried()
         try:
             connected = connect()
         except _UNREACHABLE as exc:

@@ -9,9 +9,10 @@ from pydantic import Field, model_validator
 
 from foundation.settings.base import MAX_EVENT_BYTES, KafkaSettings
 from foundation.settings.budget import step_flops
+from foundation.settings.health import HealthSettings
 
 
-class TrainerSettings(KafkaSettings):
+class TrainerSettings(KafkaSettings, HealthSettings):
     """Everything the trainer needs; defaults run the local demo."""
 
     trainer_group_id: str = Field("twincast-trainer", description="Consumer group of the trainer.")

@@ -7,6 +7,7 @@ from enum import StrEnum
 from pydantic import Field, model_validator
 
 from foundation.settings.base import MAX_EVENT_BYTES, KafkaSettings
+from foundation.settings.health import HealthSettings
 
 
 class SwapPolicy(StrEnum):
@@ -15,7 +16,7 @@ class SwapPolicy(StrEnum):
     RESET = "reset"  # every series starts again from zero state
 
 
-class WorkerSettings(KafkaSettings):
+class WorkerSettings(KafkaSettings, HealthSettings):
     worker_group_id: str = Field("twincast-worker", description="Consumer group of the workers.")
     features: int = Field(1, ge=1, description="Features per event (value list length).")
     state_max_series: int = Field(
