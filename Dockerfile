@@ -8,10 +8,11 @@ ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 TF_CPP_MIN_LOG_LEVEL=3
 WORKDIR /app
 # The dependencies first, read from pyproject.toml: their layer (TensorFlow is most of the image)
 # is rebuilt only when pyproject.toml changes, not at every change of the code.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml ./
 RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
 print('\n'.join(p['dependencies'] + p['optional-dependencies']['confluent']))" > requirements.txt \
  && pip install -r requirements.txt
+COPY README.md ./
 COPY foundation ./foundation
 COPY schemas ./schemas
 COPY lstmcore ./lstmcore

@@ -14,6 +14,10 @@ cache=${TWINCAST_CT_CACHE:-$HOME/.cache/twincast/containers}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 twincast=${TWINCAST:-$root/.venv/bin/twincast}
 
+build() {  # the legacy builder (Debian's docker.io has no buildx); errors still reach stderr
+  docker build -q --force-rm "$@" >/dev/null 2> >(grep -v -e DEPRECATED -e buildx -e '^ *$' >&2)
+}
+
 step() {  # step NAME COMMAND...: run it and say how long it took
   local name=$1 start=$SECONDS
   shift
@@ -44,7 +48,7 @@ kafka_image() {
   context=$(mktemp -d /tmp/twincast-ct-kafka.XXXXXX)
   cp "$here"/kafka/* "$context"/
   cp -rL "$jars" "$context"/jars
-  docker build -q --force-rm -t twincast-ct/kafka:test "$context" >/dev/null
+  build -t twincast-ct/kafka:test "$context"
   rm -rf "$context"
 }
 
@@ -54,14 +58,14 @@ python_base() {
   cp "$here"/python/Dockerfile "$context"/
   mkdir "$context"/local-ca
   cp /usr/local/share/ca-certificates/*.crt "$context"/local-ca/ 2>/dev/null || true
-  docker build -q --force-rm -t twincast-ct/python:3.11 "$context" >/dev/null
+  build -t twincast-ct/python:3.11 "$context"
   rm -rf "$context"
 }
 
 step "debian base" debian_base
 step "python base" python_base
 step "kafka image" kafka_image
-step "prometheus image" docker build -q --force-rm -t twincast-ct/prometheus:test "$here/prometheus"
-step "twincast image" docker build -q --force-rm -t twincast-ct/twincast:test \
+step "prometheus image" build -t twincast-ct/prometheus:test "$here/prometheus"
+step "twincast image" build -t twincast-ct/twincast:test \
   --build-arg PYTHON_IMAGE=twincast-ct/python:3.11 "$root"
 docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' 'twincast-ct/*'
