@@ -36,6 +36,9 @@ start_engine() {
     docker info >/dev/null 2>&1 && { echo "test.sh: started dockerd (pid $started)"; return 0; }
     sleep 0.5
   done
+  kill "$started" 2>/dev/null || true  # still running but not answering: give up on it
+  wait "$started" 2>/dev/null || true
+  started=""
   echo "test.sh: dockerd cannot start here; the end of $log:"
   tail -5 "$log"
   return 1
