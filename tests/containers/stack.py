@@ -70,7 +70,10 @@ class Stack:
         return result.stdout
 
     def containers(self, service: str) -> list[str]:
-        return self.compose("ps", "-q", service).split()
+        """Running or exited (compose v2's `ps -q` would leave out the exited `topics`)."""
+        project = f"label=com.docker.compose.project={self.project}"
+        name = f"label=com.docker.compose.service={service}"
+        return docker("ps", "-aq", "--filter", project, "--filter", name).split()
 
     def health(self, container: str) -> str:
         return docker("inspect", "-f", "{{.State.Health.Status}}", container).strip()
