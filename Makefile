@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install kafka-jars kafka-up kafka-down kafka-status topics demo test lint typecheck unit clean bench-trainer bench-trainer-scale bench-worker bench-recovery bench-weights bench-latency bench-scale bench-checkpoint bench-swap prometheus evaluate
+.PHONY: install kafka-jars kafka-up kafka-down kafka-status topics demo test lint typecheck unit clean bench-trainer bench-trainer-scale bench-worker bench-recovery bench-weights bench-latency bench-scale bench-checkpoint bench-swap prometheus evaluate test-containers
 
 # The virtualenv is rebuilt whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -67,6 +67,11 @@ CONFLUENT_PIPELINE = tests/integration/test_worker.py tests/integration/test_hot
 test: $(STAMP) kafka-jars prometheus lint typecheck
 	$(BIN)/pytest
 	$(BIN)/pytest --kafka-client confluent-kafka $(CONFLUENT_PIPELINE)
+
+# The image and the compose stack on a real Docker engine (installed and started if need be, and
+# stopped again if this started it); the images are built locally from Debian's packages.
+test-containers: $(STAMP) kafka-jars
+	deploy/containers/test.sh
 
 clean: kafka-down
 	rm -rf $(VENV) .kafka .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -73,11 +73,20 @@ def test_prometheus_scrapes_the_ports_the_services_serve() -> None:
     assert prometheus["rule_files"] == ["/etc/prometheus/alerts.yml"]
 
 
+def test_healthchecks_ask_readyz_on_the_metrics_port() -> None:
+    services = _compose()["services"]
+    for name in ("trainer", "worker"):
+        port = services[name]["environment"]["TWINCAST_METRICS_PORT"]
+        check = services[name]["healthcheck"]["test"]
+        assert check[:3] == ["CMD", "python", "-c"], name
+        assert f"http://localhost:{port}/readyz" in check[3], name
+
+
 def test_grafana_reads_the_prometheus_service_and_the_dashboard() -> None:
     services = _compose()["services"]
     source = _yaml("deploy/grafana/provisioning/datasources/prometheus.yml")["datasources"][0]
     assert source["url"] == "http://prometheus:9090"
-    assert "9090:9090" in services["prometheus"]["ports"]
+    assert "${PROMETHEUS_HOST_PORT:-9090}:9090" in services["prometheus"]["ports"]
     provider = _yaml("deploy/grafana/provisioning/dashboards/twincast.yml")["providers"][0]
     mounts = services["grafana"]["volumes"]
     assert f"./deploy/grafana/dashboards:{provider['options']['path']}:ro" in mounts
