@@ -89,10 +89,10 @@ def test_files_load_as_datasets(tmp_path: Path) -> None:
         load(str(csv))
 
 
-@pytest.mark.parametrize("name", ["airline", "co2", "sunspots", "synthetic"])
+@pytest.mark.parametrize("name", ["airline", "co2", "sunspots", "synthetic", "short"])
 def test_built_in_datasets(name: str) -> None:
     dataset = load(name)
-    expected = {"airline": 144, "co2": 2284, "sunspots": 309, "synthetic": 4800}[name]
+    expected = {"airline": 144, "co2": 2284, "sunspots": 309, "synthetic": 4800, "short": 509}[name]
     assert len(dataset) == expected and dataset.season > 1
     for s in dataset.series.values():
         assert np.isfinite(s.values).all(), "gaps filled"
