@@ -144,8 +144,10 @@ def test_diverged_baselines_are_flagged() -> None:
 def test_refit_lines_show_refused_candidates_and_why_none_ran() -> None:
     text = refit_lines(["worse_than_persistence"], [(2.0, 1.0)], [])
     assert "worse_than_persistence" in text and "candidate 2" in text and "(2.000x)" in text
-    text = refit_lines([], [], ["no series has 20 points [series_too_short]"] * 3)
-    assert "no refit ran 3 times: no series has 20 points" in text
+    skips = [("series_too_short", f"no series has 20 points, the longest has {n}") for n in (3, 4)]
+    text = refit_lines([], [], skips)
+    assert "no refit could run 2 times (series_too_short); last: no series has 20 points" in text
+    assert text.count("series_too_short") == 1 and "the longest has 4" in text
     assert "no refit ran at all" in text
 
 
@@ -155,4 +157,5 @@ def test_short_series_say_why_no_refit_ran() -> None:
         dataset, TrainerSettings(refit_every_events=24, min_points_per_series=20), WorkerSettings()
     )
     assert run.refits == [] and len(run.skipped) == 2
-    assert "no series has 20 points" in run.skipped[0] and "series_too_short" in run.skipped[0]
+    reason, why = run.skipped[0]
+    assert reason == "series_too_short" and "no series has 20 points" in why

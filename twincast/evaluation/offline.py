@@ -43,7 +43,7 @@ class ModelRun:
     refits: list[str] = field(default_factory=list)  # verdict of each refit, in order
     # (candidate, persistence) MAE on the trainer's held-out tail, per refit, accepted or not
     tails: list[tuple[float, float]] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # why a refit could not run, per round
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (reason, why) per skipped refit
 
 
 def rounds(events: Sequence[Event], size: int) -> list[Sequence[Event]]:
@@ -69,7 +69,7 @@ def run_offline(
     model: ServingModel | None = None
     verdicts: list[str] = []
     tails: list[tuple[float, float]] = []
-    skipped: list[str] = []
+    skipped: list[tuple[str, str]] = []
     offset = 0
     chunks = rounds(dataset.events(), trainer.refit_every_events)
     for number, chunk in enumerate(chunks, start=1):
@@ -94,7 +94,7 @@ def run_offline(
                 model,
             )
         except NotEnoughData as exc:
-            skipped.append(f"{exc} [{exc.reason}]")
+            skipped.append((exc.reason, str(exc)))
             continue
         verdicts.append(outcome.verdict)
         tails.append((outcome.evaluation.model_mae, outcome.evaluation.persistence_mae))
@@ -121,7 +121,7 @@ class ForecastCollector:
         self,
         verdicts: list[str],
         tails: list[tuple[float, float]],
-        skipped: list[str] | None = None,
+        skipped: list[tuple[str, str]] | None = None,
     ) -> ModelRun:
         forecasts, versions = {}, {}
         for series_id, made in self._made.items():

@@ -72,7 +72,7 @@ def _replay(
     producer = kafka_clients(topics).producer(options)
     verdicts: list[str] = []
     tails: list[tuple[float, float]] = []
-    skipped: list[str] = []
+    skipped: list[tuple[str, str]] = []
     skips_before: dict[str, float] = {}
     outcomes: dict[str, float] = {}
     chunks = rounds(dataset.events(), trainer.refit_every_events)
@@ -120,10 +120,10 @@ def _tail(trainer: dict[str, float]) -> tuple[float, float]:
     )
 
 
-def _new_skips(trainer: dict[str, float], before: dict[str, float]) -> list[str]:
+def _new_skips(trainer: dict[str, float], before: dict[str, float]) -> list[tuple[str, str]]:
     """The reasons (twincast_trainer_refit_skipped_total) counted since ``before``."""
     return [
-        f"the trainer counted {key[len(SKIPPED) : -1]} (see its log)"
+        (key[len(SKIPPED) : -1], "the trainer's log says why")
         for key, value in trainer.items()
         if key.startswith(SKIPPED)
         for _ in range(int(value - before.get(key, 0.0)))

@@ -80,9 +80,11 @@ def table(title: str, rows: dict[str, dict[str, Score]]) -> str:
     return "\n".join(lines)
 
 
-def refit_lines(verdicts: list[str], tails: list[tuple[float, float]], skipped: list[str]) -> str:
+def refit_lines(
+    verdicts: list[str], tails: list[tuple[float, float]], skipped: list[tuple[str, str]]
+) -> str:
     """Each refit's candidate next to persistence on the trainer's held-out tail, accepted or
-    not; and why refits could not run, if some could not."""
+    not; and why refits could not run, once per reason (with the latest explanation)."""
     lines = []
     for number, (verdict, (candidate, last)) in enumerate(zip(verdicts, tails, strict=True), 1):
         ratio = f"{candidate / last:.3f}" if last > 0 else "-"
@@ -90,9 +92,12 @@ def refit_lines(verdicts: list[str], tails: list[tuple[float, float]], skipped: 
             f"  refit {number}: {verdict:<22} held-out tail MAE candidate {candidate:.5g}, "
             f"persistence {last:.5g} ({ratio}x)"
         )
-    for reason in dict.fromkeys(skipped):  # each distinct reason once, in order
-        count = skipped.count(reason)
-        lines.append(f"  no refit ran {count} time{'s' * (count > 1)}: {reason}")
+    latest = dict(skipped)  # reason -> its last explanation, in order of first appearance
+    for reason, why in latest.items():
+        count = sum(r == reason for r, _ in skipped)
+        lines.append(
+            f"  no refit could run {count} time{'s' * (count > 1)} ({reason}); last: {why}"
+        )
     if not verdicts:
         lines.append("  no refit ran at all: twincast's forecasts above are the last value")
     return "\n".join(lines)
