@@ -5,7 +5,10 @@ is called are written to STDERR`` and ``Could not find cuda drivers on your mach
 descriptor 2 while it is imported, before ``TF_CPP_MIN_LOG_LEVEL`` is consulted (TensorFlow
 2.21 prints them with the variable at 3). So fd 2 is pointed at a temporary file for the import
 only; afterwards, every captured line that is not known start-up noise is written to the real
-stderr, so a genuine error (a broken install, a missing library) stays visible.
+stderr, so a genuine error (a broken install, a missing library) stays visible. fd 2 is the
+process's: a line another thread writes during those few seconds (the trainer's poll loop logs
+while its refit thread imports) is captured too and written afterwards, late but not lost. Only
+a crash of the interpreter inside the import would lose what was captured.
 """
 
 from __future__ import annotations
