@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install kafka-jars kafka-up kafka-down kafka-status topics demo test lint typecheck unit clean bench-trainer bench-trainer-scale bench-worker bench-recovery bench-weights bench-latency bench-scale bench-checkpoint bench-swap prometheus evaluate test-containers
+.PHONY: install kafka-jars kafka-up kafka-down kafka-status topics demo test lint typecheck unit clean bench-trainer bench-trainer-scale bench-worker bench-recovery bench-weights bench-latency bench-scale bench-checkpoint bench-swap bench-min-points prometheus evaluate test-containers
 
 # The virtualenv is rebuilt whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -112,4 +112,8 @@ bench-swap: $(STAMP)
 
 # The README's forecast-quality table: every built-in data set, offline, default settings.
 evaluate: $(STAMP)
-	@for data in airline co2 sunspots synthetic; do $(BIN)/twincast evaluate $$data || exit 1; done
+	@for data in airline co2 sunspots synthetic short; do $(BIN)/twincast evaluate $$data || exit 1; done
+
+# Issue 15's measurement: twincast on many short series at several TWINCAST_MIN_POINTS_PER_SERIES.
+bench-min-points: $(STAMP)
+	$(BIN)/python -m bench.min_points

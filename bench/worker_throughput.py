@@ -39,6 +39,7 @@ from foundation.kafka.topics import ensure_topics
 from foundation.kafka.weights_topic import publish, weights_producer
 from foundation.settings.base import KafkaSettings, TopicSettings
 from foundation.settings.worker import WorkerSettings
+from lstmcore import quiet_keras
 from lstmcore.acceptance import weights_message
 from lstmcore.artifact import Artifact, seal
 from lstmcore.serving import ServingModel
@@ -160,7 +161,7 @@ def run_worker(
 
 
 def step_vs_predict(units: int, series: int) -> None:
-    import keras
+    keras = quiet_keras.keras()
 
     from lstmcore.keras_model import build_stateful_model, set_arrays
 

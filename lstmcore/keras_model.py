@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from lstmcore import quiet_keras
 from schemas.artifact import Architecture
 
 
@@ -15,7 +16,7 @@ def build_stateful_model(architecture: Architecture, batch_size: int) -> Any:
     Returns sequences so every step of a chunk is a training target (next-step forecast). Only a
     model that trains needs an optimizer (``compile_for_training``); a twin only steps.
     """
-    import keras
+    keras = quiet_keras.keras()
 
     inputs = keras.Input(batch_shape=(batch_size, None, architecture.features))
     hidden = inputs
@@ -29,7 +30,7 @@ def build_stateful_model(architecture: Architecture, batch_size: int) -> Any:
 
 def compile_for_training(model: Any, learning_rate: float) -> None:
     """MSE loss, Adam at the given learning rate."""
-    import keras
+    keras = quiet_keras.keras()
 
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
 

@@ -49,6 +49,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from lstmcore import quiet_keras
 from lstmcore.keras_model import (
     build_stateful_model,
     compile_for_training,
@@ -108,7 +109,7 @@ def train(
     ``initial``: weights to start from (a warm start), else a fresh initialisation. Only the
     starting point changes: the layout and the resets, hence the twin rule, are the same.
     """
-    import keras
+    keras = quiet_keras.keras()
 
     keras.utils.set_random_seed(config.seed)
     streams = make_streams(series)

@@ -6,7 +6,7 @@ import logging
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from trainer.refit import RefitOutcome
+from trainer.refit import NotEnoughData, RefitOutcome
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,14 @@ class TrainerMetrics:
         self.refits = Counter(
             "twincast_refits", "Refits finished, by outcome.", ["outcome"], registry=r
         )
+        self.refit_skipped = Counter(
+            "twincast_trainer_refit_skipped",
+            "Refits due that could not run (persistence keeps serving), by reason: no_history, "
+            "series_too_short (no series has TWINCAST_MIN_POINTS_PER_SERIES points).",
+            ["reason"],
+            registry=r,
+        )
+        self.last_skip: str | None = None  # the reason last logged; None after a refit ran
         self.refit_duration = Histogram(
             "twincast_refit_duration_seconds",
             "Wall time of one refit.",
@@ -64,6 +72,7 @@ class TrainerMetrics:
 def record_refit(m: TrainerMetrics, outcome: RefitOutcome, seconds: float) -> None:
     """A finished refit's figures, in the metrics and the log."""
     ev = outcome.evaluation
+    m.last_skip = None  # a later skip is news again
     m.refits.labels(outcome.verdict).inc()
     m.refit_duration.observe(seconds)
     m.last_refit.set_to_current_time()
@@ -81,3 +90,18 @@ def record_refit(m: TrainerMetrics, outcome: RefitOutcome, seconds: float) -> No
         ev.persistence_mae,
         ev.previous_model_mae,
     )
+
+
+def record_skip(m: TrainerMetrics, exc: NotEnoughData) -> None:
+    """A refit that could not run: counted every time, logged when the reason changes (a
+    trainer waiting for data would otherwise say the same thing at every poll)."""
+    m.refits.labels("not_enough_data").inc()
+    m.refit_skipped.labels(exc.reason).inc()
+    if exc.reason != m.last_skip:
+        m.last_skip = exc.reason
+        log.warning(
+            "no refit can run (%s): %s; persistence keeps serving. Said again only when the "
+            "reason changes; twincast_trainer_refit_skipped_total counts each time",
+            exc.reason,
+            exc,
+        )

@@ -33,8 +33,26 @@ log = logging.getLogger(__name__)
 Series = npt.NDArray[np.float64]
 
 
+NO_HISTORY = "no_history"  # no event has arrived yet
+SERIES_TOO_SHORT = "series_too_short"  # no series has min_points_per_series points yet
+
+
 class NotEnoughData(ValueError):
-    """The history cannot support a refit yet."""
+    """The history cannot support a refit yet; ``reason`` is a metric label."""
+
+    def __init__(self, message: str, reason: str = SERIES_TOO_SHORT) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def too_short(min_points: int, series: int, longest: int | None = None) -> NotEnoughData:
+    """Why no refit can run: said with the setting that decides it."""
+    longest_text = "" if longest is None else f", the longest has {longest}"
+    return NotEnoughData(
+        f"no series has {min_points} points (TWINCAST_MIN_POINTS_PER_SERIES) yet: "
+        f"{series} series in the history{longest_text}",
+        SERIES_TOO_SHORT if series else NO_HISTORY,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,10 +194,8 @@ def refit(
         version,
     )
     if not sample:
-        raise NotEnoughData(
-            f"no series has {plan.min_points_per_series} points yet "
-            f"({len(history)} series, longest {max((len(v) for v in history.values()), default=0)})"
-        )
+        longest = max((len(v) for v in history.values()), default=0)
+        raise too_short(plan.min_points_per_series, len(history), longest)
     series = [np.asarray(values, np.float64) for values in sample.values()]
     starts = [holdout_start(len(s), plan.holdout_fraction) for s in series]
     heads = [s[:start] for s, start in zip(series, starts, strict=True)]

@@ -27,10 +27,10 @@ from trainer.background import RefitJob
 from trainer.consume import Connected, connect
 from trainer.history import HistoryStore
 from trainer.ingest import Ingest
-from trainer.metrics import TrainerMetrics, record_refit
+from trainer.metrics import TrainerMetrics, record_refit, record_skip
 from trainer.plan import refit_plan
 from trainer.publish import PUBLISHED_VERSION, publish_artifact
-from trainer.refit import NotEnoughData, RefitOutcome, refit
+from trainer.refit import NotEnoughData, RefitOutcome, refit, too_short
 from trainer.snapshot import SampleBounds, read_snapshot
 
 log = logging.getLogger(__name__)
@@ -188,10 +188,9 @@ class TrainerService:
         try:
             outcome = attempt()
         except NotEnoughData as exc:
-            self.metrics.refits.labels("not_enough_data").inc()
+            record_skip(self.metrics, exc)
             if raise_not_enough:
                 raise
-            log.info("refit skipped: %s", exc)
             return None
         except RefitAborted:
             log.info("refit of version %d aborted; nothing published", version)
@@ -215,10 +214,7 @@ class TrainerService:
         )
         snapshot = read_snapshot(s.history_db, s.events_topic, bounds, version)
         if not snapshot.series:
-            raise NotEnoughData(
-                f"no series has {s.min_points_per_series} points yet "
-                f"({snapshot.total} series in the history)"
-            )
+            raise too_short(s.min_points_per_series, snapshot.total)
         log.info(
             "refit of version %d reads %d of %d series with enough points (%d in the history)",
             version,

@@ -80,7 +80,11 @@ def test_evaluate_command_on_a_csv_file(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
-    assert "2 series, 120 points, offline" in out
-    for method in ("twincast", "persistence", "River HoltWinters", "River SNARIMAX"):
+    assert "2 series, 120 events, 118 scored per method, offline" in out
+    for method in ("twincast", "persistence", "River HoltWinters", "River SNARIMAX", "ETS (AICc)"):
         assert method in out
+    assert "refit 1: " in out and "held-out tail MAE candidate" in out
+    # It trained (TensorFlow imported) without TensorFlow's start-up lines on stderr.
+    for noise in ("absl::InitializeLog", "Could not find cuda drivers", "oneDNN"):
+        assert noise not in result.stderr, result.stderr[-3000:]
     assert len(list((tmp_path / "png").glob("*.png"))) == 2

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from foundation.settings.base import KafkaSettings
+from foundation.settings.trainer import TrainerSettings
 from lstmcore.serving import ServingModel
 from tests.integration.helpers import (
     consume,
@@ -68,6 +69,9 @@ def test_once_publishes_a_twin_that_beats_persistence(
     assert first.returncode == 0, first.stderr[-3000:]
     assert "published version 1" in first.stderr
     assert first.stderr.count("skipping bad event") == 3
+    # It trained (TensorFlow imported) without TensorFlow's start-up lines (issue 15).
+    for noise in ("absl::InitializeLog", "Could not find cuda drivers", "oneDNN"):
+        assert noise not in first.stderr, first.stderr[-3000:]
 
     latest = read_latest(kafka_settings, features=1)
     assert latest.model is not None and latest.model.version == 1
@@ -109,10 +113,13 @@ def test_once_with_too_little_data_fails_clearly(
     kafka_settings: KafkaSettings, tmp_path: Path
 ) -> None:
     create_topics(kafka_settings)
-    produce_series(kafka_settings, seasonal_series(2, 5, seed=1))
+    shortest = TrainerSettings().min_points_per_series  # the default, which the test keeps
+    produce_series(kafka_settings, seasonal_series(2, shortest - 1, seed=1))
     result = run_module("trainer", ["--once"], _env(kafka_settings, tmp_path), tmp_path)
     assert result.returncode == 4
     assert "too little data" in result.stderr
+    assert f"no series has {shortest} points (TWINCAST_MIN_POINTS_PER_SERIES)" in result.stderr
+
     assert read_latest(kafka_settings, features=1).model is None
 
 

@@ -5,9 +5,10 @@ each value is made before that value is learned.
 - River's ``HoltWinters`` (alpha 0.3, beta 0.1, gamma 0.6, the data set's season; River's own
   example) and ``SNARIMAX`` (p=2, d=1, q=1 and one seasonal AR term at the data set's season, on
   standardised inputs; one setting for every data set).
-  Before a River model can forecast (HoltWinters needs a whole season first) and whenever it
-  returns something non-finite, the persistence forecast stands in, so every method answers every
-  value. River is an optional dependency (the ``eval`` extra).
+  Before a River model can forecast (HoltWinters needs a whole season first) the persistence
+  forecast stands in, so every method answers every value. A non-finite forecast is returned as
+  it is: the evaluation replaces it by the last value and flags the method as diverged. River is
+  an optional dependency (the ``eval`` extra).
 """
 
 from __future__ import annotations
@@ -54,9 +55,10 @@ def river_forecasts(make: Callable[[int], Any], values: F64, season: int) -> F64
     for i, value in enumerate(values.tolist()):
         if i > 0:
             try:
-                guess = float(model.forecast(horizon=1)[0])
+                out[i] = float(model.forecast(horizon=1)[0])
             except (IndexError, ValueError, ZeroDivisionError):
-                guess = math.nan  # not enough data for this model yet
-            out[i] = guess if math.isfinite(guess) else values[i - 1]
+                out[i] = values[i - 1]  # not enough data for this model yet
+            except OverflowError:
+                out[i] = math.inf  # diverged
         model.learn_one(value)
     return out

@@ -15,7 +15,7 @@ MODES = "--offline: trainer and worker logic in this process; --pipeline: the re
 def add_parser(sub: Any) -> None:
     parser = sub.add_parser(
         "evaluate",
-        help="online one-step-ahead MAE/RMSE of twincast next to persistence and River",
+        help="online one-step-ahead MAE/RMSE of twincast next to persistence, River and ETS",
         description=(
             "Replay a data set in event-time order; for every event the forecast made before it "
             "arrived is scored, then the event is learned. DATA is a built-in name (airline, "
@@ -33,11 +33,15 @@ def add_parser(sub: Any) -> None:
         metavar="N",
         help="events per round, i.e. refit after every N events (default: a sixth of the data)",
     )
-    parser.add_argument("--season", type=int, default=0, help="season length for River (files)")
+    parser.add_argument(
+        "--season", type=int, default=0, help="season length for River and ETS (files)"
+    )
     parser.add_argument("--series-column", default="series_id")
     parser.add_argument("--ts-column", default="ts")
     parser.add_argument("--value-column", default="value")
-    parser.add_argument("--no-river", action="store_true", help="skip the River baselines")
+    parser.add_argument(
+        "--no-river", action="store_true", help="skip the baselines (River and ETS)"
+    )
     parser.add_argument("--plot", metavar="DIR", help="write one PNG per series into DIR")
     parser.set_defaults(func=run)
 
@@ -57,7 +61,10 @@ def run(args: argparse.Namespace) -> int:
         dataset, trainer, WorkerSettings(), pipeline=args.pipeline, baselines=not args.no_river
     )
     print(result.table())
-    print(f"  refits after every {every} events: {', '.join(result.run.refits) or 'none'}")
+    print(f"  refits after every {every} events (held-out tail: the trainer's last points):")
+    print(result.refits())
+    if not args.no_river:
+        print(result.ets_summary())
     if args.plot:
         for path in plot(result, Path(args.plot)):
             print(f"  wrote {path}")

@@ -1,7 +1,8 @@
 """Data sets for ``twincast evaluate``: built-in ones and the user's CSV / JSON Lines files.
 
 Built-ins need the optional ``eval`` extra (River and statsmodels ship the data) except
-``synthetic``. Each data set knows its season length, which the seasonal baselines need.
+``synthetic`` and ``short``. Each data set knows its season length, which the seasonal baselines
+need.
 """
 
 from __future__ import annotations
@@ -85,6 +86,23 @@ def _synthetic() -> Dataset:
     )
 
 
+def _short() -> Dataset:
+    """50 quarterly series of 8 to 12 points each, starting over two years (seeded): many short
+    series, the case ``min_points_per_series`` decides (one pooled model or none at all)."""
+    rng = np.random.default_rng(11)
+    lengths = rng.integers(8, 13, 50)
+    starts = rng.integers(0, 8, 50)
+    data = seasonal_series(50, 20, seed=11, period=4.0, noise=0.15, trend=0.2)
+    series = {}
+    for (name, values), length, begin in zip(data.items(), lengths, starts, strict=True):
+        stamps = [
+            datetime(2020 + (begin + q) // 4, 1 + 3 * ((begin + q) % 4), 1, tzinfo=UTC)
+            for q in range(length)
+        ]
+        series[name] = Series(stamps, values[begin : begin + length, 0].copy())
+    return Dataset("short", series, season=4)
+
+
 def _single(name: str, points: list[tuple[datetime, float]], season: int) -> Dataset:
     stamps = [ts for ts, _ in points]
     return Dataset(name, {name: Series(stamps, np.array([v for _, v in points]))}, season)
@@ -95,6 +113,7 @@ BUILT_IN: dict[str, Callable[[], Dataset]] = {
     "co2": _co2,
     "sunspots": _sunspots,
     "synthetic": _synthetic,
+    "short": _short,
 }
 
 

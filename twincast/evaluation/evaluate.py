@@ -1,10 +1,12 @@
-"""One evaluation: twincast (offline or through the pipeline) and the baselines, scored alike."""
+"""One evaluation: twincast (offline or through the pipeline) and the baselines, scored alike:
+every method answers every value but each series' first, so each is scored on the same N - S
+points (N events, S series)."""
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +15,9 @@ from foundation.settings.trainer import TrainerSettings
 from foundation.settings.worker import WorkerSettings
 from twincast.evaluation.baselines import RIVER, persistence, river_forecasts
 from twincast.evaluation.datasets import Dataset
+from twincast.evaluation.ets import ETS, ets_forecasts, refit_points
 from twincast.evaluation.offline import ModelRun, run_offline
-from twincast.evaluation.report import F64, Score, overall, score, table
+from twincast.evaluation.report import F64, Score, overall, refit_lines, score, stand_in, table
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +31,27 @@ class Evaluation:
     run: ModelRun
     forecasts: dict[str, dict[str, F64]]  # method -> series -> forecasts
     scores: dict[str, dict[str, Score]]  # series (and "all") -> method -> score
+    ets_forms: dict[str, list[str]] = field(default_factory=dict)  # series -> form per refit
 
     def table(self) -> str:
+        events, series = len(self.dataset), len(self.dataset.series)
         title = (
-            f"{self.dataset.name}: {len(self.dataset.series)} series, {len(self.dataset)} points, "
-            f"{self.mode}, refits {len(self.run.refits)} "
+            f"{self.dataset.name}: {series} series, {events} events, {events - series} scored "
+            f"per method, {self.mode}, refits {len(self.run.refits)} "
             f"({sum(v in ('accepted', 'gate_off') for v in self.run.refits)} served)"
         )
-        single = len(self.dataset.series) == 1  # its "all" rows would repeat the series' rows
+        single = series == 1  # its "all" rows would repeat the series' rows
         return table(title, {k: v for k, v in self.scores.items() if not (single and k == "all")})
+
+    def refits(self) -> str:
+        """Each refit's candidate next to persistence, and why refits could not run."""
+        return refit_lines(self.run.refits, self.run.tails, self.run.skipped)
+
+    def ets_summary(self) -> str:
+        """Which ETS form AICc picked at the refits, counted over series."""
+        forms = [f for per_series in self.ets_forms.values() for f in per_series]
+        counts = ", ".join(f"{f} x{forms.count(f)}" for f in sorted(set(forms)))
+        return f"  ETS forms picked by AICc (error/trend/season): {counts or 'none (too short)'}"
 
     def best_river(self) -> tuple[str, Score]:
         overall_scores = self.scores["all"]
@@ -65,20 +80,52 @@ def evaluate(
     forecasts: dict[str, dict[str, F64]] = {TWINCAST: run.forecasts, "persistence": {}}
     for series_id, s in dataset.series.items():
         forecasts["persistence"][series_id] = persistence(s.values)
+    nonfinite: dict[str, dict[str, int]] = {}
+    ets_forms: dict[str, list[str]] = {}
     if baselines:
-        for method, make in RIVER.items():
-            forecasts[method] = {
-                series_id: river_forecasts(make, s.values, dataset.season)
-                for series_id, s in dataset.series.items()
-            }
+        raw = _baselines(dataset, trainer.refit_every_events, ets_forms)
+        for method, per_series in raw.items():
+            forecasts[method], nonfinite[method] = {}, {}
+            for series_id, values in per_series.items():
+                clean, bad = stand_in(values, dataset.series[series_id].values)
+                forecasts[method][series_id], nonfinite[method][series_id] = clean, bad
     scores: dict[str, dict[str, Score]] = {}
     for series_id, s in dataset.series.items():
-        scores[series_id] = {m: score(f[series_id], s.values) for m, f in forecasts.items()}
+        scores[series_id] = {
+            m: replace(
+                score(f[series_id], s.values), nonfinite=nonfinite.get(m, {}).get(series_id, 0)
+            )
+            for m, f in forecasts.items()
+        }
     scores["all"] = {
-        m: overall([(f[sid], s.values) for sid, s in dataset.series.items()])
+        m: replace(
+            overall([(f[sid], s.values) for sid, s in dataset.series.items()]),
+            nonfinite=sum(nonfinite.get(m, {}).values()),
+        )
         for m, f in forecasts.items()
     }
-    return Evaluation(dataset, "pipeline" if pipeline else "offline", run, forecasts, scores)
+    mode = "pipeline" if pipeline else "offline"
+    return Evaluation(dataset, mode, run, forecasts, scores, ets_forms)
+
+
+def _baselines(
+    dataset: Dataset, round_size: int, ets_forms: dict[str, list[str]]
+) -> dict[str, dict[str, F64]]:
+    """River's and ETS's raw forecasts (non-finite ones left in), per method and series; ETS
+    refits where twincast's trainer does, on what had arrived by then."""
+    out: dict[str, dict[str, F64]] = {}
+    for method, make in RIVER.items():
+        out[method] = {
+            series_id: river_forecasts(make, s.values, dataset.season)
+            for series_id, s in dataset.series.items()
+        }
+    points = refit_points([e[0] for e in dataset.events()], round_size)
+    out[ETS] = {}
+    for series_id, s in dataset.series.items():
+        out[ETS][series_id], ets_forms[series_id] = ets_forecasts(
+            s.values, dataset.season, points[series_id]
+        )
+    return out
 
 
 def plot(evaluation: Evaluation, folder: Path) -> list[Path]:

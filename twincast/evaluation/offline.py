@@ -41,6 +41,9 @@ class ModelRun:
     forecasts: dict[str, npt.NDArray[np.float64]]
     versions: dict[str, npt.NDArray[np.int64]]
     refits: list[str] = field(default_factory=list)  # verdict of each refit, in order
+    # (candidate, persistence) MAE on the trainer's held-out tail, per refit, accepted or not
+    tails: list[tuple[float, float]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (reason, why) per skipped refit
 
 
 def rounds(events: Sequence[Event], size: int) -> list[Sequence[Event]]:
@@ -65,6 +68,8 @@ def run_offline(
     history: dict[str, list[list[float]]] = {}
     model: ServingModel | None = None
     verdicts: list[str] = []
+    tails: list[tuple[float, float]] = []
+    skipped: list[tuple[str, str]] = []
     offset = 0
     chunks = rounds(dataset.events(), trainer.refit_every_events)
     for number, chunk in enumerate(chunks, start=1):
@@ -88,16 +93,18 @@ def run_offline(
                 {},
                 model,
             )
-        except NotEnoughData:
+        except NotEnoughData as exc:
+            skipped.append((exc.reason, str(exc)))
             continue
         verdicts.append(outcome.verdict)
+        tails.append((outcome.evaluation.model_mae, outcome.evaluation.persistence_mae))
         if on_refit is not None:
             on_refit(version, outcome.verdict)
         if outcome.accepted:
             new = ServingModel.from_artifact(outcome.artifact)
             apply_swap(store, model, new, worker.swap_policy)
             model = new
-    return collector.run(verdicts)
+    return collector.run(verdicts, tails, skipped)
 
 
 class ForecastCollector:
@@ -110,10 +117,15 @@ class ForecastCollector:
         for series_id, forecast, version in zip(series_ids, forecasts, versions, strict=True):
             self._made[series_id].append((forecast, version))
 
-    def run(self, verdicts: list[str]) -> ModelRun:
+    def run(
+        self,
+        verdicts: list[str],
+        tails: list[tuple[float, float]],
+        skipped: list[tuple[str, str]] | None = None,
+    ) -> ModelRun:
         forecasts, versions = {}, {}
         for series_id, made in self._made.items():
             # The forecast made at value i is the forecast of value i + 1.
             forecasts[series_id] = np.array([np.nan] + [f for f, _ in made[:-1]])
             versions[series_id] = np.array([0] + [v for _, v in made[:-1]], np.int64)
-        return ModelRun(forecasts, versions, verdicts)
+        return ModelRun(forecasts, versions, verdicts, tails, skipped or [])

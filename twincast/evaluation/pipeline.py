@@ -71,6 +71,9 @@ def _replay(
     options = ProducerOptions("evaluate", acks="all", linger_ms=5)
     producer = kafka_clients(topics).producer(options)
     verdicts: list[str] = []
+    tails: list[tuple[float, float]] = []
+    skipped: list[tuple[str, str]] = []
+    skips_before: dict[str, float] = {}
     outcomes: dict[str, float] = {}
     chunks = rounds(dataset.events(), trainer.refit_every_events)
     try:
@@ -90,7 +93,12 @@ def _replay(
             if number < len(chunks):  # after the last round nothing is left to forecast
                 now = _await_refit(urls, services, number, outcomes, timeout_s)
                 grown = [k for k, v in now.items() if v > outcomes.get(k, 0.0)]
-                verdicts += [k for k in grown if k not in ("not_enough_data", "published_version")]
+                new = [k for k in grown if k not in ("not_enough_data", "published_version")]
+                verdicts += new
+                trainer_now = _samples(urls["trainer"])
+                tails += [_tail(trainer_now)] * len(new)
+                skipped += _new_skips(trainer_now, skips_before)
+                skips_before = trainer_now
                 outcomes = now
     finally:
         producer.close()
@@ -98,7 +106,28 @@ def _replay(
     collector = ForecastCollector(dataset)
     for f in sorted(forecasts, key=lambda f: (f.source_partition, f.source_offset)):
         collector.add([f.series_id], [f.forecast], [f.model_version])
-    return collector.run(verdicts)
+    return collector.run(verdicts, tails, skipped)
+
+
+SKIPPED = "twincast_trainer_refit_skipped_total{reason="
+
+
+def _tail(trainer: dict[str, float]) -> tuple[float, float]:
+    """The last refit's candidate and persistence MAE on its held-out tail."""
+    mae = "twincast_trainer_validation_mae{model="
+    return trainer.get(mae + "candidate}", float("nan")), trainer.get(
+        mae + "persistence}", float("nan")
+    )
+
+
+def _new_skips(trainer: dict[str, float], before: dict[str, float]) -> list[tuple[str, str]]:
+    """The reasons (twincast_trainer_refit_skipped_total) counted since ``before``."""
+    return [
+        (key[len(SKIPPED) : -1], "the trainer's log says why")
+        for key, value in trainer.items()
+        if key.startswith(SKIPPED)
+        for _ in range(int(value - before.get(key, 0.0)))
+    ]
 
 
 SERVED = ("accepted", "gate_off")

@@ -1,7 +1,9 @@
-"""Scores and the printed table: MAE and RMSE per series and overall, each method side by side."""
+"""Scores and the printed table: MAE and RMSE per series and overall, each method side by side,
+with a note where a baseline diverged."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,12 +11,18 @@ import numpy.typing as npt
 
 F64 = npt.NDArray[np.float64]
 
+# A method this many times worse than the last value has not learned the series, it has diverged
+# (River's SNARIMAX reached 7.7e10 on a series whose persistence MAE was ~1): said, not printed
+# as if it were a result.
+DIVERGED_RATIO = 5.0
+
 
 @dataclass(frozen=True)
 class Score:
     mae: float
     rmse: float
     points: int
+    nonfinite: int = 0  # forecasts that were NaN or infinite (the last value stood in)
 
 
 def score(forecasts: F64, actuals: F64) -> Score:
@@ -30,6 +38,28 @@ def overall(per_series: list[tuple[F64, F64]]) -> Score:
     return score(forecasts, actuals)
 
 
+def stand_in(raw: F64, values: F64) -> tuple[F64, int]:
+    """``raw`` with every non-finite forecast after the first value replaced by the last value,
+    and how many were replaced."""
+    out = raw.copy()
+    bad = ~np.isfinite(out)
+    bad[0] = False  # the first value has no forecast by any method
+    out[bad] = values[:-1][bad[1:]]
+    return out, int(bad.sum())
+
+
+def flag(s: Score, persistence: Score) -> str:
+    """Why a score is not to be taken at face value, or ''."""
+    notes = []
+    if s.nonfinite:
+        notes.append(f"DIVERGED: {s.nonfinite} non-finite forecasts (last value used)")
+    if not math.isfinite(s.mae) or (
+        persistence.mae > 0 and s.mae > DIVERGED_RATIO * persistence.mae
+    ):
+        notes.append(f"DIVERGED: MAE > {DIVERGED_RATIO:g}x persistence")
+    return "; ".join(notes)
+
+
 def table(title: str, rows: dict[str, dict[str, Score]]) -> str:
     """rows: series (or "all") -> method -> score. One line per series and method."""
     methods = list(next(iter(rows.values())))
@@ -39,11 +69,35 @@ def table(title: str, rows: dict[str, dict[str, Score]]) -> str:
         f"  {'series':<14} {'method':<{width}} {'MAE':>12} {'RMSE':>12} {'vs persist.':>12}",
     ]
     for series_id, scores in rows.items():
-        base = scores["persistence"].mae
+        base = scores["persistence"]
         for method, s in scores.items():
-            ratio = f"{s.mae / base:.3f}" if base > 0 else "-"
-            name = series_id[:14]
+            ratio = f"{s.mae / base.mae:.3f}" if base.mae > 0 else "-"
+            note = flag(s, base)
             lines.append(
-                f"  {name:<14} {method:<{width}} {s.mae:>12.5g} {s.rmse:>12.5g} {ratio:>12}"
+                f"  {series_id[:14]:<14} {method:<{width}} {s.mae:>12.5g} {s.rmse:>12.5g} "
+                f"{ratio:>12}" + (f"  {note}" if note else "")
             )
+    return "\n".join(lines)
+
+
+def refit_lines(
+    verdicts: list[str], tails: list[tuple[float, float]], skipped: list[tuple[str, str]]
+) -> str:
+    """Each refit's candidate next to persistence on the trainer's held-out tail, accepted or
+    not; and why refits could not run, once per reason (with the latest explanation)."""
+    lines = []
+    for number, (verdict, (candidate, last)) in enumerate(zip(verdicts, tails, strict=True), 1):
+        ratio = f"{candidate / last:.3f}" if last > 0 else "-"
+        lines.append(
+            f"  refit {number}: {verdict:<22} held-out tail MAE candidate {candidate:.5g}, "
+            f"persistence {last:.5g} ({ratio}x)"
+        )
+    latest = dict(skipped)  # reason -> its last explanation, in order of first appearance
+    for reason, why in latest.items():
+        count = sum(r == reason for r, _ in skipped)
+        lines.append(
+            f"  no refit could run {count} time{'s' * (count > 1)} ({reason}); last: {why}"
+        )
+    if not verdicts:
+        lines.append("  no refit ran at all: twincast's forecasts above are the last value")
     return "\n".join(lines)
