@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from bench.broker import temporary_broker
@@ -115,6 +116,8 @@ def idle_memory(bootstrap: str, client: str, args: argparse.Namespace, tmp: Path
         worker = start_worker(run.topics, settings_env(run, args), log, "INFO")
         try:
             wait_for(lambda: serving(run, args.partitions), "idle worker", process=worker)
+            # The heap its start freed given back, as a worker that ran traffic does.
+            wait_for(lambda: trimmed_since(run.log, 0), "idle heap trim", process=worker)
             return memory_of(worker.pid)
         finally:
             stop(worker)
@@ -151,9 +154,11 @@ def measure(
     def until(condition: Callable[[], bool], what: str, every_s: float) -> None:
         wait_for(condition, what, every_s, process=worker)
 
-    rate = drain(run, until, total)
-    # The memory of a worker at rest: its last checkpoint written and committed.
+    rate, last_ms = drain(run, until, total)
+    # The memory of a worker at rest: its last checkpoint written and committed, and the heap it
+    # freed given back (at its first poll without events, ``worker.heap``).
     until(lambda: checkpointed(run.topics, run.group), "checkpoint", PROGRESS_EVERY_S)
+    until(lambda: trimmed_since(run.log, last_ms), "heap trim", PROGRESS_EVERY_S)
     after = memory_of(worker.pid)
     memory = Memory(after.rss - idle.rss, after.peak - idle.peak)
     swap_s, gaps = swap_phase(run, until, traffic, total, args)
@@ -162,12 +167,22 @@ def measure(
     return SizeFigures(len(traffic.names), rate, memory, swap_s, gaps, states)
 
 
-def drain(run: Run, until: Until, total: int) -> float:
-    """Events/s from the first event counted to the last forecast's append time."""
+def drain(run: Run, until: Until, total: int) -> tuple[float, int]:
+    """Events/s from the first event counted to the last forecast's append time (and that)."""
     until(lambda: counter(run.port, EVENTS) > 0, "first event", FIRST_EVENT_EVERY_S)
     first_ms = time.time() * 1000
     until(lambda: counter(run.port, FORECASTS) >= total, "all forecasts", PROGRESS_EVERY_S)
-    return total / ((last_append_ms(run.topics) - first_ms) / 1000)
+    last_ms = last_append_ms(run.topics)
+    return total / ((last_ms - first_ms) / 1000), last_ms
+
+
+def trimmed_since(log: Path, since_ms: float) -> bool:
+    """The worker logged a heap trim after ``since_ms`` (epoch ms; its log's local time)."""
+    for match in log_matches(log, r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) .*heap trimmed"):
+        at = datetime.strptime(match[1], "%Y-%m-%d %H:%M:%S").timestamp() * 1000
+        if at + int(match[2]) >= since_ms:
+            return True
+    return False
 
 
 def swap_phase(
