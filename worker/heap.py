@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import logging
 import os
 import time
@@ -73,6 +74,9 @@ class HeapTrimmer:
         if events:
             self._worked = True
         elif self._worked:
+            # Idle: also free the garbage in reference cycles (client futures and callbacks)
+            # that would otherwise wait for a full collection, then give its pages back too.
+            gc.collect()
             self._trim("idle")
 
     def checkpointed(self) -> None:
