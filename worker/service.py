@@ -32,6 +32,7 @@ from lstmcore.serving import ServingModel
 from schemas.control import RESET
 from worker.delivery import Delivery, TransactionAborted
 from worker.forecast_sender import ForecastSender
+from worker.heap import HeapTrimmer
 from worker.hotpath import (
     BatchResult,
     EventBatch,
@@ -94,6 +95,7 @@ class WorkerService:
         self._retry_at = 0.0
         self.outage = Outage(log)
         self.health = Health(self.outage, HealthLimits.of(settings))  # for /healthz, /readyz
+        self.heap = HeapTrimmer(settings.heap_trim_interval_ms / 1000)
 
     def request_stop(self) -> None:
         self.stop_requested.set()
@@ -165,6 +167,7 @@ class WorkerService:
                 batches = self.positions.keep_in_order(consumer, batches)
             records = [r for batch in batches.values() for r in batch]
             self._update_lag(consumer)
+            self.heap.polled(len(records))
             if records or not consumer.assignment():
                 # Idle time counts only while partitions are ours (a join can take a while).
                 last_event = time.monotonic()
@@ -176,6 +179,7 @@ class WorkerService:
                     self._recover(consumer, abandon=True)
             if time.monotonic() - last_checkpoint >= interval:
                 self.checkpoint(consumer)
+                self.heap.checkpointed()
                 last_checkpoint = time.monotonic()
             if exit_when_idle is not None and time.monotonic() - last_event >= exit_when_idle:
                 log.info("no events for %.1fs: exiting", exit_when_idle)
@@ -421,6 +425,7 @@ class WorkerService:
         if done.rounds:
             self.metrics.swap_prepare_seconds.observe(done.prepared_seconds)
         self.metrics.swaps.inc()
+        self.heap.worked()  # the old model's arrays and the replay's temporaries are freed
         self.metrics.model_version.set(new.version)
         self.metrics.model_created.set(new.manifest.created_at.timestamp())
         log.info(

@@ -5,30 +5,27 @@ series with one fancy-index each. Least-recently-seen series are evicted when th
 What a series' state holds is ``schemas.state.SeriesState``: its scalar fields each get one array
 here (``scalars``, by field name), derived from that one definition.
 
-Bookkeeping is per slot too, to keep a series' memory close to its state (~0.85 KB at W=64, 32
-units): a plain dict series -> slot and a list slot -> series, a last-seen counter per slot (the
-least recently seen are found with one ``argpartition`` when the store is full) and, for spread
-checkpoints (``worker.state_writer``), the offset of the first event a slot's written state lacks
-and the time of that first unwritten change; no ordered dict and no set of changed series.
+Bookkeeping is per slot too, to keep a series' memory close to its state (~0.95 KB at W=64, 32
+units): which series has which slot and which were seen least recently (``worker.slot_map``)
+and, for spread checkpoints (``worker.state_writer``), the offset of the first event a slot's
+written state lacks and the time of that first unwritten change; no ordered dict and no set of
+changed series.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from schemas.state import COLUMNS, SeriesState, StateColumns
+from worker.slot_map import SlotMap
+from worker.unwritten import CLEAN, Changes, replay_points
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
-
-
-# ``unwritten_from`` of a slot whose state in memory is the one on the state topic.
-CLEAN = np.iinfo(np.int64).max
-NEVER = np.iinfo(np.int64).max  # ``_seen`` of a free slot: never the least recently seen
 
 
 class StateStore:
@@ -41,19 +38,13 @@ class StateStore:
             raise ValueError("capacity and window must be positive")
         self.capacity, self.window, self.features = capacity, window, features
         self.evictions = 0
-        # Series -> slot, and back; per slot a plain array instead of a linked LRU list: a
-        # series costs one dict entry and a few array cells, not an ordered-dict node.
-        self._slots: dict[str, int] = {}
-        self._ids: list[str | None] = [None] * capacity
-        self._seen = np.full(capacity, NEVER, np.int64)  # when each slot's series was last seen
-        self._clock = 0
+        self.ids = SlotMap(capacity)
         # Checkpointing (``worker.state_writer``): per slot, the offset of the first event in
         # memory that its written state lacks, and when that change came (monotonic seconds).
         # Only the store's methods change them, so every change of state is marked the same way.
         self.unwritten_from = np.full(capacity, CLEAN, np.int64)
         self.changed_at = np.full(capacity, np.inf, np.float64)
         self._forgotten: dict[str, int] = {}  # series -> its partition, for tombstones
-        self._free = list(range(capacity - 1, -1, -1))
         self.windows = np.zeros((capacity, window, features), np.float64)
         self.counts = np.zeros(capacity, np.int64)  # inputs in the window
         self.last_value = np.zeros((capacity, features), np.float64)
@@ -78,55 +69,28 @@ class StateStore:
         self.generation[slots] += 1
 
     def __len__(self) -> int:
-        return len(self._slots)
+        return len(self.ids)
 
     def __contains__(self, series_id: object) -> bool:
-        return series_id in self._slots
+        return series_id in self.ids
 
     def series_ids(self) -> list[str]:
-        return list(self._slots)
+        return self.ids.series_ids()
 
     def slots_for(self, series_ids: Sequence[str]) -> I64:
         """Slots of the given series, creating (and evicting for) the new ones; marks them seen."""
-        n = len(series_ids)
-        if n > self.capacity:
+        if len(series_ids) > self.capacity:
             raise ValueError("more series in one step than the state store's capacity")
-        get = self._slots.get
-        out = np.fromiter((get(sid, -1) for sid in series_ids), np.int64, n)
-        seen = np.arange(self._clock, self._clock + n, dtype=np.int64)
-        self._clock += n
-        known = out >= 0
-        self._seen[out[known]] = seen[known]
-        new = np.flatnonzero(~known).tolist()
-        if new:
-            shortage = len(new) - len(self._free)
-            if shortage > 0:
-                self._evict_oldest(shortage)
-            for i in new:
-                slot = get(series_ids[i])  # a series named twice in one call is new once
-                if slot is None:
-                    slot = self._allocate(series_ids[i])
-                out[i] = slot
+        out, new = self.ids.place(series_ids, self._evict_oldest)
+        if len(new):
             self._clear(out[new])  # one fancy-index per array for all new slots
-            self._seen[out[new]] = seen[new]
         return out
 
     def _evict_oldest(self, count: int) -> None:
-        """Evict the ``count`` least recently seen series; the series of the step being placed
-        were just seen, so they are never among them (the store is full: every slot is used)."""
-        victims = np.argpartition(self._seen, count - 1)[:count]
-        for slot in victims.tolist():
-            series_id = self._ids[slot]
-            if series_id is not None:
-                self.evict(series_id)
-                self.evictions += 1
-
-    def _allocate(self, series_id: str) -> int:
-        """A free slot for a new series (cleared by the caller)."""
-        slot = self._free.pop()
-        self._slots[series_id] = slot
-        self._ids[slot] = series_id
-        return slot
+        """Evict the ``count`` least recently seen series (the store is full)."""
+        for slot in self.ids.least_recently_seen(count):
+            self._forget(slot)
+            self.evictions += 1
 
     def _clear(self, slots: I64) -> None:
         self.reset_slots(slots)
@@ -147,33 +111,31 @@ class StateStore:
 
     def evict(self, series_id: str) -> bool:
         """Forget a series (it will start again from zero state). True if it was there."""
-        slot = self._slots.pop(series_id, None)
+        slot = self.ids.get(series_id)
         if slot is None:
             return False
-        self._release(slot)
-        partition = int(self.scalars["partition"][slot])
-        if partition >= 0:
-            self._forgotten[series_id] = partition
+        self._forget(slot)
         return True
 
-    def _release(self, slot: int) -> None:
-        self._free.append(slot)
+    def _forget(self, slot: int) -> None:
+        """Free the slot; its series gets a tombstone if it has a partition."""
+        partition = int(self.scalars["partition"][slot])
+        series_id = self._release(slot)
+        if partition >= 0:
+            self._forgotten[series_id] = partition
+
+    def _release(self, slot: int) -> str:
         self.bump(slot)
-        self._ids[slot] = None
-        self._seen[slot] = NEVER
         self.unwritten_from[slot] = CLEAN
         self.changed_at[slot] = np.inf
+        return self.ids.release(slot)
 
     def evict_partitions(self, partitions: Iterable[int]) -> int:
         """Drop every series of these partitions (handed to another worker); no tombstones."""
         slots = self.occupied_slots()
         gone = slots[np.isin(self.scalars["partition"][slots], list(partitions))]
         for slot in gone.tolist():
-            series_id = self._ids[slot]
-            assert series_id is not None  # an occupied slot
-            del self._slots[series_id]
-            self._forgotten.pop(series_id, None)
-            self._release(slot)
+            self._forgotten.pop(self._release(slot), None)
         return len(gone)
 
     def push_inputs(self, slots: I64, values: F64) -> None:
@@ -190,12 +152,11 @@ class StateStore:
 
     def next_offsets_of(self, series_ids: Sequence[str]) -> I64:
         """The ``next_offset`` of each series' state, 0 for a series without one."""
-        get = self._slots.get
-        slots = np.fromiter((get(sid, -1) for sid in series_ids), np.int64, len(series_ids))
+        slots = self.ids.lookup(series_ids)
         return np.where(slots >= 0, self.scalars["next_offset"][slots], 0)
 
     def get(self, series_id: str) -> SeriesState | None:
-        slot = self._slots.get(series_id)
+        slot = self.ids.get(series_id)
         if slot is None:
             return None
         count = int(self.counts[slot])
@@ -232,14 +193,14 @@ class StateStore:
         changes to checkpoint (even if the series had changed before)."""
         for series_id, state in states.items():
             self.put(series_id, state)
-        slots = np.fromiter((self._slots[sid] for sid in states), np.int64, len(states))
+        slots = self.ids.lookup(list(states))
         self.unwritten_from[slots] = CLEAN
         self.changed_at[slots] = np.inf
 
     def mark_changed(self, series_ids: Iterable[str]) -> None:
         """These series' states need writing at the next checkpoint, whatever their age. Their
         first unwritten event (if any) stays where it was: it is where a replay must start."""
-        slots = [slot for sid in series_ids if (slot := self._slots.get(sid)) is not None]
+        slots = [slot for sid in series_ids if (slot := self.ids.get(sid)) is not None]
         self.changed_at[slots] = -np.inf
 
     def mark_stepped(
@@ -263,7 +224,7 @@ class StateStore:
         slots = self.occupied_slots()
         changed_at = self.changed_at[slots]  # inf: unchanged (inf <= inf: not a due one)
         due = slots[(changed_at < np.inf) & (changed_at <= changed_before)]
-        changed = self.columns([self._name(slot) for slot in due.tolist()])
+        changed = self.columns([self.ids.name(slot) for slot in due.tolist()])
         self.unwritten_from[due] = CLEAN
         self.changed_at[due] = np.inf
         forgotten, self._forgotten = self._forgotten, {}
@@ -273,14 +234,9 @@ class StateStore:
         pending = slots[self.unwritten_from[slots] != CLEAN]
         return replay_points(self.scalars["partition"][pending], self.unwritten_from[pending])
 
-    def _name(self, slot: int) -> str:
-        series_id = self._ids[slot]
-        assert series_id is not None, "an occupied slot has a series"
-        return series_id
-
     def columns(self, series_ids: list[str]) -> StateColumns:
         """The states of these (stored) series side by side, copied with one gather per array."""
-        slots = np.fromiter((self._slots[sid] for sid in series_ids), np.int64, len(series_ids))
+        slots = self.ids.lookup(series_ids)
         return StateColumns(
             series_ids=series_ids,
             h=self.h[:, slots].transpose(1, 0, 2),
@@ -292,25 +248,7 @@ class StateStore:
         )
 
     def occupied_slots(self) -> I64:
-        return np.fromiter(self._slots.values(), np.int64, len(self._slots))
-
-
-class Changes(NamedTuple):
-    """What one checkpoint writes: states, tombstones and where each partition must replay from."""
-
-    states: StateColumns
-    forgotten: dict[str, int]  # series -> partition
-    replay_from: dict[int, int]  # partition -> first offset some unwritten state lacks
-
-
-def replay_points(partitions: I64, unwritten_from: I64) -> dict[int, int]:
-    """Per partition, the smallest of its unwritten series' first unwritten offsets."""
-    if not len(partitions):
-        return {}
-    order = np.lexsort((unwritten_from, partitions))
-    parts = partitions[order]
-    firsts = np.flatnonzero(np.r_[True, parts[1:] != parts[:-1]])
-    return dict(zip(parts[firsts].tolist(), unwritten_from[order][firsts].tolist(), strict=True))
+        return self.ids.occupied()
 
 
 def _python(value: np.generic) -> Any:

@@ -28,8 +28,9 @@ def topic_specs(settings: TopicSettings) -> list[NewTopic]:
             rf,
             {
                 "cleanup.policy": "compact",
-                "min.cleanable.dirty.ratio": "0.1",
-                "segment.ms": str(3600 * 1000),
+                "min.cleanable.dirty.ratio": str(s.state_min_cleanable_dirty_ratio),
+                "segment.bytes": str(s.state_segment_bytes),
+                "segment.ms": str(s.state_segment_ms),
             },
         ),
         # One partition keeps versions totally ordered; every worker reads all of it.

@@ -176,3 +176,26 @@ class TopicSettings(KafkaSettings):
         ge=1024 * 1024,
         description="max.message.bytes of the weights topic, so real models fit in one message.",
     )
+    # Compaction never cleans a topic's active segment: what a partition holds beyond its live
+    # states (and a new owner reads at restore) is about one segment plus the dirty part the
+    # cleaner waits for. A state record is ~1 KB (W=64, 32 units): 16 MiB is the live set of
+    # ~16,000 series, one partition's share of 100,000 series over 6 partitions.
+    state_segment_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="segment.bytes of the compacted state topic: its uncompacted tail is about "
+        "this much per partition (the broker's default, 1 GiB, would keep hours of state writes).",
+    )
+    state_segment_ms: int = Field(
+        3600 * 1000,
+        ge=60_000,
+        description="segment.ms of the state topic: a quiet partition's writes become compactable "
+        "after this long at most.",
+    )
+    state_min_cleanable_dirty_ratio: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="min.cleanable.dirty.ratio of the state topic: the cleaner compacts a "
+        "partition once this share of it is superseded states.",
+    )

@@ -71,6 +71,13 @@ class WorkerSettings(KafkaSettings, HealthSettings):
         "unwritten change is this old (0 = every changed series at every checkpoint); a new "
         "owner replays silently from the oldest unwritten change, so recovery stays exact.",
     )
+    heap_trim_interval_ms: int = Field(
+        60_000,
+        ge=0,
+        description="Give freed heap back to the OS (glibc malloc_trim) at the first poll "
+        "without events after some, and under steady load after a checkpoint at most this "
+        "often (0 = never).",
+    )
     exactly_once: bool = Field(
         False,
         description="Forecasts, dead letters, states and offsets in one Kafka transaction per "

@@ -40,7 +40,11 @@ def test_cli_twice_leaves_documented_topics(
             configs = admin.topic_configs(spec.name)
             for key, value in spec.configs.items():
                 assert configs[key] == value, (spec.name, key)
-        assert admin.topic_configs(settings.state_topic)["cleanup.policy"] == "compact"
+        state = admin.topic_configs(settings.state_topic)
+        assert state["cleanup.policy"] == "compact"
+        # Small segments, so that compaction reaches states written minutes ago, not hours.
+        assert state["segment.bytes"] == str(settings.state_segment_bytes) == str(16 * 2**20)
+        assert float(state["min.cleanable.dirty.ratio"]) == settings.state_min_cleanable_dirty_ratio
         weights = admin.topic_configs(settings.weights_topic)
         assert int(weights["max.message.bytes"]) >= 16 * 1024 * 1024
         assert weights["retention.ms"] == "-1"

@@ -18,8 +18,9 @@ from tests.unit.test_worker_core import TS, _model, _store
 from worker.hotpath import EventBatch, process
 from worker.replay import Replay, newest_offsets, not_yet_applied
 from worker.restore import after_start
-from worker.state_store import StateStore, replay_points
+from worker.state_store import StateStore
 from worker.state_writer import CheckpointPlan
+from worker.unwritten import replay_points
 
 INF = math.inf
 

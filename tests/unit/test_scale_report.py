@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-import math
+import io
 
 import pytest
 
-from bench.scale_report import (
-    Gaps,
-    Memory,
-    SizeFigures,
-    marginal,
-    other_gaps,
-    parse_status,
-    parse_swaps,
-    swap_gaps,
-    table,
-)
+from bench.scale_report import Memory, SizeFigures, marginal, parse_status, table, trimmed_since
 
 STATUS = """Name:\tpython
 Umask:\t0022
@@ -29,25 +18,6 @@ VmRSS:\t  398765 kB
 RssAnon:\t  300000 kB
 Threads:\t12
 """
-
-
-def test_the_swap_line_is_read_as_the_worker_writes_it(caplog: pytest.LogCaptureFixture) -> None:
-    # The worker's own swap (no Kafka involved), so a change of its log line breaks this test.
-    from bench.worker_throughput import artifact
-    from foundation.settings.worker import WorkerSettings
-    from lstmcore.serving import ServingModel
-    from worker.metrics import WorkerMetrics
-    from worker.service import WorkerService
-
-    service = WorkerService(WorkerSettings(state_max_series=10), WorkerMetrics())
-    service.store.slots_for(["a", "b", "c"])
-    with caplog.at_level(logging.INFO, logger="worker.service"):
-        for version in (1, 2):
-            service._swap(ServingModel.from_artifact(artifact(version, 4)))
-    swaps = parse_swaps(caplog.text)
-    assert [(s.version, s.policy, s.series) for s in swaps] == [(1, "replay", 3), (2, "replay", 3)]
-    assert swaps[1].seconds == pytest.approx(service.swap_durations[1], abs=0.0005)
-    assert parse_swaps("partitions [0, 1] assigned: 0 series restored in 0.01s") == []
 
 
 def test_rss_and_its_peak_come_from_proc_status_in_bytes() -> None:
@@ -65,49 +35,50 @@ def test_this_process_has_a_status() -> None:
     assert 0 < memory.rss <= memory.peak
 
 
-def row(series: int, rate: float, rss_mib: float, swap_s: float) -> SizeFigures:
+def row(series: int, rate: float, rss_mib: float) -> SizeFigures:
     mib = 1024 * 1024
-    memory = Memory(int(rss_mib * mib), int(rss_mib * 2 * mib))
-    return SizeFigures(series, rate, memory, swap_s, Gaps(0.5, 0.25, 10_000, 9_000), 7)
+    return SizeFigures(series, rate, Memory(int(rss_mib * mib), int(rss_mib * 2 * mib)))
 
 
 def test_each_size_is_printed_next_to_its_ratio_to_the_first() -> None:
-    lines = table([row(1_000, 10_000, 10, 0.01), row(100_000, 5_000, 250, 0.2)])
+    lines = table([row(1_000, 10_000, 10), row(100_000, 5_000, 250)])
     assert lines[0].split() == [
         "series", "events/s", "ratio", "B/series", "ratio", "peak", "B/s", "ratio",
-        "swap", "s", "ratio", "gap", "s", "other",
     ]  # fmt: skip
     base, large = (line.split() for line in lines[1:])
-    assert base == [
-        "1,000", "10,000", "1.00", "10,486", "1.00", "20,972", "1.00", "0.010", "1.00",
-        "0.500", "0.250",
-    ]  # fmt: skip
+    assert base == ["1,000", "10,000", "1.00", "10,486", "1.00", "20,972", "1.00"]
     assert large[:3] == ["100,000", "5,000", "0.50"]
     assert large[3:5] == ["2,621", "0.25"]  # 250 MiB over 100,000 series against 10 MiB / 1,000
-    assert large[7:9] == ["0.200", "20.00"]
 
 
 def test_a_missing_figure_has_no_ratio() -> None:
-    lines = table([row(1_000, 10_000, 10, math.nan), row(10_000, 9_000, 30, 0.1)])
-    assert lines[2].split()[7:9] == ["0.100", "-"]
+    lines = table([row(1_000, 0, 10), row(10_000, 9_000, 30)])
+    assert lines[2].split()[1:3] == ["9,000", "-"]
 
 
 def test_the_marginal_cost_is_per_extra_series() -> None:
-    lines = marginal([row(1_000, 1, 10, 0), row(11_000, 1, 20, 0)])
+    lines = marginal([row(1_000, 1, 10), row(11_000, 1, 20)])
     assert lines == ["  1,000 -> 11,000 series: 1,049 B per extra series (peak 2,097)"]
 
 
-def test_the_gap_at_the_swap_spans_the_last_old_and_the_first_new_forecast() -> None:
-    appends = [(1000, 1), (1000, 1), (1100, 1), (1350, 1), (1900, 2), (2000, 2), (2400, 2)]
-    assert swap_gaps(appends, 2) == Gaps(0.55, 0.4, 2000, 1900)
-    # No forecast of the new version yet (the swap came after the backlog): no gap at the swap.
-    gaps = swap_gaps([(0, 1), (300, 1), (400, 1)], 2)
-    assert math.isnan(gaps.at_swap_s) and (gaps.other_s, gaps.other_from_ms) == (0.3, 0)
-    assert gaps.new_from_ms is None
+def test_a_trim_counts_from_its_log_time(caplog: pytest.LogCaptureFixture) -> None:
+    # As the worker writes it (foundation.entrypoint's format), so a change of it breaks this.
+    import logging
+    from datetime import datetime
 
+    from worker import heap
 
-def test_the_longest_other_gap_is_placed_relative_to_the_swap() -> None:
-    assert other_gaps([row(1_000, 1, 1, 0.1)]) == [
-        "  1,000 series: longest other gap 0.250 s, starting +1.0 s from the first forecast of "
-        "the new version; 7 state records written in it"
-    ]
+    handler = logging.StreamHandler(stream := io.StringIO())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    heap.log.addHandler(handler)
+    caplog.set_level(logging.INFO, logger="worker.heap")
+    try:
+        before_ms = datetime.now().timestamp() * 1000 - 1  # the log's ms are truncated
+        trimmer = heap.HeapTrimmer(60.0)
+        trimmer.polled(1)
+        trimmer.polled(0)
+    finally:
+        heap.log.removeHandler(handler)
+    assert trimmed_since(stream.getvalue(), before_ms)
+    assert not trimmed_since(stream.getvalue(), before_ms + 60_000)
+    assert not trimmed_since("2026-01-01 00:00:00,000 INFO worker.service: now serving", 0)

@@ -1,0 +1,65 @@
+"""When the worker gives freed heap back (worker.heap.HeapTrimmer), with a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from worker import heap
+from worker.heap import HeapTrimmer
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def trims(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    done: list[int] = []
+
+    def trim() -> bool:
+        done.append(1)
+        return True
+
+    monkeypatch.setattr(heap, "trim_heap", trim)
+    return done
+
+
+def test_trims_once_at_the_first_idle_poll_after_work(trims: list[int]) -> None:
+    trimmer = HeapTrimmer(60.0, Clock())
+    trimmer.polled(0)  # nothing done yet: nothing to give back
+    assert trims == []
+    trimmer.polled(500)
+    trimmer.polled(0)
+    trimmer.polled(0)  # still the same idle spell
+    assert trims == [1]
+    trimmer.worked()  # e.g. a model swapped in
+    trimmer.polled(0)
+    assert trims == [1, 1]
+
+
+def test_under_load_trims_after_a_checkpoint_at_most_once_an_interval(trims: list[int]) -> None:
+    clock = Clock()
+    trimmer = HeapTrimmer(60.0, clock)
+    for second in range(0, 181, 5):  # a poll with events and a checkpoint every 5 s
+        clock.now = float(second)
+        trimmer.polled(100)
+        trimmer.checkpointed()
+    assert len(trims) == 3  # at 60, 120 and 180 s
+
+
+def test_an_interval_of_zero_never_trims(trims: list[int]) -> None:
+    trimmer = HeapTrimmer(0.0, Clock())
+    trimmer.polled(100)
+    trimmer.polled(0)
+    trimmer.checkpointed()
+    assert trims == []
+
+
+def test_the_real_trim_runs_here() -> None:
+    """On glibc (this project's images) malloc_trim is found and callable."""
+    assert heap.trim_heap() is True
+    assert heap.resident_bytes() > 0
