@@ -1,10 +1,11 @@
 """One refit, as a pure pipeline: history in, a validated artifact (or a refusal) out.
 
-bounded sample of the history (``trainer.sample``) -> fit the scaler on the training heads ->
-N-stream layout -> stateful batch-N training (warm-started from the current model when its
-architecture matches) -> walk every sampled series with the candidate's pure step -> MAE on
-each series' held-out tail, next to the persistence forecast and the current model on the very
-same points -> the gate.
+bounded sample of the history (``trainer.sample``) -> fit the pooled scaler on the training heads,
+and each series' own scale (on its head if sampled, else on its bounded history) -> N-stream
+layout of every sampled series in its own scale -> stateful batch-N training (warm-started from
+the current model when its architecture matches) -> walk every sampled series with the
+candidate's pure step -> MAE on each series' held-out tail, next to the persistence forecast and
+the current model on the very same points -> the gate.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ import numpy.typing as npt
 
 from lstmcore.artifact import Artifact, seal
 from lstmcore.keras_model import get_arrays
-from lstmcore.scaling import fit_scaler, forecasts_from, series_inputs
+from lstmcore.scaling import AnyScaling, Scaling, fit_scaler, forecasts_from, series_inputs
+from lstmcore.series_scales import SeriesTable, series_scale_fields
 from lstmcore.serving import ServingModel
 from lstmcore.step import StepWeights, step
 from lstmcore.training import ProgressCallback, TrainConfig, step_arrays, train
-from schemas.artifact import Architecture, Scaler, TrainingFacts, Validation
+from schemas.artifact import Architecture, TrainingFacts, Validation
 from trainer.sample import bound_history
 
 log = logging.getLogger(__name__)
@@ -107,8 +109,9 @@ def holdout_start(length: int, fraction: float) -> int:
     return max(2, length - max(1, round(length * fraction)))
 
 
-def walk(weights: StepWeights, scaler: Scaler, series: list[Series]) -> list[Series]:
-    """Forecast of x[t+1] made at t, for every t of every series, from zero state (vectorised)."""
+def walk(weights: StepWeights, scaler: AnyScaling, series: list[Series]) -> list[Series]:
+    """Forecast of x[t+1] made at t, for every t of every series, from zero state (vectorised);
+    ``scaler`` pooled or one row per series."""
     longest = max(len(s) for s in series)
     padded = np.zeros((len(series), longest, series[0].shape[1]), np.float64)
     for row, values in enumerate(series):
@@ -131,17 +134,18 @@ def tail_mae(forecasts: list[Series], series: list[Series], starts: list[int]) -
 
 
 def evaluate(
-    candidate: tuple[StepWeights, Scaler],
+    candidate: tuple[StepWeights, AnyScaling],
     previous: ServingModel | None,
+    names: list[str],
     series: list[Series],
     starts: list[int],
 ) -> Evaluation:
+    """MAE on the held-out tails; the current model scales each series as the worker does."""
     persistence = [s[:, 0] for s in series]  # forecast of x[t+1] is x[t]
     previous_mae = None
     if previous is not None and previous.manifest.architecture.features == series[0].shape[1]:
-        previous_mae = tail_mae(
-            walk(previous.weights, previous.manifest.scaler, series), series, starts
-        )
+        scaling = previous.series.scaling(previous.rows_for(names))
+        previous_mae = tail_mae(walk(previous.weights, scaling, series), series, starts)
     return Evaluation(
         model_mae=tail_mae(walk(*candidate, series), series, starts),
         persistence_mae=tail_mae(persistence, series, starts),
@@ -159,6 +163,23 @@ def verdict(evaluation: Evaluation, gate: bool) -> Verdict:
     if previous is not None and not evaluation.model_mae < previous:
         return Verdict.WORSE_THAN_CURRENT
     return Verdict.ACCEPTED
+
+
+def own_scale_points(
+    history: Mapping[str, Series],
+    plan: RefitPlan,
+    sample: Mapping[str, Series],
+    heads: list[Series],
+) -> dict[str, Series]:
+    """What each series' own scale is fitted on: a sampled series' training head (its held-out
+    tail stays unseen), any other series with enough points its newest bounded points."""
+    points = {
+        name: values[-plan.max_points_per_series :]
+        for name, values in history.items()
+        if len(values) >= plan.min_points_per_series
+    }
+    points.update(zip(sample, heads, strict=True))
+    return points
 
 
 def warm_start_arrays(
@@ -196,18 +217,27 @@ def refit(
     if not sample:
         longest = max((len(v) for v in history.values()), default=0)
         raise too_short(plan.min_points_per_series, len(history), longest)
+    names = list(sample)
     series = [np.asarray(values, np.float64) for values in sample.values()]
     starts = [holdout_start(len(s), plan.holdout_fraction) for s in series]
     heads = [s[:start] for s, start in zip(series, starts, strict=True)]
     scaler = fit_scaler(heads, plan.transform)
-    inputs = [series_inputs(scaler, h) for h in heads]
+    scales, scale_arrays = series_scale_fields(
+        own_scale_points(history, plan, sample, heads), scaler
+    )
+    table = SeriesTable.from_arrays(scaler, scales, scale_arrays)
+    scaling = table.scaling(table.rows_for(names))
+    inputs = [
+        series_inputs(Scaling(scaling.kind, scaling.mean[i], scaling.scale[i]), h)
+        for i, h in enumerate(heads)
+    ]
     initial = warm_start_arrays(plan, previous)
     start = f"warm start from version {previous.version}" if initial and previous else "cold"
     log.info("refit of version %d trains on %d series, %s", version, len(series), start)
     result = train(plan.architecture, inputs, plan.train, on_epoch, initial=initial)
     arrays = get_arrays(result.model, plan.architecture)
     weights = StepWeights.from_arrays(plan.architecture, arrays)
-    evaluation = evaluate((weights, scaler), previous, series, starts)
+    evaluation = evaluate((weights, scaling), previous, names, series, starts)
     decision = verdict(evaluation, plan.gate)
     artifact = seal(
         {
@@ -231,7 +261,8 @@ def refit(
                 points=evaluation.points,
             ),
             "scaler": scaler,
+            "series_scales": scales,
         },
-        arrays,
+        {**arrays, **scale_arrays},
     )
     return RefitOutcome(artifact, evaluation, decision.publishes, decision, result.seconds)

@@ -273,6 +273,10 @@ class StateStore:
         pending = slots[self.unwritten_from[slots] != CLEAN]
         return replay_points(self.scalars["partition"][pending], self.unwritten_from[pending])
 
+    def ids_of(self, slots: I64) -> list[str]:
+        """The series of these occupied slots (e.g. to find their rows in a model's tables)."""
+        return [self._name(int(slot)) for slot in slots]
+
     def _name(self, slot: int) -> str:
         series_id = self._ids[slot]
         assert series_id is not None, "an occupied slot has a series"
