@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -36,14 +36,22 @@ class SeriesTable:
     rows: Mapping[str, int]
     mean: F64
     scale: F64
+    use_model: npt.NDArray[np.bool_]  # [rows + 1]: serve the model (else persistence); last: unseen
+
+    @property
+    def gated_to_persistence(self) -> int:
+        """Series with a row that the gate serves persistence."""
+        return int((~self.use_model[:-1]).sum())
 
     @property
     def pooled_row(self) -> int:
         return len(self.mean) - 1
 
-    def rows_for(self, series_ids: Sequence[str]) -> I64:
-        """Each series' row, the pooled one for a series without its own (one dict look-up each)."""
-        get, pooled = self.rows.get, self.pooled_row
+    def rows_for(self, series_ids: Sequence[str | None]) -> I64:
+        """Each series' row, the pooled one for a series without its own (or None: a free slot);
+        one dict look-up each."""
+        rows = cast(Mapping[str | None, int], self.rows)  # None is no key: the pooled row
+        get, pooled = rows.get, self.pooled_row
         return np.fromiter((get(sid, pooled) for sid in series_ids), np.int64, len(series_ids))
 
     def scaling(self, rows: I64 | None) -> Scaling:
@@ -64,7 +72,7 @@ class SeriesTable:
         pooled_mean = np.asarray(pooled.mean, np.float64)[None, :]
         pooled_scale = np.asarray(pooled.scale, np.float64)[None, :]
         if scales is None:
-            return cls(pooled.kind, {}, pooled_mean, pooled_scale)
+            return cls(pooled.kind, {}, pooled_mean, pooled_scale, np.ones(1, np.bool_))
         ids = decode_ids(arrays["series/id_utf8"], arrays["series/id_ends"])
         mean = np.asarray(arrays["series/mean"], np.float64)
         scale = np.asarray(arrays["series/scale"], np.float64)
@@ -80,7 +88,19 @@ class SeriesTable:
             rows,
             np.concatenate([mean, pooled_mean]),
             np.concatenate([scale, pooled_scale]),
+            _use_model(scales, arrays),
         )
+
+
+def _use_model(scales: SeriesScales, arrays: Mapping[str, Any]) -> npt.NDArray[np.bool_]:
+    """The gate's decision per row, then the unseen series' (all model without a gate)."""
+    unseen = np.array([scales.unseen == "model"])
+    if not scales.gated:
+        return np.concatenate([np.ones(scales.count, np.bool_), unseen])
+    flags = np.asarray(arrays["series/use_model"])
+    if not np.isin(flags, (0, 1)).all():
+        raise ArtifactError("series", "series/use_model holds values other than 0 and 1")
+    return np.concatenate([flags == 1, unseen])
 
 
 def decode_ids(utf8: npt.NDArray[Any], ends: npt.NDArray[Any]) -> list[str]:
@@ -118,3 +138,29 @@ def series_scale_fields(
         "series/scale": scale,
     }
     return SeriesScales(count=len(ids), id_bytes=len(utf8)), arrays
+
+
+def with_gate(
+    scales: SeriesScales,
+    arrays: Mapping[str, npt.NDArray[Any]],
+    table: SeriesTable,
+    decisions: Mapping[str, bool],
+) -> tuple[SeriesScales, dict[str, npt.NDArray[Any]]]:
+    """Add the per-series gate: ``decisions`` (series -> the model beat persistence on its
+    held-out tail) for the evaluated series. A series not evaluated (or unseen) is served the
+    model if it helped at least half of the evaluated series, else persistence: what happened
+    on the typical series is the best guess for one the gate knows nothing of."""
+    helped = sum(decisions.values())
+    unseen_model = 2 * helped >= len(decisions) > 0
+    use = np.full(scales.count, unseen_model, np.uint8)
+    for sid, decision in decisions.items():
+        use[table.rows[sid]] = decision
+    field = scales.model_copy(
+        update={
+            "gated": True,
+            "unseen": "model" if unseen_model else "persistence",
+            "evaluated": len(decisions),
+            "helped": helped,
+        }
+    )
+    return field, {**arrays, "series/use_model": use}

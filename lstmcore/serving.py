@@ -60,7 +60,7 @@ class ServingModel:
         new_h, new_c, y = step(self.weights, h, c, step_inputs(scaler, values, previous))
         return new_h, new_c, forecasts_from(scaler, y[:, 0], values)
 
-    def rows_for(self, series_ids: Sequence[str]) -> I64:
+    def rows_for(self, series_ids: Sequence[str | None]) -> I64:
         return self.series.rows_for(series_ids)
 
     def replay(

@@ -76,14 +76,27 @@ class SeriesScales(WireModel):
 
     count: int = Field(ge=0, le=MAX_SERIES)
     id_bytes: int = Field(ge=0, le=64 * 1024 * 1024, description="Length of series/id_utf8.")
+    gated: bool = Field(
+        False,
+        description="The per-series gate's decision travels as series/use_model (uint8 [count]: "
+        "1 serve the model, 0 serve persistence); False: every series is served the model.",
+    )
+    unseen: Literal["model", "persistence"] = Field(
+        "model", description="What a series the gate did not evaluate is served."
+    )
+    evaluated: int = Field(0, ge=0, description="Series the gate scored on a held-out tail.")
+    helped: int = Field(0, ge=0, description="Of those, series where the model beat persistence.")
 
     def expected_arrays(self, features: int) -> dict[str, tuple[tuple[int, ...], ArrayDtype]]:
-        return {
+        arrays: dict[str, tuple[tuple[int, ...], ArrayDtype]] = {
             "series/id_utf8": ((self.id_bytes,), "uint8"),
             "series/id_ends": ((self.count,), "int64"),
             "series/mean": ((self.count, features), "float64"),
             "series/scale": ((self.count, features), "float64"),
         }
+        if self.gated:
+            arrays["series/use_model"] = ((self.count,), "uint8")
+        return arrays
 
 
 class TrainingFacts(WireModel):

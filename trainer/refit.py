@@ -5,14 +5,16 @@ and each series' own scale (on its head if sampled, else on its bounded history)
 layout of every sampled series in its own scale -> stateful batch-N training (warm-started from
 the current model when its architecture matches) -> walk every sampled series with the
 candidate's pure step -> MAE on each series' held-out tail, next to the persistence forecast and
-the current model on the very same points -> the gate.
+the current model on the very same points -> the per-series gate (the model where it beats the
+last value on that series' tail, persistence elsewhere; carried in the artifact) -> the verdict on
+what each would serve.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
@@ -23,7 +25,7 @@ import numpy.typing as npt
 from lstmcore.artifact import Artifact, seal
 from lstmcore.keras_model import get_arrays
 from lstmcore.scaling import AnyScaling, Scaling, fit_scaler, forecasts_from, series_inputs
-from lstmcore.series_scales import SeriesTable, series_scale_fields
+from lstmcore.series_scales import SeriesTable, series_scale_fields, with_gate
 from lstmcore.serving import ServingModel
 from lstmcore.step import StepWeights, step
 from lstmcore.training import ProgressCallback, TrainConfig, step_arrays, train
@@ -89,10 +91,14 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True)
 class Evaluation:
+    """Held-out tail MAE of what each would serve: the candidate and the current model where
+    their per-series gate chose the model, the last value elsewhere."""
+
     model_mae: float
     persistence_mae: float
     previous_model_mae: float | None
     points: int
+    helps: Mapping[str, bool] = field(default_factory=dict)  # series -> model beat persistence
 
 
 @dataclass(frozen=True)
@@ -125,12 +131,30 @@ def walk(weights: StepWeights, scaler: AnyScaling, series: list[Series]) -> list
     return [forecasts[row, : len(values)] for row, values in enumerate(series)]
 
 
-def tail_mae(forecasts: list[Series], series: list[Series], starts: list[int]) -> float:
-    errors = [
+def tail_errors(forecasts: list[Series], series: list[Series], starts: list[int]) -> list[Series]:
+    """Absolute errors of each series' held-out tail."""
+    return [
         np.abs(f[start - 1 : len(s) - 1] - s[start:, 0])
         for f, s, start in zip(forecasts, series, starts, strict=True)
     ]
-    return float(np.concatenate(errors).mean())
+
+
+def tail_mae(forecasts: list[Series], series: list[Series], starts: list[int]) -> float:
+    return float(np.concatenate(tail_errors(forecasts, series, starts)).mean())
+
+
+def gated(forecasts: list[Series], series: list[Series], use_model: Sequence[bool]) -> list[Series]:
+    """What is served: the model's forecasts where ``use_model``, the last value elsewhere."""
+    return [f if use else s[:, 0] for f, s, use in zip(forecasts, series, use_model, strict=True)]
+
+
+def series_gate(
+    candidate: list[Series], persistence: list[Series], series: list[Series], starts: list[int]
+) -> list[bool]:
+    """Per series: does the candidate beat the last value on that series' held-out tail?"""
+    ours = tail_errors(candidate, series, starts)
+    theirs = tail_errors(persistence, series, starts)
+    return [bool(o.mean() < t.mean()) for o, t in zip(ours, theirs, strict=True)]
 
 
 def evaluate(
@@ -139,18 +163,25 @@ def evaluate(
     names: list[str],
     series: list[Series],
     starts: list[int],
+    gate: bool = True,
 ) -> Evaluation:
-    """MAE on the held-out tails; the current model scales each series as the worker does."""
+    """MAE on the held-out tails of what each would serve; the current model scales and gates
+    each series as the worker does, the candidate is gated per series (``gate``) or not."""
     persistence = [s[:, 0] for s in series]  # forecast of x[t+1] is x[t]
     previous_mae = None
     if previous is not None and previous.manifest.architecture.features == series[0].shape[1]:
-        scaling = previous.series.scaling(previous.rows_for(names))
-        previous_mae = tail_mae(walk(previous.weights, scaling, series), series, starts)
+        rows = previous.rows_for(names)
+        walked = walk(previous.weights, previous.series.scaling(rows), series)
+        served = gated(walked, series, previous.series.use_model[rows].tolist())
+        previous_mae = tail_mae(served, series, starts)
+    forecasts = walk(*candidate, series)
+    helps = series_gate(forecasts, persistence, series, starts)
     return Evaluation(
-        model_mae=tail_mae(walk(*candidate, series), series, starts),
+        model_mae=tail_mae(gated(forecasts, series, helps) if gate else forecasts, series, starts),
         persistence_mae=tail_mae(persistence, series, starts),
         previous_model_mae=previous_mae,
         points=sum(len(s) - start for s, start in zip(series, starts, strict=True)),
+        helps=dict(zip(names, helps, strict=True)),
     )
 
 
@@ -237,8 +268,18 @@ def refit(
     result = train(plan.architecture, inputs, plan.train, on_epoch, initial=initial)
     arrays = get_arrays(result.model, plan.architecture)
     weights = StepWeights.from_arrays(plan.architecture, arrays)
-    evaluation = evaluate((weights, scaling), previous, names, series, starts)
+    evaluation = evaluate((weights, scaling), previous, names, series, starts, plan.gate)
     decision = verdict(evaluation, plan.gate)
+    if plan.gate:  # the decision per series travels with the artifact
+        scales, scale_arrays = with_gate(scales, scale_arrays, table, evaluation.helps)
+        log.info(
+            "per-series gate of version %d: the model serves %d of %d evaluated series, "
+            "persistence the others; unseen series: %s",
+            version,
+            scales.helped,
+            scales.evaluated,
+            scales.unseen,
+        )
     artifact = seal(
         {
             "model_name": plan.model_name,

@@ -3,7 +3,8 @@
 No Kafka here. A poll's valid events are split into waves in which each series appears at most
 once and in offset order; each wave gathers its series' states, takes one step of the pure LSTM
 function for all of them, and scatters the new states back. Before any model exists the forecast is
-persistence (the last value) with model version 0.
+persistence (the last value) with model version 0; afterwards, a series the model's per-series gate
+sent to persistence is forecast its last value too (with the model's version, ``from_model`` False).
 """
 
 from __future__ import annotations
@@ -105,6 +106,12 @@ def process_wave(
         h, c, forecasts = model.forecast(
             store.h[:, slots], store.c[:, slots], values, previous, scale_rows
         )
+        # The per-series gate: the last value where the model did not beat it in validation
+        # (the state still advances, so the series is ready when a later version serves it).
+        table = model.series
+        use = table.use_model[table.pooled_row if scale_rows is None else scale_rows]
+        forecasts = np.where(use, forecasts, values[:, 0])
+        result.from_model[rows] = use
         finite_state = bool(np.isfinite(h).all() and np.isfinite(c).all())
         store.h[:, slots] = h
         store.c[:, slots] = c

@@ -273,9 +273,10 @@ class StateStore:
         pending = slots[self.unwritten_from[slots] != CLEAN]
         return replay_points(self.scalars["partition"][pending], self.unwritten_from[pending])
 
-    def ids_of(self, slots: I64) -> list[str]:
-        """The series of these occupied slots (e.g. to find their rows in a model's tables)."""
-        return [self._name(int(slot)) for slot in slots]
+    def ids_of(self, slots: I64) -> list[str | None]:
+        """The series in these slots, None for a free one (to find rows in a model's tables)."""
+        ids = self._ids
+        return [ids[slot] for slot in slots.tolist()]
 
     def _name(self, slot: int) -> str:
         series_id = self._ids[slot]

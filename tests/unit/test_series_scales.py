@@ -172,3 +172,16 @@ def test_an_artifact_without_rows_reads_and_checks_as_before() -> None:
     back = decode_artifact(raw, LIMITS)
     assert back.manifest.series_scales is None
     assert ServingModel.from_artifact(back).series.rows == {}
+
+
+def test_free_slots_replay_with_the_pooled_row() -> None:
+    """An off-loop swap replays every slot of its range, free ones included."""
+    model = ServingModel.from_artifact(with_scales())
+    arch = model.manifest.architecture
+    store = StateStore(capacity=4, window=4, features=1, layers=arch.layers, units=arch.units)
+    batch = EventBatch()
+    batch.append("large", TS, [500.0], 0, 0, 0)
+    process(model, store, batch)
+    ids = store.ids_of(np.arange(4))
+    assert ids.count("large") == 1 and ids.count(None) == 3
+    assert sorted(model.rows_for(ids).tolist()) == [1, 3, 3, 3]
