@@ -112,7 +112,9 @@ class TrainingFacts(WireModel):
 
 
 class Validation(WireModel):
-    """Held-out tail MAE (original units) of the candidate and its baselines."""
+    """Held-out tail MAE (original units) of the candidate and its baselines. ``model_mae`` and
+    ``previous_model_mae`` are what each serves: the model where its per-series gate kept it, the
+    last value elsewhere (every series the model when the gate is off)."""
 
     model_mae: FiniteFloat
     persistence_mae: FiniteFloat
