@@ -12,6 +12,7 @@ import pytest
 
 from foundation.errors import ArtifactError
 from foundation.settings.worker import SwapPolicy
+from lstmcore.acceptance import accept
 from lstmcore.artifact import Artifact, decode_artifact, encode_artifact, seal
 from lstmcore.series_scales import encode_ids, series_scale_fields
 from lstmcore.serving import ServingModel
@@ -185,3 +186,21 @@ def test_free_slots_replay_with_the_pooled_row() -> None:
     ids = store.ids_of(np.arange(4))
     assert ids.count("large") == 1 and ids.count(None) == 3
     assert sorted(model.rows_for(ids).tolist()) == [1, 3, 3, 3]
+
+
+def test_the_workers_acceptance_refuses_hostile_rows_and_gates() -> None:
+    """What a worker's watcher and start-up use: refused by reason, the valid version after it
+    is served; a gate flag other than 0/1 is refused too."""
+    plain = with_scales()
+    fields = plain.manifest.model_dump(exclude={"arrays", "sha256"})
+    fields["series_scales"]["gated"] = True
+    good = seal(fields, {**plain.arrays, "series/use_model": np.array([1, 0, 1], np.uint8)})
+    assert accept(encode_artifact(good), 1, 0, LIMITS).series.gated_to_persistence == 1
+    for arrays in (
+        {"series/use_model": np.array([1, 2, 1], np.uint8)},
+        {"series/scale": np.array([[1.0], [0.0], [2.0]])},
+    ):
+        hostile = seal(fields, {**good.arrays, **arrays})
+        with pytest.raises(ArtifactError) as refused:
+            accept(encode_artifact(hostile), 1, 0, LIMITS)
+        assert refused.value.reason == "series"
