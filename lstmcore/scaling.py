@@ -58,8 +58,15 @@ def fit_scaler(
 def fit_rows(
     series: Sequence[npt.NDArray[np.floating]], pooled: Scaler
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Each series' own mean and scale [S, F] (of its changes for ``difference``), floored; a
-    series too short to have a spread gets the pooled row."""
+    """Each series' own mean and scale [S, F], floored; a series too short to have a spread
+    gets the pooled row.
+
+    ``difference``: scale only, as DeepAR-style global models do: mean 0 and the root mean square
+    of the series' changes, so a model that outputs 0 is the persistence forecast on every
+    series. A drift estimated from a short series' few changes was noise: on the built-in
+    ``short`` set (50 series of 8-12 points) subtracting it gave 0.85x persistence, scale only
+    0.63x. ``standard``: the mean and standard deviation of the series' values.
+    """
     features = len(pooled.mean)
     mean = np.tile(np.asarray(pooled.mean, np.float64), (len(series), 1))
     spread = np.tile(np.asarray(pooled.scale, np.float64), (len(series), 1))
@@ -67,10 +74,13 @@ def fit_rows(
         raw = np.asarray(values, np.float64).reshape(len(values), features)
         if len(raw) < _MIN_OWN_POINTS:
             continue
-        points = np.diff(raw, axis=0) if pooled.kind == "difference" else raw
         floor = np.maximum(_RELATIVE_FLOOR * np.abs(raw).max(axis=0), _MIN_SCALE)
-        mean[row] = points.mean(axis=0)
-        spread[row] = np.maximum(points.std(axis=0), floor)
+        if pooled.kind == "difference":
+            changes = np.diff(raw, axis=0)
+            mean[row], own = 0.0, np.sqrt((changes**2).mean(axis=0))
+        else:
+            mean[row], own = raw.mean(axis=0), raw.std(axis=0)
+        spread[row] = np.maximum(own, floor)
     return mean, spread
 
 
