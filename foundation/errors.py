@@ -45,7 +45,7 @@ class ArtifactError(TwincastError):
     """A model artifact is malformed, inconsistent or fails its checksum; it must not be served.
 
     ``reason`` is a short stable code (format, manifest, arrays, shape, non_finite, checksum,
-    version, incompatible, smoke) used as the refusal metric label.
+    version, incompatible, smoke, series) used as the refusal metric label.
     """
 
     def __init__(self, reason: str, message: str) -> None:

@@ -10,7 +10,9 @@ SHA-256 (format 2, manifest ``schema_version`` 2): first the manifest's meaning,
 but ``sha256`` as canonical JSON (``json.dumps(..., sort_keys=True, separators=(",", ":"),
 ensure_ascii=False)`` of the parsed manifest) and a NUL byte; then the arrays in manifest order,
 for each ``name`` UTF-8, a NUL byte, then the array's little-endian C-order bytes in its declared
-dtype. So a changed scaler, architecture or version fails the check like a changed weight.
+dtype. So a changed scaler, architecture or version fails the check like a changed weight, and so
+does a changed per-series row: the optional ``series/...`` members (``SeriesScales``: ids as
+UTF-8 bytes and end offsets, mean and scale per series) are listed in the manifest like weights.
 Format 1 (``schema_version`` 1) covered the arrays only; such artifacts are refused (reason
 ``manifest``): republish them with this version of twincast (``twincast rollback`` does).
 """
@@ -33,9 +35,11 @@ from foundation.errors import ArtifactError
 from foundation.settings.budget import ArtifactLimits
 from lstmcore.limits import INT64_MAX, check_architecture
 from lstmcore.npz import BoundedNpz
+from lstmcore.series_scales import SeriesTable
 from schemas.artifact import MANIFEST_SCHEMA_VERSION, ArrayInfo, ModelManifest
 
 MANIFEST_MEMBER = "manifest"
+SERIES_PREFIX = "series/"
 MAX_MANIFEST_BYTES = (
     1024 * 1024
 )  # a manifest is a few KB; offsets of many partitions stay far below
@@ -49,8 +53,14 @@ class Artifact:
 
 def manifest_meaning(manifest: ModelManifest) -> bytes:
     """Canonical JSON of every manifest field except the checksum itself."""
-    fields = manifest.model_dump(mode="json", exclude={"sha256"})
+    fields = manifest.model_dump(mode="json", exclude={"sha256", *_absent(manifest)})
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _absent(manifest: ModelManifest) -> set[str]:
+    """Optional fields added after format 2 was defined, left out when unset: an artifact without
+    per-series scales reads, and checks, exactly as one written before they existed."""
+    return {"series_scales"} if manifest.series_scales is None else set()
 
 
 def artifact_sha256(manifest: ModelManifest, arrays: Mapping[str, npt.NDArray[Any]]) -> str:
@@ -65,12 +75,18 @@ def artifact_sha256(manifest: ModelManifest, arrays: Mapping[str, npt.NDArray[An
 
 
 def array_infos(arrays: Mapping[str, npt.NDArray[Any]]) -> list[ArrayInfo]:
-    return [ArrayInfo(name=n, shape=list(a.shape), dtype="float32") for n, a in arrays.items()]
+    return [ArrayInfo(name=n, shape=list(a.shape), dtype=a.dtype.name) for n, a in arrays.items()]
 
 
 def seal(manifest_fields: dict[str, Any], arrays: Mapping[str, npt.NDArray[Any]]) -> Artifact:
-    """Complete a manifest with the array list and checksum, validating everything."""
-    f32 = {name: np.asarray(a, np.float32) for name, a in arrays.items()}
+    """Complete a manifest with the array list and checksum, validating everything.
+
+    Weights are stored as float32; per-series arrays (``series/...``) keep their own dtype.
+    """
+    f32 = {
+        name: np.asarray(a) if name.startswith(SERIES_PREFIX) else np.asarray(a, np.float32)
+        for name, a in arrays.items()
+    }
     fields = {**manifest_fields, "arrays": array_infos(f32), "sha256": "0" * 64}
     unsealed = ModelManifest.model_validate(fields)
     sealed = unsealed.model_copy(update={"sha256": artifact_sha256(unsealed, f32)})
@@ -79,7 +95,8 @@ def seal(manifest_fields: dict[str, Any], arrays: Mapping[str, npt.NDArray[Any]]
 
 def encode_artifact(artifact: Artifact) -> bytes:
     buffer = io.BytesIO()
-    manifest = np.frombuffer(artifact.manifest.model_dump_json().encode("utf-8"), np.uint8)
+    text = artifact.manifest.model_dump_json(exclude=_absent(artifact.manifest))
+    manifest = np.frombuffer(text.encode("utf-8"), np.uint8)
     # Typed as Any: numpy's stub would read a member named like a keyword as that keyword.
     members: dict[str, Any] = {MANIFEST_MEMBER: manifest, **artifact.arrays}
     np.savez(buffer, **members)
@@ -99,6 +116,7 @@ def decode_artifact(raw: bytes, limits: ArtifactLimits) -> Artifact:
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise ArtifactError("format", f"not a plain-array npz artifact: {exc}") from exc
     _check_values(manifest, arrays)
+    SeriesTable.from_artifact(manifest, arrays)  # ids, ends and scales consistent, or refused
     return Artifact(manifest, arrays)
 
 

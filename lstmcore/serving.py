@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,6 +11,7 @@ import numpy.typing as npt
 from foundation.errors import ArtifactError
 from lstmcore.artifact import Artifact
 from lstmcore.scaling import forecasts_from, series_inputs, step_inputs
+from lstmcore.series_scales import I64, SeriesTable
 from lstmcore.step import Array, StepWeights, step
 from schemas.artifact import ModelManifest
 
@@ -20,6 +22,7 @@ class ServingModel:
 
     manifest: ModelManifest
     weights: StepWeights
+    series: SeriesTable  # per-series scales, built once here; the pooled row for unseen series
 
     @property
     def version(self) -> int:
@@ -33,7 +36,8 @@ class ServingModel:
             raise ArtifactError(
                 "incompatible", f"model expects {arch.features} features, this worker {features}"
             )
-        model = cls(artifact.manifest, StepWeights.from_arrays(arch, artifact.arrays))
+        table = SeriesTable.from_artifact(artifact.manifest, artifact.arrays)
+        model = cls(artifact.manifest, StepWeights.from_arrays(arch, artifact.arrays), table)
         h, c = model.weights.zero_state(2)
         probe = np.array([model.manifest.scaler.mean, model.manifest.scaler.mean])
         _, _, y = model.forecast(h, c, probe)
@@ -47,17 +51,26 @@ class ServingModel:
         c: Array,
         values: npt.NDArray[np.floating],
         previous: npt.NDArray[np.floating] | None = None,
+        rows: I64 | None = None,
     ) -> tuple[Array, Array, npt.NDArray[np.float64]]:
         """One step for B series: raw values [B, F] (and each series' value before them, for a
-        differencing model) -> new h, c and forecasts [B] (raw units)."""
-        scaler = self.manifest.scaler
+        differencing model) -> new h, c and forecasts [B] (raw units). ``rows``: each series'
+        row of the scale table (``rows_for``); None scales every one with the pooled scaler."""
+        scaler = self.series.scaling(rows)
         new_h, new_c, y = step(self.weights, h, c, step_inputs(scaler, values, previous))
         return new_h, new_c, forecasts_from(scaler, y[:, 0], values)
 
-    def replay(self, history: npt.NDArray[np.floating]) -> tuple[Array, Array]:
-        """State after feeding one series' recent inputs [W, F] from zero state."""
+    def rows_for(self, series_ids: Sequence[str | None]) -> I64:
+        return self.series.rows_for(series_ids)
+
+    def replay(
+        self, history: npt.NDArray[np.floating], series_id: str | None = None
+    ) -> tuple[Array, Array]:
+        """State after feeding one series' recent inputs [W, F] from zero state (in that
+        series' scale; None: the pooled one)."""
         h, c = self.weights.zero_state(1)
-        scaled = series_inputs(self.manifest.scaler, history)
+        rows = None if series_id is None else self.rows_for([series_id])
+        scaled = series_inputs(self.series.scaling(rows), np.asarray(history)[None])[0]
         for t in range(len(scaled)):
             h, c, _ = step(self.weights, h, c, scaled[t : t + 1])
         return h, c

@@ -12,7 +12,10 @@ from pydantic import Field, model_validator
 
 from schemas.common import FiniteFloat, UtcDatetime, WireModel
 
-ArrayDtype = Literal["float32", "float64"]
+ArrayDtype = Literal["float32", "float64", "int64", "uint8"]
+
+MAX_SERIES = 10_000_000
+"""Most per-series rows one artifact may carry (the message size bounds its arrays too)."""
 
 MANIFEST_SCHEMA_VERSION = 2
 """2: the SHA-256 covers the manifest's meaning as well as the arrays (1: the arrays only)."""
@@ -61,6 +64,41 @@ class Scaler(WireModel):
         return self
 
 
+class SeriesScales(WireModel):
+    """Per-series standardisation (a global model, each series in its own scale, DeepAR-style).
+
+    The rows travel as arrays beside the weights, never as JSON lists: ``series/id_utf8`` (uint8,
+    every series id's UTF-8 bytes one after the other), ``series/id_ends`` (int64 [count], where
+    each id's bytes end), ``series/mean`` and ``series/scale`` (float64 [count, features]). Row i
+    scales series i exactly as ``Scaler`` does, with its own mean and scale; a series without a
+    row (never seen by the trainer, or too short) is scaled by the pooled ``Scaler``.
+    """
+
+    count: int = Field(ge=0, le=MAX_SERIES)
+    id_bytes: int = Field(ge=0, le=64 * 1024 * 1024, description="Length of series/id_utf8.")
+    gated: bool = Field(
+        False,
+        description="The per-series gate's decision travels as series/use_model (uint8 [count]: "
+        "1 serve the model, 0 serve persistence); False: every series is served the model.",
+    )
+    unseen: Literal["model", "persistence"] = Field(
+        "model", description="What a series the gate did not evaluate is served."
+    )
+    evaluated: int = Field(0, ge=0, description="Series the gate scored on a held-out tail.")
+    helped: int = Field(0, ge=0, description="Of those, series where the model beat persistence.")
+
+    def expected_arrays(self, features: int) -> dict[str, tuple[tuple[int, ...], ArrayDtype]]:
+        arrays: dict[str, tuple[tuple[int, ...], ArrayDtype]] = {
+            "series/id_utf8": ((self.id_bytes,), "uint8"),
+            "series/id_ends": ((self.count,), "int64"),
+            "series/mean": ((self.count, features), "float64"),
+            "series/scale": ((self.count, features), "float64"),
+        }
+        if self.gated:
+            arrays["series/use_model"] = ((self.count,), "uint8")
+        return arrays
+
+
 class TrainingFacts(WireModel):
     batch_size: int = Field(ge=1, description="N, the number of parallel streams per batch.")
     epochs: int = Field(ge=1)
@@ -74,7 +112,9 @@ class TrainingFacts(WireModel):
 
 
 class Validation(WireModel):
-    """Held-out tail MAE (original units) of the candidate and its baselines."""
+    """Held-out tail MAE (original units) of the candidate and its baselines. ``model_mae`` and
+    ``previous_model_mae`` are what each serves: the model where its per-series gate kept it, the
+    last value elsewhere (every series the model when the gate is off)."""
 
     model_mae: FiniteFloat
     persistence_mae: FiniteFloat
@@ -101,6 +141,9 @@ class ModelManifest(WireModel):
     training: TrainingFacts
     validation: Validation
     scaler: Scaler
+    series_scales: SeriesScales | None = Field(
+        None, description="Per-series scales (absent: every series uses the pooled scaler)."
+    )
     arrays: list[ArrayInfo]
     sha256: str = Field(
         pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the other fields and the arrays."
@@ -108,8 +151,12 @@ class ModelManifest(WireModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelManifest:
-        expected = self.architecture.expected_arrays()
-        declared = {a.name: tuple(a.shape) for a in self.arrays}
+        expected: dict[str, tuple[tuple[int, ...], str]] = {
+            name: (shape, "float32") for name, shape in self.architecture.expected_arrays().items()
+        }
+        if self.series_scales is not None:
+            expected.update(self.series_scales.expected_arrays(self.architecture.features))
+        declared = {a.name: (tuple(a.shape), a.dtype) for a in self.arrays}
         if declared != expected:
             raise ValueError(f"arrays {declared} do not match the architecture {expected}")
         if len(self.scaler.mean) != self.architecture.features:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from math import isfinite
+from typing import Literal
 
 from pydantic import Field
 
@@ -25,6 +26,11 @@ class Forecast(WireModel):
     ts: UtcDatetime = Field(description="Timestamp of the event this forecast answers.")
     forecast: FiniteFloat = Field(description="Forecast of the series' next value.")
     model_version: int = Field(ge=0, description="0 = persistence forecast before any model.")
+    source: Literal["model", "persistence"] | None = Field(
+        None,
+        description="What made the forecast: the model, or persistence (the last value: before "
+        "any model, or where the model's per-series gate chose it). Absent from older workers.",
+    )
     produced_at: UtcDatetime
     source_topic: str
     source_partition: int = Field(ge=0)
@@ -34,6 +40,9 @@ class Forecast(WireModel):
         """Kafka headers that mirror the source position."""
         return forecast_headers(self.source_partition, self.source_offset)
 
+
+# The ``source`` field's JSON, by ``from_model`` (None: left out).
+_SOURCE = {True: ',"source":"model"', False: ',"source":"persistence"', None: ""}
 
 # Printable ASCII other than these needs no escape in JSON.
 _PLAIN = frozenset('"\\')
@@ -74,6 +83,7 @@ class ForecastWriter:
         model_version: int,
         partition: int,
         offset: int,
+        from_model: bool | None = None,
     ) -> bytes:
         if not isfinite(forecast):  # the last line: NaN or infinity is not even valid JSON
             raise SchemaError("non_finite_forecast", f"forecast {forecast!r} for {series_id!r}")
@@ -93,7 +103,7 @@ class ForecastWriter:
         return (
             f'{{"schema_version":{SCHEMA_VERSION},"series_id":{quoted},"ts":"{self._last_iso}",'
             f'"forecast":{forecast!r},"model_version":{model_version}{self._middle}'
-            f'{partition},"source_offset":{offset}}}'
+            f'{partition},"source_offset":{offset}{_SOURCE[from_model]}}}'
         ).encode()
 
 

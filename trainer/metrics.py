@@ -77,16 +77,23 @@ def record_refit(m: TrainerMetrics, outcome: RefitOutcome, seconds: float) -> No
     m.refit_duration.observe(seconds)
     m.last_refit.set_to_current_time()
     m.train_loss.set(outcome.artifact.manifest.training.train_loss or float("nan"))
-    m.validation_mae.labels("candidate").set(ev.model_mae)
+    # candidate: on every series, before the per-series gate (how far it was); served: what it
+    # serves, the last value where the gate chose it (what the verdict judged).
+    m.validation_mae.labels("candidate").set(
+        ev.model_mae if ev.candidate_mae is None else ev.candidate_mae
+    )
+    m.validation_mae.labels("served").set(ev.model_mae)
     m.validation_mae.labels("persistence").set(ev.persistence_mae)
     if ev.previous_model_mae is not None:
         m.validation_mae.labels("current").set(ev.previous_model_mae)
     log.info(
-        "refit of version %d: %s in %.1fs; tail MAE %.5f vs persistence %.5f, current %s",
+        "refit of version %d: %s in %.1fs; tail MAE served %.5f (candidate %s) vs persistence "
+        "%.5f, current %s",
         outcome.artifact.manifest.version,
         outcome.verdict,
         seconds,
         ev.model_mae,
+        ev.candidate_mae,
         ev.persistence_mae,
         ev.previous_model_mae,
     )

@@ -1,10 +1,13 @@
 """One refit, as a pure pipeline: history in, a validated artifact (or a refusal) out.
 
-bounded sample of the history (``trainer.sample``) -> fit the scaler on the training heads ->
-N-stream layout -> stateful batch-N training (warm-started from the current model when its
-architecture matches) -> walk every sampled series with the candidate's pure step -> MAE on
-each series' held-out tail, next to the persistence forecast and the current model on the very
-same points -> the gate.
+bounded sample of the history (``trainer.sample``) -> fit the pooled scaler on the training heads,
+and each series' own scale (on its head if sampled, else on its bounded history) -> N-stream
+layout of every sampled series in its own scale -> stateful batch-N training (warm-started from
+the current model when its architecture matches) -> walk every sampled series with the
+candidate's pure step -> MAE on each series' held-out tail, next to the persistence forecast and
+the current model on the very same points -> the per-series gate (the model where it beats the
+last value on that series' tail, persistence elsewhere; carried in the artifact) -> the verdict on
+what each would serve.
 """
 
 from __future__ import annotations
@@ -21,12 +24,16 @@ import numpy.typing as npt
 
 from lstmcore.artifact import Artifact, seal
 from lstmcore.keras_model import get_arrays
-from lstmcore.scaling import fit_scaler, forecasts_from, series_inputs
+from lstmcore.scaling import Scaling, fit_scaler, series_inputs
+from lstmcore.series_scales import SeriesTable, series_scale_fields, with_gate
 from lstmcore.serving import ServingModel
-from lstmcore.step import StepWeights, step
+from lstmcore.step import StepWeights
 from lstmcore.training import ProgressCallback, TrainConfig, step_arrays, train
-from schemas.artifact import Architecture, Scaler, TrainingFacts, Validation
+from schemas.artifact import Architecture, TrainingFacts, Validation
 from trainer.sample import bound_history
+from trainer.validation import Evaluation as Evaluation
+from trainer.validation import evaluate
+from trainer.validation import walk as walk
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +93,6 @@ class Verdict(StrEnum):
 
 
 @dataclass(frozen=True)
-class Evaluation:
-    model_mae: float
-    persistence_mae: float
-    previous_model_mae: float | None
-    points: int
-
-
-@dataclass(frozen=True)
 class RefitOutcome:
     artifact: Artifact
     evaluation: Evaluation
@@ -107,49 +106,6 @@ def holdout_start(length: int, fraction: float) -> int:
     return max(2, length - max(1, round(length * fraction)))
 
 
-def walk(weights: StepWeights, scaler: Scaler, series: list[Series]) -> list[Series]:
-    """Forecast of x[t+1] made at t, for every t of every series, from zero state (vectorised)."""
-    longest = max(len(s) for s in series)
-    padded = np.zeros((len(series), longest, series[0].shape[1]), np.float64)
-    for row, values in enumerate(series):
-        padded[row, : len(values)] = values
-    scaled = series_inputs(scaler, padded)
-    h, c = weights.zero_state(len(series))
-    forecasts = np.empty((len(series), longest), np.float64)
-    for t in range(longest):
-        h, c, y = step(weights, h, c, scaled[:, t])
-        forecasts[:, t] = forecasts_from(scaler, y[:, 0], padded[:, t])
-    return [forecasts[row, : len(values)] for row, values in enumerate(series)]
-
-
-def tail_mae(forecasts: list[Series], series: list[Series], starts: list[int]) -> float:
-    errors = [
-        np.abs(f[start - 1 : len(s) - 1] - s[start:, 0])
-        for f, s, start in zip(forecasts, series, starts, strict=True)
-    ]
-    return float(np.concatenate(errors).mean())
-
-
-def evaluate(
-    candidate: tuple[StepWeights, Scaler],
-    previous: ServingModel | None,
-    series: list[Series],
-    starts: list[int],
-) -> Evaluation:
-    persistence = [s[:, 0] for s in series]  # forecast of x[t+1] is x[t]
-    previous_mae = None
-    if previous is not None and previous.manifest.architecture.features == series[0].shape[1]:
-        previous_mae = tail_mae(
-            walk(previous.weights, previous.manifest.scaler, series), series, starts
-        )
-    return Evaluation(
-        model_mae=tail_mae(walk(*candidate, series), series, starts),
-        persistence_mae=tail_mae(persistence, series, starts),
-        previous_model_mae=previous_mae,
-        points=sum(len(s) - start for s, start in zip(series, starts, strict=True)),
-    )
-
-
 def verdict(evaluation: Evaluation, gate: bool) -> Verdict:
     if not gate:
         return Verdict.GATE_OFF
@@ -159,6 +115,23 @@ def verdict(evaluation: Evaluation, gate: bool) -> Verdict:
     if previous is not None and not evaluation.model_mae < previous:
         return Verdict.WORSE_THAN_CURRENT
     return Verdict.ACCEPTED
+
+
+def own_scale_points(
+    history: Mapping[str, Series],
+    plan: RefitPlan,
+    sample: Mapping[str, Series],
+    heads: list[Series],
+) -> dict[str, Series]:
+    """What each series' own scale is fitted on: a sampled series' training head (its held-out
+    tail stays unseen), any other series with enough points its newest bounded points."""
+    points = {
+        name: values[-plan.max_points_per_series :]
+        for name, values in history.items()
+        if len(values) >= plan.min_points_per_series
+    }
+    points.update(zip(sample, heads, strict=True))
+    return points
 
 
 def warm_start_arrays(
@@ -196,19 +169,38 @@ def refit(
     if not sample:
         longest = max((len(v) for v in history.values()), default=0)
         raise too_short(plan.min_points_per_series, len(history), longest)
+    names = list(sample)
     series = [np.asarray(values, np.float64) for values in sample.values()]
     starts = [holdout_start(len(s), plan.holdout_fraction) for s in series]
     heads = [s[:start] for s, start in zip(series, starts, strict=True)]
     scaler = fit_scaler(heads, plan.transform)
-    inputs = [series_inputs(scaler, h) for h in heads]
+    scales, scale_arrays = series_scale_fields(
+        own_scale_points(history, plan, sample, heads), scaler
+    )
+    table = SeriesTable.from_arrays(scaler, scales, scale_arrays)
+    scaling = table.scaling(table.rows_for(names))
+    inputs = [
+        series_inputs(Scaling(scaling.kind, scaling.mean[i], scaling.scale[i]), h)
+        for i, h in enumerate(heads)
+    ]
     initial = warm_start_arrays(plan, previous)
     start = f"warm start from version {previous.version}" if initial and previous else "cold"
     log.info("refit of version %d trains on %d series, %s", version, len(series), start)
     result = train(plan.architecture, inputs, plan.train, on_epoch, initial=initial)
     arrays = get_arrays(result.model, plan.architecture)
     weights = StepWeights.from_arrays(plan.architecture, arrays)
-    evaluation = evaluate((weights, scaler), previous, series, starts)
+    evaluation = evaluate((weights, scaling), previous, names, series, starts, plan.gate)
     decision = verdict(evaluation, plan.gate)
+    if plan.gate:  # the decision per series travels with the artifact
+        scales, scale_arrays = with_gate(scales, scale_arrays, table, evaluation.helps)
+        log.info(
+            "per-series gate of version %d: the model serves %d of %d evaluated series, "
+            "persistence the others; unseen series: %s",
+            version,
+            scales.helped,
+            scales.evaluated,
+            scales.unseen,
+        )
     artifact = seal(
         {
             "model_name": plan.model_name,
@@ -231,7 +223,8 @@ def refit(
                 points=evaluation.points,
             ),
             "scaler": scaler,
+            "series_scales": scales,
         },
-        arrays,
+        {**arrays, **scale_arrays},
     )
     return RefitOutcome(artifact, evaluation, decision.publishes, decision, result.seconds)

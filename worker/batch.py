@@ -68,6 +68,9 @@ class BatchResult:
     persistence_abs_errors: F64
     # True where the step went non-finite: that event gets no forecast (a dead letter instead).
     non_finite: B
+    # True where the model's forecast is served; False: persistence (no model yet, or the
+    # model's per-series gate chose the last value for that series).
+    from_model: B
 
     @classmethod
     def empty(cls, n: int) -> BatchResult:
@@ -78,6 +81,7 @@ class BatchResult:
             np.zeros(n, np.int64),
             np.zeros(n),
             np.zeros(n),
+            np.zeros(n, np.bool_),
             np.zeros(n, np.bool_),
         )
 
@@ -91,4 +95,5 @@ class BatchResult:
             self.abs_errors[rows],
             self.persistence_abs_errors[rows],
             self.non_finite[rows],
+            self.from_model[rows],
         )

@@ -32,16 +32,17 @@ class ForecastSender:
         out_topic, send = self.settings.forecasts_topic, producer.send
         with_headers = self.settings.forecast_headers
         futures: list[SendHandle] = []
-        for series_id, ts, forecast, version, partition, offset in zip(
+        for series_id, ts, forecast, version, partition, offset, from_model in zip(
             batch.series_ids,
             batch.ts,
             result.forecasts.tolist(),
             result.versions.tolist(),
             batch.partitions,
             batch.offsets,
+            result.from_model.tolist(),
             strict=True,
         ):
-            value = writer.write(series_id, ts, forecast, version, partition, offset)
+            value = writer.write(series_id, ts, forecast, version, partition, offset, from_model)
             futures.append(
                 send(
                     out_topic,

@@ -3,7 +3,8 @@
 No Kafka here. A poll's valid events are split into waves in which each series appears at most
 once and in offset order; each wave gathers its series' states, takes one step of the pure LSTM
 function for all of them, and scatters the new states back. Before any model exists the forecast is
-persistence (the last value) with model version 0.
+persistence (the last value) with model version 0; afterwards, a series the model's per-series gate
+sent to persistence is forecast its last value too (with the model's version, ``from_model`` False).
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def process(
             started = time.perf_counter()
             ids = [batch.series_ids[i] for i in wave]
             slots = store.slots_for(ids)
-            process_wave(model, store, slots, values[wave], wave, result)
+            rows = model.rows_for(ids) if model else None  # each series' own scale
+            process_wave(model, store, slots, values[wave], wave, result, rows)
             version = model.version if model else 0
             store.mark_stepped(slots, partitions[wave], next_offsets[wave], version, now)
             if on_wave is not None:
@@ -81,8 +83,10 @@ def process_wave(
     values: F64,
     rows: I64,
     result: BatchResult,
+    scale_rows: I64 | None = None,
 ) -> None:
-    """One step for the series in ``slots`` (each once); results go to ``rows`` of ``result``."""
+    """One step for the series in ``slots`` (each once); results go to ``rows`` of ``result``.
+    ``scale_rows``: the series' rows of the model's scale table (None: the pooled scale)."""
     pending = store.scalars["pending_forecast"][slots]
     known = ~np.isnan(pending)
     result.scored[rows] = known
@@ -99,7 +103,15 @@ def process_wave(
         # A series' first value has no value before it: no change (differencing models).
         seen = (store.counts[slots] > 0)[:, None]
         previous = np.where(seen, store.last_value[slots], values)
-        h, c, forecasts = model.forecast(store.h[:, slots], store.c[:, slots], values, previous)
+        h, c, forecasts = model.forecast(
+            store.h[:, slots], store.c[:, slots], values, previous, scale_rows
+        )
+        # The per-series gate: the last value where the model did not beat it in validation
+        # (the state still advances, so the series is ready when a later version serves it).
+        table = model.series
+        use = table.use_model[table.pooled_row if scale_rows is None else scale_rows]
+        forecasts = np.where(use, forecasts, values[:, 0])
+        result.from_model[rows] = use
         finite_state = bool(np.isfinite(h).all() and np.isfinite(c).all())
         store.h[:, slots] = h
         store.c[:, slots] = c
@@ -169,7 +181,8 @@ def apply_swap(
     store.resize_state(arch.layers, arch.units)
     if policy is SwapPolicy.REPLAY and len(store):
         slots = store.occupied_slots()
-        h, c = replay_states(new, store.windows[slots], store.counts[slots])
+        rows = new.rows_for(store.ids_of(slots))
+        h, c = replay_states(new, store.windows[slots], store.counts[slots], rows)
         store.h[:, slots] = h
         store.c[:, slots] = c
 
@@ -184,7 +197,8 @@ def realign(
         return
     slots = store.slots_for(present)
     if policy is SwapPolicy.REPLAY:
-        h, c = replay_states(model, store.windows[slots], store.counts[slots])
+        rows = model.rows_for(present)
+        h, c = replay_states(model, store.windows[slots], store.counts[slots], rows)
     else:
         h, c = model.weights.zero_state(len(slots))
     store.h[:, slots] = h
@@ -193,11 +207,12 @@ def realign(
 
 
 def replay_states(
-    model: ServingModel, windows: F64, counts: npt.NDArray[np.int64]
+    model: ServingModel, windows: F64, counts: npt.NDArray[np.int64], rows: I64 | None = None
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    """h, c of many series after feeding each its window's first ``counts`` inputs from zero."""
+    """h, c of many series after feeding each its window's first ``counts`` inputs from zero,
+    each in its own scale (``rows`` of the model's scale table; None: the pooled scale)."""
     h, c = model.weights.zero_state(len(windows))
-    scaled = series_inputs(model.manifest.scaler, windows)
+    scaled = series_inputs(model.series.scaling(rows), windows)
     all_active_until = int(counts.min(initial=0))
     for t in range(int(counts.max(initial=0))):
         new_h, new_c, _ = step(model.weights, h, c, scaled[:, t])

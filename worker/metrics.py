@@ -15,6 +15,18 @@ class WorkerMetrics:
         self.registry = r = CollectorRegistry()
         self.events = Counter("twincast_events_consumed", "Events read.", registry=r)
         self.forecasts = Counter("twincast_forecasts_produced", "Forecasts sent.", registry=r)
+        self.forecasts_by_source = Counter(
+            "twincast_forecasts_by_source",
+            "Forecasts made, by source: model, or persistence (no model yet, or the model's "
+            "per-series gate chose the last value).",
+            ["source"],
+            registry=r,
+        )
+        self.gated_series = Gauge(
+            "twincast_series_gated_to_persistence",
+            "Series the model in use serves the last value, by its per-series gate.",
+            registry=r,
+        )
         self.dlq = Counter(
             "twincast_dlq_messages", "Dead letters sent, by reason.", ["reason"], registry=r
         )

@@ -398,6 +398,10 @@ class WorkerService:
         """Metrics for one batch, aggregated first: per-event metric calls would dominate."""
         m = self.metrics
         m.forecasts.inc(len(batch))
+        made = ~result.non_finite
+        from_model = int((result.from_model & made).sum())
+        m.forecasts_by_source.labels("model").inc(from_model)
+        m.forecasts_by_source.labels("persistence").inc(int(made.sum()) - from_model)
         latency_ms = time.time() * 1000 - np.asarray(batch.timestamps_ms, np.float64)
         m.latency.observe_many(np.maximum(0.0, latency_ms) / 1000)
         for version, errors in accuracy_by_version(result).items():
@@ -428,6 +432,7 @@ class WorkerService:
         self.heap.worked()  # the old model's arrays and the replay's temporaries are freed
         self.metrics.model_version.set(new.version)
         self.metrics.model_created.set(new.manifest.created_at.timestamp())
+        self.metrics.gated_series.set(new.series.gated_to_persistence)
         log.info(
             "now serving model version %d (%s swap of %d series in %.3fs on the loop; "
             "prepared off the loop in %.2fs, %d round(s), %d series caught up on the loop)",

@@ -47,6 +47,11 @@ class SlotMap:
     def occupied(self) -> I64:
         return np.fromiter(self._slots.values(), np.int64, len(self._slots))
 
+    def names_of(self, slots: I64) -> list[str | None]:
+        """The series in these slots, None for a free one."""
+        ids = self._ids
+        return [ids[slot] for slot in slots.tolist()]
+
     def name(self, slot: int) -> str:
         series_id = self._ids[slot]
         assert series_id is not None, "an occupied slot has a series"

@@ -234,6 +234,10 @@ class StateStore:
         pending = slots[self.unwritten_from[slots] != CLEAN]
         return replay_points(self.scalars["partition"][pending], self.unwritten_from[pending])
 
+    def ids_of(self, slots: I64) -> list[str | None]:
+        """The series in these slots, None for a free one (to find rows in a model's tables)."""
+        return self.ids.names_of(slots)
+
     def columns(self, series_ids: list[str]) -> StateColumns:
         """The states of these (stored) series side by side, copied with one gather per array."""
         slots = self.ids.lookup(series_ids)

@@ -79,7 +79,8 @@ def one_blas_thread() -> None:
 
 def replay_into(model: ServingModel, store: StateStore, slots: I64, h: F32, c: F32) -> None:
     """h, c of ``slots`` replayed from the store's current windows."""
-    h[:, slots], c[:, slots] = replay_states(model, store.windows[slots], store.counts[slots])
+    rows = model.rows_for(store.ids_of(slots))  # each series in its own scale
+    h[:, slots], c[:, slots] = replay_states(model, store.windows[slots], store.counts[slots], rows)
 
 
 class _Round(threading.Thread):

@@ -69,7 +69,9 @@ class TrainerSettings(KafkaSettings, HealthSettings):
         0.2, gt=0, lt=1, description="Tail of each series held out for validation."
     )
     gate: bool = Field(
-        True, description="Publish only a model that beats persistence and the current model."
+        True,
+        description="Publish only a model that beats persistence and the current model; serve "
+        "it only on the series where it beat persistence (per-series gate).",
     )
     model_name: str = Field("twincast-lstm", description="Name recorded in every manifest.")
     features: int = Field(1, ge=1, description="Features per event (value list length).")

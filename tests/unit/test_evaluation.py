@@ -16,7 +16,15 @@ from twincast.evaluation.datasets import Dataset, DatasetError, Series, load
 from twincast.evaluation.ets import ETS, candidates, ets_forecasts, refit_points
 from twincast.evaluation.evaluate import evaluate
 from twincast.evaluation.offline import run_offline
-from twincast.evaluation.report import Score, flag, refit_lines, score, stand_in, table
+from twincast.evaluation.report import (
+    Score,
+    flag,
+    per_series_line,
+    refit_lines,
+    score,
+    stand_in,
+    table,
+)
 from twincast.synthetic import seasonal_series
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -159,3 +167,14 @@ def test_short_series_say_why_no_refit_ran() -> None:
     assert run.refits == [] and len(run.skipped) == 2
     reason, why = run.skipped[0]
     assert reason == "series_too_short" and "no series has 20 points" in why
+
+
+def test_the_per_series_line_counts_series_worse_than_the_last_value() -> None:
+    rows = {
+        "a": {"twincast": Score(1.0, 1.0, 9), "persistence": Score(2.0, 2.0, 9)},
+        "b": {"twincast": Score(2.1, 1.0, 9), "persistence": Score(2.0, 2.0, 9)},  # 1.05x
+        "c": {"twincast": Score(2.03, 1.0, 9), "persistence": Score(2.0, 2.0, 9)},  # within 2 %
+        "all": {"twincast": Score(1.7, 1.0, 27), "persistence": Score(2.0, 2.0, 27)},
+    }
+    line = per_series_line(rows, "twincast")
+    assert "more than 2% worse than the last value on 1 of 3 series (worst: b at 1.050x)" in line

@@ -22,7 +22,7 @@ from foundation.settings.trainer import TrainerSettings
 from lstmcore.artifact import decode_artifact, encode_artifact
 from lstmcore.keras_model import reset_lstm_states
 from lstmcore.layout import make_groups, make_streams
-from lstmcore.scaling import forecasts_from, series_inputs
+from lstmcore.scaling import Scaling, forecasts_from, series_inputs
 from lstmcore.serving import ServingModel
 from lstmcore.training import TrainResult, step_arrays, train
 from trainer.plan import refit_plan
@@ -106,11 +106,21 @@ def _locate(row: npt.NDArray[np.float32], inputs: list[npt.NDArray[np.float32]])
     raise AssertionError("a layout row is no piece of any series")
 
 
-def _trained_rows(model: Any, serving: ServingModel, heads: list[F64]) -> list[F64]:
+def _own_scalings(serving: ServingModel, names: list[str]) -> list[Scaling]:
+    """Each series' own scaling, as the artifact carries it."""
+    table = serving.series
+    rows = serving.rows_for(names)
+    assert (rows < table.pooled_row).all(), "every trained series has its own scale"
+    return [Scaling(table.kind, table.mean[r], table.scale[r]) for r in rows]
+
+
+def _trained_rows(
+    model: Any, serving: ServingModel, names: list[str], heads: list[F64]
+) -> list[F64]:
     """Forecasts (original units) of the batch-N model, row by row, on the layout it trained on:
-    each group from zero state, its chunks in time order."""
-    scaler = serving.manifest.scaler
-    inputs = [series_inputs(scaler, head) for head in heads]
+    each group from zero state, its chunks in time order, each series in its own scale."""
+    scalings = _own_scalings(serving, names)
+    inputs = [series_inputs(sc, head) for sc, head in zip(scalings, heads, strict=True)]
     out = [np.full(len(head) - 1, np.nan) for head in heads]
     for group in make_groups(make_streams(inputs), N, TBPTT):
         reset_lstm_states(model)
@@ -120,11 +130,13 @@ def _trained_rows(model: Any, serving: ServingModel, heads: list[F64]) -> list[F
             if real:
                 index, start = _locate(group.inputs[row, :real], inputs)
                 values = heads[index][start : start + real]
-                out[index][start : start + real] = forecasts_from(scaler, ys[row, :real, 0], values)
+                out[index][start : start + real] = forecasts_from(
+                    scalings[index], ys[row, :real, 0], values
+                )
     return out
 
 
-def _served(serving: ServingModel, series: list[F64]) -> list[F64]:
+def _served(serving: ServingModel, names: list[str], series: list[F64]) -> list[F64]:
     """The worker's hot path, one event per poll, the series interleaved as on a topic."""
     arch = serving.manifest.architecture
     store = StateStore(
@@ -135,7 +147,7 @@ def _served(serving: ServingModel, series: list[F64]) -> list[F64]:
         for index, values in enumerate(series):
             if t < len(values):
                 batch = EventBatch()
-                batch.append(f"s{index}", TS, [float(values[t, 0])], 0, t, 0)
+                batch.append(names[index], TS, [float(values[t, 0])], 0, t, 0)
                 out[index].append(float(process(serving, store, batch).forecasts[0]))
     return [np.asarray(f) for f in out]
 
@@ -143,7 +155,7 @@ def _served(serving: ServingModel, series: list[F64]) -> list[F64]:
 def test_the_worker_serves_what_was_trained(monkeypatch: pytest.MonkeyPatch) -> None:
     series = _history()
     model, serving, _ = _refit(series, monkeypatch)
-    _assert_served_as_trained(model, serving, series, _settings())
+    _assert_served_as_trained(model, serving, _named(series), _settings())
 
 
 def test_a_bounded_warm_started_refit_is_served_as_trained(
@@ -164,7 +176,7 @@ def test_a_bounded_warm_started_refit_is_served_as_trained(
     assert serving.manifest.training.n_series == len(sample) == 5
     windows = list(sample.values())
     assert max(len(w) for w in windows) == 15 < max(len(v) for v in series)
-    _assert_served_as_trained(model, serving, windows, settings)
+    _assert_served_as_trained(model, serving, sample, settings)
 
 
 def test_a_warm_start_needs_the_same_architecture(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -176,13 +188,14 @@ def test_a_warm_start_needs_the_same_architecture(monkeypatch: pytest.MonkeyPatc
 
 
 def _assert_served_as_trained(
-    model: Any, serving: ServingModel, series: list[F64], settings: TrainerSettings
+    model: Any, serving: ServingModel, named: dict[str, F64], settings: TrainerSettings
 ) -> None:
+    names, series = list(named), list(named.values())
     heads = [s[: holdout_start(len(s), settings.holdout_fraction)] for s in series]
 
-    served = _served(serving, series)
-    trained = _trained_rows(model, serving, heads)
-    walked = walk(serving.weights, serving.manifest.scaler, series)
+    served = _served(serving, names, series)
+    trained = _trained_rows(model, serving, names, heads)
+    walked = walk(serving.weights, serving.series.scaling(serving.rows_for(names)), series)
 
     pairs = list(zip(served, trained, walked, strict=True))
     vs_trained = max(float(np.abs(s[: len(t)] - t).max()) for s, t, _ in pairs)

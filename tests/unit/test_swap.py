@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from foundation.settings.worker import SwapPolicy, WorkerSettings
+from lstmcore.artifact import seal
+from lstmcore.series_scales import series_scale_fields
 from lstmcore.serving import ServingModel
 from tests.unit.test_artifact import make_artifact
 from tests.unit.test_worker_core import _events, _model, _store
@@ -44,18 +46,36 @@ def _until_done(swapper: Swapper) -> SwapDone:
 
 
 def _assert_replayed(store: StateStore, model: ServingModel) -> None:
-    """Every series' h, c are a from-scratch replay of its current window under ``model``."""
+    """Every series' h, c are a from-scratch replay of its current window under ``model``, each
+    in its own scale (the model's row for it, pooled without one)."""
     slots = store.occupied_slots()
-    h, c = replay_states(model, store.windows[slots], store.counts[slots])
+    rows = model.rows_for(store.ids_of(slots))
+    h, c = replay_states(model, store.windows[slots], store.counts[slots], rows)
     np.testing.assert_allclose(store.h[:, slots], h, atol=1e-6)
     np.testing.assert_allclose(store.c[:, slots], c, atol=1e-6)
     assert (store.scalars["model_version"][slots] == model.version).all()
 
 
+def _per_series(version: int, units: int, ids: list[str]) -> ServingModel:
+    """A model with its own scale for each of ``ids``, spread over six orders of magnitude."""
+    base = make_artifact(version=version, units=units, mean=0.5)
+    rng = np.random.default_rng(version)
+    history = {sid: rng.normal(0, 10.0 ** (i % 7 - 3), (12, 1)) for i, sid in enumerate(ids)}
+    field, arrays = series_scale_fields(history, base.manifest.scaler)
+    fields = base.manifest.model_dump(exclude={"arrays", "sha256"}) | {"series_scales": field}
+    return ServingModel.from_artifact(seal(fields, {**base.arrays, **arrays}))
+
+
+@pytest.mark.parametrize("per_series", [False, True])
 @pytest.mark.parametrize("catch_up", [0, 10_000])
-def test_changes_during_a_preparation_are_caught_up(catch_up: int) -> None:
+def test_changes_during_a_preparation_are_caught_up(catch_up: int, per_series: bool) -> None:
     old = _model(1)
-    new = ServingModel.from_artifact(make_artifact(version=2, units=7, mean=0.5))  # other shape
+    ids = [f"s{i}" for i in range(SERIES)]
+    new = (  # another shape
+        _per_series(2, 7, ids)
+        if per_series
+        else ServingModel.from_artifact(make_artifact(version=2, units=7, mean=0.5))
+    )
     store, ids = _filled(old)
     restored = store.get(ids[30])
     assert restored is not None and len(restored.window) > 2

@@ -13,7 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.unit.test_served_equals_trained import _assert_served_as_trained, _refit, _settings
+from tests.unit.test_served_equals_trained import (
+    _assert_served_as_trained,
+    _named,
+    _refit,
+    _settings,
+)
 from trainer.history import Consumed, HistoryStore, Point
 from trainer.partitions import chosen_partitions
 from trainer.snapshot import SampleBounds, read_snapshot
@@ -67,4 +72,4 @@ def test_a_bounded_sampled_history_trains_a_twin(
 
     model, serving, _ = _refit(windows, monkeypatch, settings)
     assert serving.manifest.training.n_series == 4
-    _assert_served_as_trained(model, serving, windows, settings)
+    _assert_served_as_trained(model, serving, _named(windows), settings)

@@ -17,7 +17,16 @@ from twincast.evaluation.baselines import RIVER, persistence, river_forecasts
 from twincast.evaluation.datasets import Dataset
 from twincast.evaluation.ets import ETS, ets_forecasts, refit_points
 from twincast.evaluation.offline import ModelRun, run_offline
-from twincast.evaluation.report import F64, Score, overall, refit_lines, score, stand_in, table
+from twincast.evaluation.report import (
+    F64,
+    Score,
+    overall,
+    per_series_line,
+    refit_lines,
+    score,
+    stand_in,
+    table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +50,8 @@ class Evaluation:
             f"({sum(v in ('accepted', 'gate_off') for v in self.run.refits)} served)"
         )
         single = series == 1  # its "all" rows would repeat the series' rows
-        return table(title, {k: v for k, v in self.scores.items() if not (single and k == "all")})
+        rows = {k: v for k, v in self.scores.items() if not (single and k == "all")}
+        return table(title, rows) + "\n" + per_series_line(self.scores, TWINCAST)
 
     def refits(self) -> str:
         """Each refit's candidate next to persistence, and why refits could not run."""

@@ -97,7 +97,9 @@ def run_offline(
             skipped.append((exc.reason, str(exc)))
             continue
         verdicts.append(outcome.verdict)
-        tails.append((outcome.evaluation.model_mae, outcome.evaluation.persistence_mae))
+        ev = outcome.evaluation  # the candidate before the per-series gate: how far it was
+        candidate = ev.model_mae if ev.candidate_mae is None else ev.candidate_mae
+        tails.append((candidate, ev.persistence_mae))
         if on_refit is not None:
             on_refit(version, outcome.verdict)
         if outcome.accepted:

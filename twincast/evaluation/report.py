@@ -101,3 +101,24 @@ def refit_lines(
     if not verdicts:
         lines.append("  no refit ran at all: twincast's forecasts above are the last value")
     return "\n".join(lines)
+
+
+# Issue 15's per-series target: never more than this much worse than the last value on a series.
+PER_SERIES_TOLERANCE = 1.02
+
+
+def per_series_line(rows: dict[str, dict[str, Score]], method: str) -> str:
+    """How ``method`` compares with the last value series by series (the per-series target)."""
+    ratios = {
+        sid: scores[method].mae / scores["persistence"].mae
+        for sid, scores in rows.items()
+        if sid != "all" and scores["persistence"].mae > 0
+    }
+    if not ratios:
+        return f"  per series: no series with a persistence error to compare {method} with"
+    worse = sorted((r, sid) for sid, r in ratios.items() if r > PER_SERIES_TOLERANCE)
+    worst_ratio, worst = max((r, sid) for sid, r in ratios.items())
+    return (
+        f"  per series: {method} is more than {PER_SERIES_TOLERANCE - 1:.0%} worse than the last "
+        f"value on {len(worse)} of {len(ratios)} series (worst: {worst} at {worst_ratio:.3f}x)"
+    )
