@@ -54,9 +54,10 @@ def trim_heap() -> bool:
 
 
 class HeapTrimmer:
-    """When to trim: at the first poll without events after some work (a backlog or burst is
-    done, or a model swapped in: what was freed is not about to be reused), and under steady
-    load after a checkpoint, at most once every ``interval_s`` (0: never trim). A trim runs on
+    """When to trim: at a poll without events after some work (a backlog or burst is done, or
+    a model swapped in: what was freed is not about to be reused), and under steady load after
+    a checkpoint; either way at most once every ``interval_s`` (0: never trim), so a trickle of
+    events between empty polls does not run a full collection at every poll. A trim runs on
     the loop and takes ~1 ms per 5 MiB it releases; a page given back costs a fault when it is
     used again."""
 
@@ -73,7 +74,7 @@ class HeapTrimmer:
         """After each poll: trims at the first one without events after some work."""
         if events:
             self._worked = True
-        elif self._worked:
+        elif self._due():
             # Idle: also free the garbage in reference cycles (client futures and callbacks)
             # that would otherwise wait for a full collection, then give its pages back too.
             gc.collect()
@@ -81,12 +82,15 @@ class HeapTrimmer:
 
     def checkpointed(self) -> None:
         """After each checkpoint: trims if events came and the interval has passed."""
-        if self._worked and self._clock() - self._last >= self.interval_s:
+        if self._due():
             self._trim("busy")
 
+    def _due(self) -> bool:
+        if self.interval_s <= 0 or not self._worked:
+            return False
+        return self._clock() - self._last >= self.interval_s
+
     def _trim(self, why: str) -> None:
-        if self.interval_s <= 0:
-            return
         self._last, self._worked = self._clock(), False
         before, started = resident_bytes(), time.perf_counter()
         if trim_heap():

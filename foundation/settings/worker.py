@@ -74,8 +74,8 @@ class WorkerSettings(KafkaSettings, HealthSettings):
     heap_trim_interval_ms: int = Field(
         60_000,
         ge=0,
-        description="Give freed heap back to the OS (glibc malloc_trim) at the first poll "
-        "without events after some, and under steady load after a checkpoint at most this "
+        description="Give freed heap back to the OS (glibc malloc_trim) at a poll without "
+        "events after some, or under steady load after a checkpoint; either way at most this "
         "often (0 = never).",
     )
     exactly_once: bool = Field(

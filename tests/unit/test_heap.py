@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from worker import heap
@@ -29,7 +31,9 @@ def trims(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def test_trims_once_at_the_first_idle_poll_after_work(trims: list[int]) -> None:
-    trimmer = HeapTrimmer(60.0, Clock())
+    clock = Clock()
+    trimmer = HeapTrimmer(60.0, clock)
+    clock.now = 60.0
     trimmer.polled(0)  # nothing done yet: nothing to give back
     assert trims == []
     trimmer.polled(500)
@@ -37,8 +41,31 @@ def test_trims_once_at_the_first_idle_poll_after_work(trims: list[int]) -> None:
     trimmer.polled(0)  # still the same idle spell
     assert trims == [1]
     trimmer.worked()  # e.g. a model swapped in
+    trimmer.polled(0)  # too soon after the last trim
+    assert trims == [1]
+    clock.now = 120.0
     trimmer.polled(0)
     assert trims == [1, 1]
+
+
+def test_a_trickle_between_empty_polls_trims_and_collects_once_an_interval(
+    trims: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    collections: list[int] = []
+
+    def collect() -> int:
+        collections.append(1)
+        return 0
+
+    monkeypatch.setattr(gc, "collect", collect)
+    clock = Clock()
+    trimmer = HeapTrimmer(60.0, clock)
+    for tenth in range(0, 1801):  # 180 s of one event, then an empty poll, every 0.1 s
+        clock.now = tenth / 10
+        trimmer.polled(1)
+        trimmer.polled(0)
+    assert len(trims) == 3  # at 60, 120 and 180 s
+    assert len(collections) == 3
 
 
 def test_under_load_trims_after_a_checkpoint_at_most_once_an_interval(trims: list[int]) -> None:
@@ -51,12 +78,23 @@ def test_under_load_trims_after_a_checkpoint_at_most_once_an_interval(trims: lis
     assert len(trims) == 3  # at 60, 120 and 180 s
 
 
-def test_an_interval_of_zero_never_trims(trims: list[int]) -> None:
+def test_an_interval_of_zero_never_trims_nor_collects(
+    trims: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    collections: list[int] = []
+
+    def collect() -> int:
+        collections.append(1)
+        return 0
+
+    monkeypatch.setattr(gc, "collect", collect)
     trimmer = HeapTrimmer(0.0, Clock())
-    trimmer.polled(100)
-    trimmer.polled(0)
-    trimmer.checkpointed()
+    for _ in range(3):
+        trimmer.polled(100)
+        trimmer.polled(0)
+        trimmer.checkpointed()
     assert trims == []
+    assert collections == []
 
 
 def test_the_real_trim_runs_here() -> None:
