@@ -194,6 +194,7 @@ class StateStore:
         for series_id, state in states.items():
             self.put(series_id, state)
         slots = self.ids.lookup(list(states))
+        slots = slots[slots >= 0]  # a state evicted again by a later one in this restore (-1)
         self.unwritten_from[slots] = CLEAN
         self.changed_at[slots] = np.inf
 
@@ -241,6 +242,8 @@ class StateStore:
     def columns(self, series_ids: list[str]) -> StateColumns:
         """The states of these (stored) series side by side, copied with one gather per array."""
         slots = self.ids.lookup(series_ids)
+        if (slots < 0).any():  # -1 would silently read the last slot's series
+            raise KeyError("columns() of a series that is not stored")
         return StateColumns(
             series_ids=series_ids,
             h=self.h[:, slots].transpose(1, 0, 2),

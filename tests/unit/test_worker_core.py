@@ -199,3 +199,19 @@ def test_replay_from_persistence_mode_uses_the_kept_inputs() -> None:
     h, _ = model.replay(np.array([[1.0], [2.0], [3.0]]))
     assert state is not None
     np.testing.assert_allclose(state.h, h[:, 0], atol=1e-6)
+
+
+def test_a_restore_of_more_states_than_fit_keeps_the_newest_as_written() -> None:
+    """States evicted again within one restore are looked up as -1: they must not mark the
+    store's last slot (another series) as written."""
+    model = _model()
+    source = _store(model, capacity=5)
+    process(model, source, _events([(name, 1.0) for name in "pqrst"]))
+    store = _store(model, capacity=3)
+    store.restore(source.snapshot())
+    assert sorted(store.series_ids()) == ["r", "s", "t"]
+    assert store.take_changes(np.inf).states.series_ids == []
+    store.mark_changed(["t"])
+    assert store.take_changes(np.inf).states.series_ids == ["t"]
+    with pytest.raises(KeyError):
+        store.columns(["p"])
