@@ -19,8 +19,8 @@ from schemas.artifact import Scaler
 Array = npt.NDArray[np.float32]
 
 # A constant series has no spread; scaling it by 1 keeps it finite and harmless.
-_MIN_SCALE = 1e-8
-# A series' own scale is floored at this fraction of its largest level (and at _MIN_SCALE): a
+MIN_SCALE = 1e-8
+# A series' own scale is floored at this fraction of its largest level (and at MIN_SCALE): a
 # series constant so far then gets forecasts within a hair of its last value, not the pooled
 # spread of other series, and a later jump saturates the LSTM instead of overflowing it.
 _RELATIVE_FLOOR = 1e-6
@@ -51,7 +51,7 @@ def fit_scaler(
     stacked = np.concatenate(raw, axis=0)
     mean = stacked.mean(axis=0)
     scale = stacked.std(axis=0)
-    scale = np.where(scale < _MIN_SCALE, 1.0, scale)
+    scale = np.where(scale < MIN_SCALE, 1.0, scale)
     return Scaler(kind=kind, mean=[float(m) for m in mean], scale=[float(s) for s in scale])
 
 
@@ -74,7 +74,7 @@ def fit_rows(
         raw = np.asarray(values, np.float64).reshape(len(values), features)
         if len(raw) < _MIN_OWN_POINTS:
             continue
-        floor = np.maximum(_RELATIVE_FLOOR * np.abs(raw).max(axis=0), _MIN_SCALE)
+        floor = np.maximum(_RELATIVE_FLOOR * np.abs(raw).max(axis=0), MIN_SCALE)
         if pooled.kind == "difference":
             changes = np.diff(raw, axis=0)
             mean[row], own = 0.0, np.sqrt((changes**2).mean(axis=0))

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from foundation.errors import ArtifactError
-from lstmcore.scaling import Scaling, fit_rows
+from lstmcore.scaling import MIN_SCALE, Scaling, fit_rows
 from schemas.artifact import ModelManifest, Scaler, SeriesScales
 
 F64 = npt.NDArray[np.float64]
@@ -78,8 +78,8 @@ class SeriesTable:
         scale = np.asarray(arrays["series/scale"], np.float64)
         if not (np.isfinite(mean).all() and np.isfinite(scale).all()):
             raise ArtifactError("series", "a per-series mean or scale is not finite")
-        if not (scale > 0).all():
-            raise ArtifactError("series", "a per-series scale is zero or negative")
+        if not (scale >= MIN_SCALE).all():  # the trainer floors every scale at MIN_SCALE
+            raise ArtifactError("series", f"a per-series scale is below {MIN_SCALE:g}")
         rows = {sid: row for row, sid in enumerate(ids)}
         if len(rows) != len(ids):
             raise ArtifactError("series", "a series id is listed twice")

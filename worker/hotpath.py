@@ -127,14 +127,15 @@ def process_wave(
 
 
 def reset_non_finite(store: StateStore, slots: I64, rows: I64, result: BatchResult) -> None:
-    """Series whose step went non-finite start again from zero state; their events are marked
-    for the dead-letter queue, never forecast (NaN is not even valid JSON)."""
-    bad = ~np.isfinite(result.forecasts[rows])
-    bad |= ~np.isfinite(store.h[:, slots]).all(axis=(0, 2))
-    bad |= ~np.isfinite(store.c[:, slots]).all(axis=(0, 2))
-    store.reset_slots(slots[bad])
-    result.forecasts[rows[bad]] = 0.0
-    result.non_finite[rows[bad]] = True
+    """Series whose step went non-finite start again from zero state. Their events are marked
+    for the dead-letter queue, never forecast (NaN is not even valid JSON), unless the gate
+    serves the series the (finite) last value: then only its state starts again."""
+    bad_state = ~np.isfinite(store.h[:, slots]).all(axis=(0, 2))
+    bad_state |= ~np.isfinite(store.c[:, slots]).all(axis=(0, 2))
+    bad_served = ~np.isfinite(result.forecasts[rows]) | (bad_state & result.from_model[rows])
+    store.reset_slots(slots[bad_state | bad_served])
+    result.forecasts[rows[bad_served]] = 0.0
+    result.non_finite[rows[bad_served]] = True
 
 
 @dataclass(frozen=True)

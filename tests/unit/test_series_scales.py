@@ -95,6 +95,7 @@ def test_the_checksum_covers_the_rows() -> None:
     [
         ({"series/scale": np.array([[1.0], [0.0], [2.0]])}, "series"),
         ({"series/scale": np.array([[1.0], [-3.0], [2.0]])}, "series"),
+        ({"series/scale": np.array([[1.0], [5e-324], [2.0]])}, "series"),
         ({"series/scale": np.array([[1.0], [np.inf], [2.0]])}, "non_finite"),
         ({"series/mean": np.array([[1.0], [np.nan], [2.0]])}, "non_finite"),
         ({"series/id_ends": np.array([5, 3, 17], np.int64)}, "series"),  # not increasing
@@ -204,3 +205,29 @@ def test_the_workers_acceptance_refuses_hostile_rows_and_gates() -> None:
         with pytest.raises(ArtifactError) as refused:
             accept(encode_artifact(hostile), 1, 0, LIMITS)
         assert refused.value.reason == "series"
+
+
+def test_a_poisoned_state_of_a_gated_series_restarts_it_and_its_last_value_is_served() -> None:
+    """A non-finite step dead-letters a model-served series' event, but a series the gate
+    serves persistence gets its (finite) last value; both start again from zero state."""
+    plain = with_scales()
+    fields = plain.manifest.model_dump(exclude={"arrays", "sha256"})
+    fields["series_scales"]["gated"] = True
+    use = np.array([1, 1, 0], np.uint8)  # rows of the sorted ids: große, large, small
+    gated = seal(fields, {**plain.arrays, "series/use_model": use})
+    model = ServingModel.from_artifact(decode_artifact(encode_artifact(gated), LIMITS))
+    assert model.series.use_model[model.rows_for(["large", "small"])].tolist() == [True, False]
+    arch = model.manifest.architecture
+    store = StateStore(capacity=4, window=4, features=1, layers=arch.layers, units=arch.units)
+    for value in (1.0, 2.0):
+        batch = EventBatch()
+        batch.append("large", TS, [value], 0, 0, 0)
+        batch.append("small", TS, [value], 0, 1, 0)
+        if value == 2.0:
+            store.c[:, store.slots_for(["large", "small"])] = np.inf  # poisoned states
+        result = process(model, store, batch)
+    assert result.non_finite.tolist() == [True, False]
+    assert result.forecasts.tolist() == [0.0, 2.0]  # "small": the last value, served
+    for sid in ("large", "small"):
+        state = store.get(sid)
+        assert state is not None and not state.c.any() and len(state.window) == 0
