@@ -40,7 +40,7 @@ class TrainerSettings(KafkaSettings, HealthSettings):
     )
     trainer_partitions: str = Field(
         "all",
-        pattern=r"^(all|[0-9]+|[0-9]+(,[0-9]+)+|list:[0-9]+(,[0-9]+)*)$",
+        pattern=r"^(all|[1-9][0-9]*|[0-9]+(,[0-9]+)+|list:[0-9]+(,[0-9]+)*)$",
         description="Events partitions the trainer reads: 'all'; a count N (partitions 0..N-1, "
         "a sample of the series, since keys are hashed to partitions); or 'list:0,3,7'.",
     )

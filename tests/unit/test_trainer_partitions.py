@@ -30,7 +30,7 @@ def test_a_partition_the_topic_lacks_is_an_error(spec: str) -> None:
         chosen_partitions(spec, range(4), "events")
 
 
-@pytest.mark.parametrize("spec", ["", "some", "1,", "-1", "list:", "0 ,1"])
+@pytest.mark.parametrize("spec", ["", "some", "1,", "-1", "list:", "0 ,1", "0", "007"])
 def test_the_setting_refuses_what_is_not_a_partition_choice(spec: str) -> None:
     with pytest.raises(ValidationError):
         TrainerSettings(trainer_partitions=spec)
