@@ -46,8 +46,8 @@ def real_lines(captured: str) -> list[str]:
 
 def keras() -> Any:
     """The ``keras`` module; its first import (and TensorFlow's) with the noise filtered out."""
-    if "keras" in sys.modules:
-        return sys.modules["keras"]
+    # Only under the lock: keras is in sys.modules from the start of its import, so a thread
+    # looking before taking it could get a half-initialised module while another imports.
     with _lock:
         if "keras" in sys.modules:
             return sys.modules["keras"]
