@@ -30,6 +30,19 @@ def trims(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return done
 
 
+@pytest.fixture
+def collections(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Full garbage collections the trimmer ran."""
+    done: list[int] = []
+
+    def collect() -> int:
+        done.append(1)
+        return 0
+
+    monkeypatch.setattr(gc, "collect", collect)
+    return done
+
+
 def test_trims_once_at_the_first_idle_poll_after_work(trims: list[int]) -> None:
     clock = Clock()
     trimmer = HeapTrimmer(60.0, clock)
@@ -49,15 +62,8 @@ def test_trims_once_at_the_first_idle_poll_after_work(trims: list[int]) -> None:
 
 
 def test_a_trickle_between_empty_polls_trims_and_collects_once_an_interval(
-    trims: list[int], monkeypatch: pytest.MonkeyPatch
+    trims: list[int], collections: list[int]
 ) -> None:
-    collections: list[int] = []
-
-    def collect() -> int:
-        collections.append(1)
-        return 0
-
-    monkeypatch.setattr(gc, "collect", collect)
     clock = Clock()
     trimmer = HeapTrimmer(60.0, clock)
     for tenth in range(0, 1801):  # 180 s of one event, then an empty poll, every 0.1 s
@@ -79,15 +85,8 @@ def test_under_load_trims_after_a_checkpoint_at_most_once_an_interval(trims: lis
 
 
 def test_an_interval_of_zero_never_trims_nor_collects(
-    trims: list[int], monkeypatch: pytest.MonkeyPatch
+    trims: list[int], collections: list[int]
 ) -> None:
-    collections: list[int] = []
-
-    def collect() -> int:
-        collections.append(1)
-        return 0
-
-    monkeypatch.setattr(gc, "collect", collect)
     trimmer = HeapTrimmer(0.0, Clock())
     for _ in range(3):
         trimmer.polled(100)
