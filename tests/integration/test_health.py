@@ -30,7 +30,9 @@ from tests.integration.helpers import (
     service_env,
     start_module,
 )
+from tests.kafka_fixtures import KafkaClientName
 from tests.unit.test_artifact import make_artifact
+from twincast.localkafka import LocalKafka
 from twincast.ports import free_port
 from twincast.synthetic import seasonal_series
 
@@ -163,5 +165,38 @@ def test_trainer_is_ready_once_connected(kafka_settings: KafkaSettings, tmp_path
         for _ in range(3):  # the loop goes on coming round
             alive = probe(port, "/healthz")
             assert alive is not None and alive.status == 200, alive
+    finally:
+        assert stop(trainer) == 0
+
+
+def test_trainer_is_unready_while_kafka_is_away_and_ready_when_back(
+    own_broker: LocalKafka, kafka_client: KafkaClientName, tmp_path: Path
+) -> None:
+    """The broker (this test's own) is killed: once the trainer has found it away for longer
+    than TWINCAST_HEALTH_KAFKA_OUTAGE_SECONDS, /readyz answers 503 naming only ``kafka``; when
+    it is back, 200 again. The trainer notices while idle: it commits every few seconds."""
+    settings = KafkaSettings(bootstrap_servers=own_broker.bootstrap, kafka_client=kafka_client)
+    create_topics(settings, partitions=2)
+    port, log = free_port(), tmp_path / "trainer.log"
+    env = service_env(
+        settings,
+        metrics_port=port,
+        history_db=tmp_path / "h.sqlite",
+        artifact_dir=tmp_path / "a",
+        health_kafka_outage_seconds=1,
+    )
+    trainer = start_module("trainer", [], env, tmp_path, log)
+    try:
+        until(port, trainer, log, ready)
+        assert own_broker.kill(), "the broker was running"
+        # confluent-kafka: one synchronous commit was seen blocking ~45 s before it failed
+        away = until(port, trainer, log, lambda a: not ready(a), wait_s=300)[-1]
+        assert away.body["failing"] == ["kafka"], away
+        assert away.body["checks"]["kafka"]["detail"].startswith("unreachable for"), away
+        own_broker.up()
+        back = until(port, trainer, log, ready, wait_s=300)
+        assert all(a.body["failing"] == ["kafka"] for a in back[:-1]), back[-3:]
+        assert back[-1].body["checks"]["kafka"]["detail"] == "reachable"
+        assert "Kafka is back after" in log.read_text()
     finally:
         assert stop(trainer) == 0
