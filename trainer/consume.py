@@ -97,7 +97,7 @@ def assign_from_history(
     fresh = [tp for tp in assigned if tp.partition not in stored]
     if fresh:
         starts.update(consumer.beginning_offsets(fresh, timeout_s))
-    for tp in assigned:
+    for tp in assigned:  # a beginning gone meanwhile (retention) resets to the earliest
         consumer.seek(tp, starts[tp])
     return {tp: starts[tp] for tp in assigned}
 
