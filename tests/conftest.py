@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.kafka_fixtures import kafka_bootstrap, kafka_client, kafka_settings
+from tests.kafka_fixtures import kafka_bootstrap, kafka_client, kafka_settings, own_broker
 
-__all__ = ["kafka_bootstrap", "kafka_client", "kafka_settings"]
+__all__ = ["kafka_bootstrap", "kafka_client", "kafka_settings", "own_broker"]
 
 CONTAINER_TESTS = Path(__file__).parent / "containers"
 

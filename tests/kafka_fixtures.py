@@ -68,3 +68,18 @@ def kafka_settings(kafka_bootstrap: str, kafka_client: KafkaClientName) -> Kafka
         dlq_topic=f"t-dlq-{suffix}",
         state_topic=f"t-state-{suffix}",
     )
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[LocalKafka]:
+    """A broker of this test only: killing it must not disturb the other tests."""
+    broker = LocalKafka(
+        LocalKafkaSettings(
+            kafka_port=free_port(), kafka_controller_port=free_port(), kafka_dir=tmp_path / "k"
+        )
+    )
+    broker.up()
+    try:
+        yield broker
+    finally:
+        broker.down()

@@ -29,7 +29,7 @@ class Connected(NamedTuple):
     current: ServingModel | None  # the newest valid model on the weights topic
     consumer: Consumer  # events, assigned to resume where the history ends
     producer: Producer  # weights
-    assigned: list[Partition]
+    starts: dict[Partition, int]  # each assigned partition -> the offset the history resumes at
 
 
 def connect(settings: TrainerSettings, history: HistoryStore) -> Connected:
@@ -74,12 +74,15 @@ def assign_from_history(
     history: HistoryStore,
     spec: str = ALL,
     timeout_s: float = 30.0,
-) -> list[Partition]:
-    """Own the chosen partitions (one trainer, one history) and resume where the history ends.
+) -> dict[Partition, int]:
+    """Own the chosen partitions (one trainer, one history) and resume where the history ends;
+    returns where each one resumes.
 
     Assigned by hand, not by the group: the history, not the group, holds the offsets; the
     group only shows the lag. A partition read before and not chosen now keeps its offset in
-    the history, so choosing it again resumes there."""
+    the history, so choosing it again resumes there. One the history holds nothing of resumes
+    at its beginning, asked for by number: that number is what the group's commit says until
+    the history stores something of it (``trainer.ingest``)."""
     deadline = time.monotonic() + timeout_s
     partitions = consumer.partitions_for_topic(topic)
     while not partitions and time.monotonic() < deadline:
@@ -90,12 +93,13 @@ def assign_from_history(
     assigned = [Partition(topic, p) for p in chosen_partitions(spec, partitions, topic)]
     consumer.assign(assigned)
     stored = history.offsets(topic)
-    for tp in assigned:
-        if tp.partition in stored:
-            consumer.seek(tp, stored[tp.partition])
-        else:
-            consumer.seek_to_beginning(tp)
-    return assigned
+    starts = {tp: stored[tp.partition] for tp in assigned if tp.partition in stored}
+    fresh = [tp for tp in assigned if tp.partition not in stored]
+    if fresh:
+        starts.update(consumer.beginning_offsets(fresh, timeout_s))
+    for tp in assigned:  # a beginning gone meanwhile (retention) resets to the earliest
+        consumer.seek(tp, starts[tp])
+    return {tp: starts[tp] for tp in assigned}
 
 
 def to_consumed(

@@ -76,6 +76,15 @@ class Consumed:
     bad_reason: str | None = None
 
 
+@dataclass(frozen=True)
+class Stored:
+    """What one ``ingest`` committed: the points it added, and every partition's next offset
+    as read back inside the same transaction, so it is what a restart would resume from."""
+
+    added: int
+    offsets: dict[int, int]
+
+
 class HistoryStore:
     def __init__(
         self, path: Path, max_points_per_series: int, max_points: int | None = None
@@ -117,8 +126,8 @@ class HistoryStore:
     def close(self) -> None:
         self._db.close()
 
-    def ingest(self, topic: str, records: Iterable[Consumed]) -> int:
-        """Store the valid points and advance the offsets, all or nothing. Returns points added."""
+    def ingest(self, topic: str, records: Iterable[Consumed]) -> Stored:
+        """Store the valid points and advance the offsets, all or nothing."""
         next_offsets: dict[int, int] = {}
         added: Counter[str] = Counter()
         rows = []
@@ -147,6 +156,7 @@ class HistoryStore:
                     "next_offset = max(next_offset, excluded.next_offset)",
                     [(topic, part, off) for part, off in next_offsets.items()],
                 )
+                stored = self.offsets(topic)
         except sqlite3.Error as exc:
             raise HistoryError(f"cannot write history: {exc}") from exc
         # Only once committed: a rolled-back batch leaves the counts as the database has them.
@@ -156,7 +166,7 @@ class HistoryStore:
                 self._sizes[series_id] = kept
             else:
                 self._sizes.pop(series_id, None)
-        return len(rows)
+        return Stored(len(rows), stored)
 
     def _trim_series(self, sizes: dict[str, int]) -> None:
         """Drop each series' points over its bound, oldest first (the (series_id, id) index finds

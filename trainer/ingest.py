@@ -5,8 +5,11 @@ One history transaction per poll made every commit write one page per series tou
 Events are gathered over polls instead and written together once ``history_batch_events`` are
 waiting or ``history_batch_seconds`` have passed, so a commit's page writes are shared by many
 more events. Nothing is lost meanwhile: the history's offsets move only with its points, so a
-crash before a write re-reads those events from Kafka; the group commit (lag only) follows the
-history, never the consumer's position.
+crash before a write re-reads those events from Kafka.
+
+The group commit (the trainer's lag, for operators) says what the history holds: the offsets each
+write read back in its own transaction, never the consumer's position, which runs ahead of the
+history by whatever is gathered. So a commit is right whenever it happens, events waiting or not.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import time
 from collections import Counter
 
 from foundation.errors import KafkaClientError
-from foundation.kafka.client import Consumer
+from foundation.kafka.client import Consumer, Partition
 from foundation.kafka.outage import Outage
 from foundation.kafka.unreadable import skip_unreadable, unreadable
 from foundation.settings.trainer import TrainerSettings
@@ -47,8 +50,14 @@ class Ingest:
         self.outage = outage
         self.stop_requested = stop_requested
         self._pending: list[Consumed] = []
+        # Assigned partition -> the next offset the history needs: what the group commit says.
+        self._stored: dict[Partition, int] = {}
         self._oldest_pending = time.monotonic()
         self._last_commit = time.monotonic()
+
+    def resume(self, starts: dict[Partition, int]) -> None:
+        """The partitions assigned, each with the offset the history resumes it at."""
+        self._stored = dict(starts)
 
     def poll(self, consumer: Consumer, timeout_ms: int) -> int:
         """One poll; returns the points written to the history by it (0 while gathering)."""
@@ -75,7 +84,7 @@ class Ingest:
         ):
             return self.flush(consumer)
         if not records and time.monotonic() - self._last_commit >= IDLE_COMMIT_S:
-            self._commit(consumer)
+            self.commit(consumer)
         return 0
 
     def flush(self, consumer: Consumer) -> int:
@@ -83,16 +92,20 @@ class Ingest:
         consumed, self._pending = self._pending, []
         if not consumed:
             return 0
-        added = self.history.ingest(self.settings.events_topic, consumed)
+        topic = self.settings.events_topic
+        stored = self.history.ingest(topic, consumed)
+        for partition, offset in stored.offsets.items():
+            if Partition(topic, partition) in self._stored:  # one not assigned now stays out
+                self._stored[Partition(topic, partition)] = offset
         reasons = Counter(c.bad_reason for c in consumed if c.bad_reason)
         for reason, count in reasons.items():
             self.metrics.bad_events.labels(reason).inc(count)
         self.metrics.events.inc(len(consumed))
-        self._commit(consumer)
+        self.commit(consumer)
         series, points = self.history.size()
         self.metrics.history_series.set(series)
         self.metrics.history_points.set(points)
-        return added
+        return stored.added
 
     def _skip_unreadable(self, consumer: Consumer, exc: KafkaClientError, timeout_ms: int) -> None:
         """Count the offsets the client cannot read as bad events; the history moves past."""
@@ -102,12 +115,15 @@ class Ingest:
         self._pending.extend(unreadable_consumed(skipped))  # skip_unreadable logged them
         self.flush(consumer)
 
-    def _commit(self, consumer: Consumer) -> None:
-        """Informational (the trainer's lag); the history is the truth, so a failed commit
-        during an outage loses nothing. Bounded: a stop request must be heard."""
+    def commit(self, consumer: Consumer) -> None:
+        """Commit the offsets the history has stored, events gathered or not. Informational (the
+        trainer's lag); the history is the truth, so a failed commit during an outage loses
+        nothing. Bounded: a stop request must be heard."""
         self._last_commit = time.monotonic()
+        if not self._stored:
+            return  # not connected yet: nothing assigned, nothing to say
         try:
-            consumer.commit(timeout_s=COMMIT_WAIT_MS / 1000)
+            consumer.commit(dict(self._stored), timeout_s=COMMIT_WAIT_MS / 1000)
         except KafkaClientError as exc:
             self.outage.failed(exc, "offset commit (history unaffected)")
             return

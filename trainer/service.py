@@ -74,10 +74,10 @@ class TrainerService:
         if connected is None:
             self.history.close()
             return 0  # stopped before the broker came
-        consumer, producer, assigned = connected.consumer, connected.producer, connected.assigned
+        consumer, producer = connected.consumer, connected.producer
         try:
             if once:
-                return self._run_once(consumer, assigned, producer)
+                return self._run_once(consumer, list(connected.starts), producer)
             while not self.stop_requested.is_set():
                 self.health.beat()
                 self._ingest(consumer, timeout_ms=500)
@@ -94,7 +94,8 @@ class TrainerService:
     def _connect(self) -> Connected:
         connected = connect(self.settings, self.history)
         self.current = connected.current
-        self.health.serving(self.current.version if self.current else 0, len(connected.assigned))
+        self.ingest.resume(connected.starts)
+        self.health.serving(self.current.version if self.current else 0, len(connected.starts))
         if self.current is not None:
             topic = self.settings.weights_topic
             log.info("current model on %s: version %d", topic, self.current.version)

@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -35,8 +35,7 @@ from tests.integration.helpers import (
 from tests.integration.test_recovery import _check_against_uninterrupted
 from tests.kafka_fixtures import KafkaClientName
 from tests.unit.test_artifact import make_artifact
-from twincast.localkafka import LocalKafka, LocalKafkaSettings
-from twincast.ports import free_port
+from twincast.localkafka import LocalKafka
 from twincast.synthetic import seasonal_series
 
 pytestmark = pytest.mark.kafka
@@ -45,21 +44,6 @@ SERIES, STEPS, CHUNK = 8, 300, 10
 HALF = STEPS // 2  # produced and answered before the crash; the rest streams through it
 DOWNTIME_S = 60.0
 WAIT_S = 300.0  # for conditions on a busy machine; met much sooner on an idle one
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[LocalKafka]:
-    """A broker of this test only: killing it must not disturb the other tests."""
-    broker = LocalKafka(
-        LocalKafkaSettings(
-            kafka_port=free_port(), kafka_controller_port=free_port(), kafka_dir=tmp_path / "k"
-        )
-    )
-    broker.up()
-    try:
-        yield broker
-    finally:
-        broker.down()
 
 
 class _Stream:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import signal
 import sqlite3
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from foundation.kafka.client import ConsumerOptions, Partition
+from foundation.kafka.factory import kafka_clients
 from foundation.settings.base import KafkaSettings
 from foundation.settings.trainer import TrainerSettings
 from lstmcore.serving import ServingModel
@@ -130,7 +133,7 @@ def test_service_refits_on_schedule_and_stops_on_sigterm(
     env = _env(kafka_settings, tmp_path, refit_every_events=1000, refit_every_seconds=3600)
     trainer = start_module("trainer", [], env, tmp_path, tmp_path / "trainer.log")
     try:
-        produce_series(kafka_settings, seasonal_series(6, 240, seed=8))
+        sent = produce_series(kafka_settings, seasonal_series(6, 240, seed=8))
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             latest = read_latest(kafka_settings, features=1)
@@ -138,12 +141,38 @@ def test_service_refits_on_schedule_and_stops_on_sigterm(
                 break
             time.sleep(1)
         assert latest.model is not None and latest.model.version == 1
+        db, topic = tmp_path / "history.sqlite", kafka_settings.events_topic
+        while time.monotonic() < deadline and sum(_stored_offsets(db, topic).values()) < sent:
+            time.sleep(0.2)
     finally:
         trainer.send_signal(signal.SIGTERM)
         code = trainer.wait(timeout=60)
     log = (tmp_path / "trainer.log").read_text()
     assert code == 0, log[-3000:]
     assert "refit epoch 1/25" in log and "published version 1" in log
+    # The group's commit (the lag operators see) says exactly what the history stored.
+    stored = _stored_offsets(tmp_path / "history.sqlite", kafka_settings.events_topic)
+    assert sum(stored.values()) == sent, "every event is in the history"
+    assert _committed(kafka_settings, TrainerSettings().trainer_group_id, stored) == stored
+
+
+def _stored_offsets(db: Path, topic: str) -> dict[int, int]:
+    with sqlite3.connect(db, timeout=5) as conn:
+        rows = conn.execute(
+            "SELECT partition, next_offset FROM offsets WHERE topic = ?", (topic,)
+        ).fetchall()
+    return {int(p): int(o) for p, o in rows}
+
+
+def _committed(
+    settings: KafkaSettings, group_id: str, partitions: Iterable[int]
+) -> dict[int, int | None]:
+    reader = kafka_clients(settings).consumer(ConsumerOptions("test-lag", group_id=group_id))
+    try:
+        topic = settings.events_topic
+        return {p: reader.committed(Partition(topic, p), timeout_s=30) for p in partitions}
+    finally:
+        reader.close()
 
 
 def _points(db: Path) -> int:

@@ -19,10 +19,11 @@ def _records(partition: int, first: int, count: int, series: str) -> list[Consum
 
 def test_points_and_offsets_are_stored_together(tmp_path: Path) -> None:
     store = HistoryStore(tmp_path / "h.sqlite", max_points_per_series=100)
-    assert store.ingest("events", _records(0, 0, 5, "a") + _records(1, 10, 3, "b")) == 8
+    assert store.ingest("events", _records(0, 0, 5, "a") + _records(1, 10, 3, "b")).added == 8
     bad = Consumed(0, 5, None, "invalid_json")  # a bad event still advances the offset
-    assert store.ingest("events", [bad]) == 0
-    assert store.offsets("events") == {0: 6, 1: 13}
+    stored = store.ingest("events", [bad])
+    assert stored.added == 0
+    assert stored.offsets == store.offsets("events") == {0: 6, 1: 13}, "every partition's"
     series = store.series()
     assert series["a"][:, 0].tolist() == [0, 1, 2, 3, 4]
     assert series["b"].shape == (3, 1)
@@ -58,7 +59,7 @@ def test_failed_write_changes_nothing(tmp_path: Path) -> None:
 def test_offsets_never_move_backwards(tmp_path: Path) -> None:
     store = HistoryStore(tmp_path / "h.sqlite", max_points_per_series=10)
     store.ingest("events", _records(0, 10, 1, "a"))
-    store.ingest("events", _records(0, 4, 1, "a"))
+    assert store.ingest("events", _records(0, 4, 1, "a")).offsets == {0: 11}
     assert store.offsets("events") == {0: 11}
 
 
