@@ -55,11 +55,12 @@ def test_the_trainer_builds_it_once_to_accept_and_not_again_to_serve(
     assert model is not None and builds[0] == 1  # the acceptance's decode, then reused
 
 
-def test_a_refit_hands_its_table_on(builds: list[int]) -> None:
+@pytest.mark.parametrize("gate", [True, False])
+def test_a_refit_hands_its_table_on(builds: list[int], gate: bool) -> None:
     rng = np.random.default_rng(1)
     history = {f"s{i}": np.cumsum(rng.normal(0, 1 + i, (60, 1)), axis=0) for i in range(4)}
     settings = TrainerSettings(
-        units=4, layers=1, batch_size=4, epochs=1, tbptt=16, gate=True, metrics_port=0
+        units=4, layers=1, batch_size=4, epochs=1, tbptt=16, gate=gate, metrics_port=0
     )
     outcome = refit(history, refit_plan(settings), version=1, offsets={})
     served = ServingModel.from_artifact(outcome.artifact)
