@@ -60,6 +60,7 @@ def run_twincast(args: argparse.Namespace) -> dict[str, float]:
         min_points_per_series=2,
         holdout_fraction=0.01,
         gate=True,
+        gate_min_points=service["gate_min_points"].default,
         transform="standard",  # the seed variant's data: standardised values, same as here
         max_series=args.series,  # every series, every point: the same data as the seed loop
         max_points_per_series=args.points,

@@ -77,9 +77,10 @@ def accept(
 
 def check_publishable(
     artifact: Artifact, features: int | None, current_version: int, limits: ArtifactLimits
-) -> None:
-    """Run exactly the worker's acceptance on what is about to be published."""
-    accept(encode_artifact(artifact), features, current_version, limits)
+) -> ServingModel:
+    """Run exactly the worker's acceptance on what is about to be published; the model it
+    built is what the trainer then holds as current (its table is not built again)."""
+    return accept(encode_artifact(artifact), features, current_version, limits)
 
 
 def weights_message(artifact: Artifact) -> WeightsMessage:

@@ -14,7 +14,7 @@ the model by reference. The arrays' layout is described by ``schemas.artifact.Se
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -69,10 +69,9 @@ class SeriesTable:
     def from_arrays(
         cls, pooled: Scaler, scales: SeriesScales | None, arrays: Mapping[str, Any]
     ) -> SeriesTable:
-        pooled_mean = np.asarray(pooled.mean, np.float64)[None, :]
-        pooled_scale = np.asarray(pooled.scale, np.float64)[None, :]
         if scales is None:
-            return cls(pooled.kind, {}, pooled_mean, pooled_scale, np.ones(1, np.bool_))
+            none = np.empty((0, len(pooled.mean)), np.float64)
+            return cls.of_rows(pooled, {}, none, none)
         ids = decode_ids(arrays["series/id_utf8"], arrays["series/id_ends"])
         mean = np.asarray(arrays["series/mean"], np.float64)
         scale = np.asarray(arrays["series/scale"], np.float64)
@@ -83,12 +82,28 @@ class SeriesTable:
         rows = {sid: row for row, sid in enumerate(ids)}
         if len(rows) != len(ids):
             raise ArtifactError("series", "a series id is listed twice")
+        return cls.of_rows(pooled, rows, mean, scale, _use_model(scales, arrays))
+
+    @classmethod
+    def of_rows(
+        cls,
+        pooled: Scaler,
+        rows: Mapping[str, int],
+        mean: F64,
+        scale: F64,
+        use_model: npt.NDArray[np.bool_] | None = None,
+    ) -> SeriesTable:
+        """A table from rows already known to be consistent (the trainer's own fit; decoding
+        checks them first); ``use_model`` [rows + 1], None: the model everywhere."""
+        pooled_mean = np.asarray(pooled.mean, np.float64)[None, :]
+        pooled_scale = np.asarray(pooled.scale, np.float64)[None, :]
+        use = np.ones(len(rows) + 1, np.bool_) if use_model is None else use_model
         return cls(
             pooled.kind,
             rows,
             np.concatenate([mean, pooled_mean]),
             np.concatenate([scale, pooled_scale]),
-            _use_model(scales, arrays),
+            use,
         )
 
 
@@ -124,6 +139,16 @@ def encode_ids(series_ids: Sequence[str]) -> tuple[npt.NDArray[np.uint8], I64]:
     return np.frombuffer(b"".join(encoded), np.uint8).copy(), ends
 
 
+def fitted_table(
+    series: Mapping[str, F64], pooled: Scaler
+) -> tuple[SeriesScales, dict[str, npt.NDArray[Any]], SeriesTable]:
+    """``series_scale_fields`` and their table, built from the fit (no decoding, no checks)."""
+    field, arrays = series_scale_fields(series, pooled)
+    rows = {sid: row for row, sid in enumerate(sorted(series))}
+    table = SeriesTable.of_rows(pooled, rows, arrays["series/mean"], arrays["series/scale"])
+    return field, arrays, table
+
+
 def series_scale_fields(
     series: Mapping[str, F64], pooled: Scaler
 ) -> tuple[SeriesScales, dict[str, npt.NDArray[Any]]]:
@@ -145,7 +170,7 @@ def with_gate(
     arrays: Mapping[str, npt.NDArray[Any]],
     table: SeriesTable,
     decisions: Mapping[str, bool],
-) -> tuple[SeriesScales, dict[str, npt.NDArray[Any]]]:
+) -> tuple[SeriesScales, dict[str, npt.NDArray[Any]], SeriesTable]:
     """Add the per-series gate: ``decisions`` (series -> the model beat persistence on its
     held-out tail) for the evaluated series. A series not evaluated (or unseen) is served the
     model if it helped at least half of the evaluated series, else persistence: what happened
@@ -163,4 +188,5 @@ def with_gate(
             "helped": helped,
         }
     )
-    return field, {**arrays, "series/use_model": use}
+    gated = replace(table, use_model=np.concatenate([use == 1, [unseen_model]]))
+    return field, {**arrays, "series/use_model": use}, gated

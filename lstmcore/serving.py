@@ -36,7 +36,7 @@ class ServingModel:
             raise ArtifactError(
                 "incompatible", f"model expects {arch.features} features, this worker {features}"
             )
-        table = SeriesTable.from_artifact(artifact.manifest, artifact.arrays)
+        table = artifact.series_table()  # the one its decoder (or trainer) built, if any
         model = cls(artifact.manifest, StepWeights.from_arrays(arch, artifact.arrays), table)
         h, c = model.weights.zero_state(2)
         probe = np.array([model.manifest.scaler.mean, model.manifest.scaler.mean])

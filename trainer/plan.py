@@ -30,6 +30,7 @@ def refit_plan(settings: TrainerSettings) -> RefitPlan:
         min_points_per_series=settings.min_points_per_series,
         holdout_fraction=settings.holdout_fraction,
         gate=settings.gate,
+        gate_min_points=settings.gate_min_points,
         transform=settings.transform,
         max_series=settings.refit_max_series,
         max_points_per_series=settings.refit_max_points_per_series,

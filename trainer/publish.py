@@ -36,7 +36,8 @@ def publish_artifact(
 ) -> ServingModel | None:
     """The model now current if ``artifact`` was published; None if it was not."""
     manifest = artifact.manifest
-    if not publishable(settings, metrics, artifact, current):
+    model = publishable(settings, metrics, artifact, current)
+    if model is None:
         return None
     path = write_artifact_file(settings.artifact_dir, artifact)
     try:
@@ -53,15 +54,16 @@ def publish_artifact(
         offset,
         path,
     )
-    return ServingModel.from_artifact(artifact)
+    return model
 
 
 def publishable(
     settings: TrainerSettings, metrics: TrainerMetrics, artifact: Artifact, current: int
-) -> bool:
-    """The worker's own acceptance, with the same limits: never publish what it refuses."""
+) -> ServingModel | None:
+    """The worker's own acceptance, with the same limits: never publish what it refuses. The
+    model it accepted (None: refused)."""
     try:
-        check_publishable(artifact, settings.features, current, settings.artifact_limits())
+        return check_publishable(artifact, settings.features, current, settings.artifact_limits())
     except ArtifactError as exc:
         metrics.refits.labels("unpublishable").inc()
         log.error(
@@ -69,5 +71,4 @@ def publishable(
             artifact.manifest.version,
             exc,
         )
-        return False
-    return True
+        return None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
@@ -25,7 +25,7 @@ import numpy.typing as npt
 from lstmcore.artifact import Artifact, seal
 from lstmcore.keras_model import get_arrays
 from lstmcore.scaling import Scaling, fit_scaler, series_inputs
-from lstmcore.series_scales import SeriesTable, series_scale_fields, with_gate
+from lstmcore.series_scales import fitted_table, with_gate
 from lstmcore.serving import ServingModel
 from lstmcore.step import StepWeights
 from lstmcore.training import ProgressCallback, TrainConfig, step_arrays, train
@@ -73,6 +73,7 @@ class RefitPlan:
     min_points_per_series: int
     holdout_fraction: float
     gate: bool
+    gate_min_points: int  # fewer gate-part points: the series is decided with the other short ones
     transform: Literal["standard", "difference"]
     max_series: int  # a sample of at most this many series, seeded by version
     max_points_per_series: int  # the newest points of each
@@ -174,10 +175,9 @@ def refit(
     starts = [holdout_start(len(s), plan.holdout_fraction) for s in series]
     heads = [s[:start] for s, start in zip(series, starts, strict=True)]
     scaler = fit_scaler(heads, plan.transform)
-    scales, scale_arrays = series_scale_fields(
+    scales, scale_arrays, table = fitted_table(
         own_scale_points(history, plan, sample, heads), scaler
     )
-    table = SeriesTable.from_arrays(scaler, scales, scale_arrays)
     scaling = table.scaling(table.rows_for(names))
     inputs = [
         series_inputs(Scaling(scaling.kind, scaling.mean[i], scaling.scale[i]), h)
@@ -189,16 +189,20 @@ def refit(
     result = train(plan.architecture, inputs, plan.train, on_epoch, initial=initial)
     arrays = get_arrays(result.model, plan.architecture)
     weights = StepWeights.from_arrays(plan.architecture, arrays)
-    evaluation = evaluate((weights, scaling), previous, names, series, starts, plan.gate)
+    evaluation = evaluate(
+        (weights, scaling), previous, names, series, starts, plan.gate_min_points, plan.gate
+    )
     decision = verdict(evaluation, plan.gate)
     if plan.gate:  # the decision per series travels with the artifact
-        scales, scale_arrays = with_gate(scales, scale_arrays, table, evaluation.helps)
+        scales, scale_arrays, table = with_gate(scales, scale_arrays, table, evaluation.helps)
         log.info(
-            "per-series gate of version %d: the model serves %d of %d evaluated series, "
-            "persistence the others; unseen series: %s",
+            "per-series gate of version %d: the model serves %d of %d evaluated series "
+            "(%d too short to be gated alone, decided together), persistence the others; "
+            "unseen series: %s",
             version,
             scales.helped,
             scales.evaluated,
+            evaluation.pooled,
             scales.unseen,
         )
     artifact = seal(
@@ -227,4 +231,5 @@ def refit(
         },
         {**arrays, **scale_arrays},
     )
+    artifact = replace(artifact, table=table)  # built once, handed to whoever serves it
     return RefitOutcome(artifact, evaluation, decision.publishes, decision, result.seconds)

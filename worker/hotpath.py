@@ -67,7 +67,8 @@ def process(
             started = time.perf_counter()
             ids = [batch.series_ids[i] for i in wave]
             slots = store.slots_for(ids)
-            rows = model.rows_for(ids) if model else None  # each series' own scale
+            # Each series' own scale; none to look up when every series is pooled.
+            rows = model.rows_for(ids) if model and model.series.rows else None
             process_wave(model, store, slots, values[wave], wave, result, rows)
             version = model.version if model else 0
             store.mark_stepped(slots, partitions[wave], next_offsets[wave], version, now)
@@ -109,8 +110,12 @@ def process_wave(
         # The per-series gate: the last value where the model did not beat it in validation
         # (the state still advances, so the series is ready when a later version serves it).
         table = model.series
-        use = table.use_model[table.pooled_row if scale_rows is None else scale_rows]
-        forecasts = np.where(use, forecasts, values[:, 0])
+        if scale_rows is None:  # every series pooled: one decision for the whole wave
+            use: bool | npt.NDArray[np.bool_] = bool(table.use_model[table.pooled_row])
+            forecasts = forecasts if use else values[:, 0].copy()
+        else:
+            use = table.use_model[scale_rows]
+            forecasts = np.where(use, forecasts, values[:, 0])
         result.from_model[rows] = use
         finite_state = bool(np.isfinite(h).all() and np.isfinite(c).all())
         store.h[:, slots] = h

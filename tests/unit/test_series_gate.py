@@ -25,11 +25,11 @@ TS = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _levels(n: int, phi: float, scale: float, seed: int, tail_phi: float | None = None) -> F64:
-    """Levels whose changes follow an AR(1) with coefficient ``phi`` (``tail_phi`` from 180 on)."""
+    """Levels whose changes follow an AR(1) with coefficient ``phi`` (``tail_phi`` from 300 on)."""
     rng = np.random.default_rng(seed)
     changes = np.zeros(n)
     for t in range(1, n):
-        coefficient = phi if tail_phi is None or t < 180 else tail_phi
+        coefficient = phi if tail_phi is None or t < 300 else tail_phi
         changes[t] = coefficient * changes[t - 1] + rng.normal()
     return (100.0 + np.cumsum(changes) * scale)[:, None]
 
@@ -37,8 +37,8 @@ def _levels(n: int, phi: float, scale: float, seed: int, tail_phi: float | None 
 def _deployment() -> dict[str, F64]:
     """Three series with momentum (the model learns it and helps them) and one whose changes
     turn to reversals before its held-out tail: the momentum the model learnt hurts it there."""
-    series = {f"momentum-{i}": _levels(240, 0.8, 1.0 + i, seed=i) for i in range(3)}
-    series["turned"] = _levels(240, 0.8, 0.5, seed=9, tail_phi=-0.8)
+    series = {f"momentum-{i}": _levels(400, 0.8, 1.0 + i, seed=i) for i in range(3)}
+    series["turned"] = _levels(400, 0.8, 0.5, seed=9, tail_phi=-0.8)
     return series
 
 
@@ -69,13 +69,15 @@ def test_the_model_serves_where_it_helps_and_persistence_where_it_hurts(
     scales = model.manifest.series_scales
     assert scales is not None and scales.gated and scales.evaluated == 4
 
-    # The trainer's decision, recomputed: the raw candidate against the last value, per tail.
+    # The trainer's decision, recomputed: the raw candidate against the last value, on each
+    # series' held-out tail (whose halves are long enough for it to be decided alone).
     raw = walk(
         model.weights, model.series.scaling(model.rows_for(list(named))), list(named.values())
     )
     ratios = {}
     for (name, values), forecasts in zip(named.items(), raw, strict=True):
         start = holdout_start(len(values), settings.holdout_fraction)
+        assert (len(values) - start) // 2 >= settings.gate_min_points
         ours = np.abs(forecasts[start - 1 : -1] - values[start:, 0]).mean()
         last = np.abs(values[start - 1 : -1, 0] - values[start:, 0]).mean()
         ratios[name] = ours / last
