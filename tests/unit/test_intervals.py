@@ -1,0 +1,129 @@
+"""Prediction intervals (worker.intervals): coverage and width on streams with known noise."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from worker.intervals import Calibrator
+
+F64 = npt.NDArray[np.float64]
+
+
+def calibrator(adapt_rate: float = 0.005, min_errors: int = 10) -> Calibrator:
+    return Calibrator(
+        coverage=0.9, scale_window=50, min_errors=min_errors, pool_size=2000, adapt_rate=adapt_rate
+    )
+
+
+def run(cal: Calibrator, errors: F64) -> tuple[F64, F64]:
+    """Replays signed errors [steps, series] as the hot path does: the interval issued before
+    each error, then the error scores it and is learnt. Returns (covered, half-width) per
+    step and series, NaN where no interval was issued."""
+    steps, n = errors.shape
+    scale, count = np.full(n, np.nan, np.float32), np.zeros(n, np.int32)
+    covered, widths = np.full(errors.shape, np.nan), np.full(errors.shape, np.nan)
+    pending = np.full(n, np.nan, np.float32)
+    for t in range(steps):
+        e = np.abs(errors[t])
+        issued = ~np.isnan(pending)
+        hit = e <= pending
+        cal.adapt(hit[issued])
+        covered[t] = np.where(issued, hit, np.nan)
+        widths[t] = pending
+        scale, count = cal.learn(e, scale, count)
+        pending = cal.half_widths(scale, count)
+    return covered, widths
+
+
+def test_gaussian_noise_is_covered_at_the_nominal_rate_with_the_gaussian_width() -> None:
+    sigma = 2.0
+    errors = np.random.default_rng(1).normal(0.0, sigma, (400, 25))
+    covered, widths = run(calibrator(), errors)
+    after = slice(60, None)  # warm-up: the scales' first errors and the pools filling
+    coverage = np.nanmean(covered[after])
+    assert abs(coverage - 0.9) <= 0.03, coverage
+    # The Gaussian 90 % interval is +-1.645 sigma; the estimated scale adds some width.
+    width = 2 * np.nanmean(widths[after])
+    assert 2 * 1.645 * sigma * 0.95 <= width <= 2 * 1.645 * sigma * 1.15, width
+
+
+def test_series_1000x_apart_each_get_their_own_width_and_coverage() -> None:
+    rng = np.random.default_rng(2)
+    errors = rng.normal(0.0, 1.0, (3000, 2)) * np.array([0.01, 10.0])
+    covered, widths = run(calibrator(), errors)
+    after = slice(100, None)
+    for series in range(2):
+        assert abs(np.nanmean(covered[after, series]) - 0.9) <= 0.03
+    ratio = np.nanmean(widths[after, 1]) / np.nanmean(widths[after, 0])
+    assert 800 <= ratio <= 1250, ratio
+
+
+def test_pooled_absolute_errors_would_not_do() -> None:
+    """The same two series with one pooled quantile of raw |e|: the small series is always
+    covered and the large one mostly not (what normalising by each series' scale avoids)."""
+    rng = np.random.default_rng(2)
+    errors = np.abs(rng.normal(0.0, 1.0, (3000, 2)) * np.array([0.01, 10.0]))
+    q = np.quantile(errors, 0.9)
+    assert (errors[:, 0] <= q).mean() == 1.0
+    assert (errors[:, 1] <= q).mean() < 0.85
+
+
+def test_many_short_series_are_calibrated_against_series_at_a_count_no_higher() -> None:
+    """500 series of 6 errors each, in step: from the third forecast on each gets an interval
+    from the pool of the nearest lower count (no series has scored at its own count yet), which
+    errs on the wide side and never covers less than nominal."""
+    errors = np.random.default_rng(3).laplace(0.0, 1.0, (6, 500))
+    covered, widths = run(calibrator(adapt_rate=0.0), errors)
+    assert np.isnan(widths[:2]).all()  # no error yet / no score yet
+    for t in range(2, 6):
+        assert 0.88 <= np.nanmean(covered[t]) <= 0.99, (t, np.nanmean(covered[t]))
+    assert np.nanmean(widths[2]) > np.nanmean(widths[5])  # a scale of one error is uncertain
+
+
+def test_staggered_short_series_are_covered_at_the_nominal_rate() -> None:
+    """Series starting one after another: each count's pool is filled by the series ahead."""
+    rng = np.random.default_rng(6)
+    errors = np.full((400 + 12, 400), np.nan)
+    for series in range(400):
+        errors[series : series + 12, series] = rng.laplace(0.0, 1.0 + series % 7, 12)
+    cal = calibrator(adapt_rate=0.0)
+    covered = []
+    scale, count = np.full(400, np.nan, np.float32), np.zeros(400, np.int32)
+    pending = np.full(400, np.nan, np.float32)
+    for t in range(len(errors)):
+        live = ~np.isnan(errors[t])
+        e = np.abs(errors[t, live])
+        issued = ~np.isnan(pending[live])
+        covered.extend((e <= pending[live])[issued].tolist())
+        scale[live], count[live] = cal.learn(e, scale[live], count[live])
+        pending[live] = cal.half_widths(scale[live], count[live])
+    assert abs(np.mean(covered[500:]) - 0.9) <= 0.03, np.mean(covered[500:])
+
+
+def test_no_interval_until_the_pool_can_give_the_quantile() -> None:
+    """One series: a 90 % conformal quantile needs 9 scores in its pool."""
+    errors = np.random.default_rng(4).normal(0.0, 1.0, (40, 1))
+    _, widths = run(calibrator(adapt_rate=0.0, min_errors=1), errors)
+    issued = np.flatnonzero(~np.isnan(widths[:, 0]))
+    # Error 0 sets the scale, errors 1..9 give the pool its 9 scores: an interval for error 10.
+    assert issued[0] == 10 and len(issued) == 40 - 10
+
+
+def test_adaptive_level_keeps_coverage_when_the_noise_grows() -> None:
+    """Noise that triples gradually: the pooled quantile lags, ACI's level corrects it."""
+    rng = np.random.default_rng(5)
+    sigma = np.linspace(1.0, 3.0, 1500)[:, None]
+    errors = rng.normal(0.0, 1.0, (1500, 20)) * sigma
+    covered, _ = run(calibrator(adapt_rate=0.005), errors)
+    assert abs(np.nanmean(covered[100:]) - 0.9) <= 0.03
+
+
+def test_a_constant_series_gets_a_zero_width_interval_and_huge_errors_start_over() -> None:
+    cal = calibrator(min_errors=1)
+    scale, count = np.full(2, np.nan, np.float32), np.zeros(2, np.int32)
+    for _ in range(20):
+        scale, count = cal.learn(np.array([0.0, 1e300]), scale, count)
+    assert scale[0] == 0.0 and count[0] == 20
+    assert np.isnan(scale[1]) and count[1] == 0  # beyond float32: not a usable scale
+    assert np.isnan(cal.half_widths(scale, count)).all()  # no score pooled (0 / 0) yet
