@@ -24,18 +24,20 @@ F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
 
+# float32 / int32 for the interval state: a few bytes per series count at 100,000 series.
+ColumnType = type[np.int64] | type[np.float64] | type[np.float32] | type[np.int32]
+
+
 @dataclass(frozen=True)
 class Column:
     """How a state store keeps one scalar field of every series: an array of ``dtype``."""
 
-    dtype: type[np.int64] | type[np.float64]
+    dtype: ColumnType
     blank: float  # in a slot without state; NaN in a float column stands for None
     kept_on_reset: bool  # where the series stands, not what it computed: a reset keeps it
 
 
-def column(
-    dtype: type[np.int64] | type[np.float64], blank: float, kept_on_reset: bool = False
-) -> dict[str, Column]:
+def column(dtype: ColumnType, blank: float, kept_on_reset: bool = False) -> dict[str, Column]:
     """The metadata of a scalar ``SeriesState`` field."""
     return {"column": Column(dtype, blank, kept_on_reset)}
 
@@ -63,6 +65,12 @@ class SeriesState:
     next_offset: int = field(metadata=column(np.int64, 0, kept_on_reset=True))
     # The version whose weights computed h and c.
     model_version: int = field(metadata=column(np.int64, 0, kept_on_reset=True))
+    # Prediction intervals (worker.intervals): the series' error scale (None: no error yet),
+    # how many errors it was made of (capped), and the half-width issued with the pending
+    # forecast (None: no interval), so a restored series scores and calibrates as before.
+    interval_scale: float | None = field(default=None, metadata=column(np.float32, math.nan))
+    interval_count: int = field(default=0, metadata=column(np.int32, 0))
+    interval_half_width: float | None = field(default=None, metadata=column(np.float32, math.nan))
 
 
 # The scalar fields by name, in declaration order.

@@ -43,7 +43,12 @@ import math
 import numpy as np
 import numpy.typing as npt
 
+from foundation.settings.worker import WorkerSettings
+from worker.batch import BatchResult
+from worker.state_store import StateStore
+
 F32 = npt.NDArray[np.float32]
+I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 I32 = npt.NDArray[np.int32]
 B = npt.NDArray[np.bool_]
@@ -95,6 +100,16 @@ class Calibrator:
         self.pools = ScorePools(min_errors, pool_size)
         self.count_cap = max(scale_window, min_errors)
 
+    @classmethod
+    def from_settings(cls, settings: WorkerSettings) -> Calibrator:
+        return cls(
+            coverage=settings.interval_coverage,
+            scale_window=settings.interval_scale_window,
+            min_errors=settings.interval_min_errors,
+            pool_size=settings.interval_pool_size,
+            adapt_rate=settings.interval_adapt_rate,
+        )
+
     def bucket(self, counts: I32) -> npt.NDArray[np.int64]:
         """The pool of a series whose scale was made of ``counts`` (>= 1) errors."""
         return (np.minimum(counts, self.min_errors) - 1).astype(np.int64)
@@ -108,7 +123,7 @@ class Calibrator:
             scores = abs_errors[calibrated] / scales[calibrated]
             self.pools.add(self.bucket(counts[calibrated]), scores)
         new_counts = np.where(usable, np.minimum(counts + 1, self.count_cap), counts)
-        weight = 1.0 / np.minimum(new_counts, self.scale_window)
+        weight = 1.0 / np.clip(new_counts, 1, self.scale_window)  # a running mean, then EWMA
         old = np.where(counts > 0, scales, 0.0)
         learnt = old + weight * (np.where(usable, abs_errors, 0.0) - old)
         with np.errstate(over="ignore"):
@@ -152,3 +167,28 @@ class Calibrator:
             if not math.isnan(known[lower]):
                 return known[lower]
         return math.nan
+
+
+def calibrate_wave(
+    calibrator: Calibrator, store: StateStore, slots: I64, rows: I64, result: BatchResult
+) -> None:
+    """For one wave (``result`` already holds its errors and forecasts): score each series'
+    pending interval against this value, learn the error, and issue the new forecast's
+    half-width (kept in the store, to be scored by the series' next value)."""
+    columns = store.scalars
+    pending = columns["interval_half_width"][slots]
+    known = result.scored[rows]
+    errors = np.where(known, result.abs_errors[rows], np.nan)
+    issued = known & ~np.isnan(pending)
+    covered = issued & (errors <= pending)
+    result.interval_scored[rows] = issued
+    result.covered[rows] = covered
+    calibrator.adapt(covered[issued])
+    scale, count = calibrator.learn(
+        errors, columns["interval_scale"][slots], columns["interval_count"][slots]
+    )
+    columns["interval_scale"][slots] = scale
+    columns["interval_count"][slots] = count
+    widths = calibrator.half_widths(scale, count)
+    columns["interval_half_width"][slots] = widths
+    result.half_widths[rows] = widths
