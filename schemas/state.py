@@ -120,6 +120,15 @@ def encode_states(cols: StateColumns) -> list[bytes]:
     shape = f'"layers":{layers},"units":{units},"window":'
     out = []
     scalars = cols.scalars
+    intervals = [
+        _interval_json(*fields)
+        for fields in zip(
+            scalars["interval_scale"].tolist(),
+            scalars["interval_count"].tolist(),
+            scalars["interval_half_width"].tolist(),
+            strict=True,
+        )
+    ]
     for i, (series_id, partition, offset, version, count, pending, pending_version) in enumerate(
         zip(
             cols.series_ids,
@@ -137,7 +146,7 @@ def encode_states(cols: StateColumns) -> list[bytes]:
             f'"partition":{partition},"next_offset":{offset},"model_version":{version},{shape}'
             f'{count},"features":{features},"has_last":{"true" if count else "false"},'
             f'"pending_forecast":{"null" if pending != pending else repr(pending)},'
-            f'"pending_version":{pending_version}}}\n'
+            f'"pending_version":{pending_version}{intervals[i]}}}\n'
         )
         out.append(
             b"".join(
@@ -151,6 +160,15 @@ def encode_states(cols: StateColumns) -> list[bytes]:
             )
         )
     return out
+
+
+def _interval_json(scale: float, count: int, half_width: float) -> str:
+    """The interval fields of a header (float32 values, written as the floats they are)."""
+    return (
+        f',"interval_scale":{"null" if scale != scale else repr(scale)},'
+        f'"interval_count":{count},'
+        f'"interval_half_width":{"null" if half_width != half_width else repr(half_width)}'
+    )
 
 
 def decode_state(raw: bytes) -> StateRecord:
@@ -197,4 +215,7 @@ def _decode(raw: bytes) -> StateRecord:
         partition=header.partition,
         next_offset=header.next_offset,
         model_version=header.model_version,
+        interval_scale=header.interval_scale,
+        interval_count=header.interval_count,
+        interval_half_width=header.interval_half_width,
     )

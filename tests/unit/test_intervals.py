@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+
 import numpy as np
 import numpy.typing as npt
+import pytest
 
+from foundation.errors import SchemaError
+from schemas.state import decode_state, encode_states
+from worker.hotpath import EventBatch, process
 from worker.intervals import Calibrator
+from worker.state_store import StateStore
 
 F64 = npt.NDArray[np.float64]
+TS = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def calibrator(adapt_rate: float = 0.005, min_errors: int = 10) -> Calibrator:
@@ -127,3 +136,104 @@ def test_a_constant_series_gets_a_zero_width_interval_and_huge_errors_start_over
     assert scale[0] == 0.0 and count[0] == 20
     assert np.isnan(scale[1]) and count[1] == 0  # beyond float32: not a usable scale
     assert np.isnan(cal.half_widths(scale, count)).all()  # no score pooled (0 / 0) yet
+
+
+# The hot path and the state record.
+
+
+def _batch(values: F64, first_offset: int = 0) -> EventBatch:
+    """values [steps, series] as events in time order, series ``s0``, ``s1``, ..."""
+    batch = EventBatch()
+    steps, n = values.shape
+    for t in range(steps):
+        for s in range(n):
+            batch.append(f"s{s}", TS, [float(values[t, s])], s % 2, first_offset + t * n + s, 0)
+    return batch
+
+
+def _store() -> StateStore:
+    return StateStore(capacity=64, window=4, features=1, layers=1, units=1)
+
+
+def test_the_hot_path_issues_and_scores_intervals_per_series() -> None:
+    """Random walks 1000x apart in scale, served persistence (no model): the errors are the
+    steps, so each series' interval is near +-1.645 of its own step's sigma."""
+    rng = np.random.default_rng(7)
+    sigma = np.where(np.arange(20) % 2, 1000.0, 1.0)
+    values = np.cumsum(rng.normal(0.0, 1.0, (300, 20)) * sigma, axis=0)
+    cal = calibrator()
+    result = process(None, _store(), _batch(values), intervals=cal)
+    assert np.isnan(result.half_widths[:20]).all()  # no error yet for any series
+    late = np.arange(len(result.forecasts)) >= 100 * 20
+    assert abs(result.covered[late].sum() / result.interval_scored[late].sum() - 0.9) <= 0.03
+    widths = result.half_widths.reshape(300, 20)[100:]
+    ratio = widths[:, 1::2].mean() / widths[:, 0::2].mean()
+    assert 900 <= ratio <= 1100, ratio
+    assert abs(widths[:, 0::2].mean() / 1.645 - 1.0) <= 0.1
+
+
+def test_interval_state_survives_the_state_record_exactly() -> None:
+    """A restored series scores its pending interval and goes on calibrating as if it had never
+    left: same half-widths and hits as an uninterrupted run (pools fed alike)."""
+    rng = np.random.default_rng(8)
+    values = np.cumsum(rng.normal(0.0, 1.0, (60, 6)), axis=0)
+    first, rest = _batch(values[:40]), _batch(values[40:], first_offset=40 * 6)
+    straight, cal_a = _store(), calibrator()
+    process(None, straight, first, intervals=cal_a)
+    expected = process(None, straight, rest, intervals=cal_a)
+    before, cal_b = _store(), calibrator()
+    process(None, before, first, intervals=cal_b)
+    ids = before.series_ids()
+    raws = encode_states(before.columns(ids))
+    records = {sid: decode_state(raw) for sid, raw in zip(ids, raws, strict=True)}
+    for sid, record in records.items():
+        kept = before.get(sid)
+        assert kept is not None and record.interval_count == kept.interval_count > 0
+        assert record.interval_scale == kept.interval_scale is not None
+        assert record.interval_half_width == kept.interval_half_width is not None
+    after = _store()
+    after.restore(records)
+    got = process(None, after, rest, intervals=cal_b)
+    np.testing.assert_array_equal(got.half_widths, expected.half_widths)
+    np.testing.assert_array_equal(got.covered, expected.covered)
+    assert got.interval_scored.all()
+
+
+def test_a_record_written_before_intervals_reads_as_uncalibrated() -> None:
+    store = _store()
+    process(None, store, _batch(np.arange(30.0).reshape(15, 2)), intervals=calibrator())
+    (raw,) = encode_states(store.columns(["s0"]))
+    line, body = raw.split(b"\n", 1)
+    header = json.loads(line)
+    for key in ("interval_scale", "interval_count", "interval_half_width"):
+        del header[key]
+    record = decode_state(json.dumps(header).encode() + b"\n" + body)
+    assert (record.interval_scale, record.interval_count, record.interval_half_width) == (
+        None,
+        0,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("interval_count", -1, "range"),
+        ("interval_count", "3", "type"),
+        ("interval_count", 2**31, "range"),
+        ("interval_scale", "1.0", "type"),
+        ("interval_scale", -1.0, "range"),
+        ("interval_scale", 1e39, "range"),
+        ("interval_half_width", 2, "type"),
+    ],
+)
+def test_hostile_interval_fields_are_refused(field: str, value: object, reason: str) -> None:
+    store = _store()
+    process(None, store, _batch(np.arange(30.0).reshape(15, 2)), intervals=calibrator())
+    (raw,) = encode_states(store.columns(["s0"]))
+    line, body = raw.split(b"\n", 1)
+    header = json.loads(line)
+    header[field] = value
+    with pytest.raises(SchemaError) as caught:
+        decode_state(json.dumps(header).encode() + b"\n" + body)
+    assert caught.value.reason == reason
