@@ -119,7 +119,7 @@ class WorkerSettings(KafkaSettings, HealthSettings):
         "worker's series) for the conformal quantile.",
     )
     interval_adapt_rate: float = Field(
-        0.005,
+        0.02,
         ge=0.0,
         lt=1.0,
         description="Intervals: adaptive conformal step; each scored interval moves the "
