@@ -64,12 +64,17 @@ class ScorePools:
 
     def add(self, buckets: npt.NDArray[np.int64], scores: F64) -> None:
         size = self.scores.shape[1]
-        for bucket in np.unique(buckets).tolist():  # a loop over buckets, not events
-            new = scores[buckets == bucket][-size:]
-            at = (self.next[bucket] + np.arange(len(new))) % size
-            self.scores[bucket, at] = new
-            self.next[bucket] = (self.next[bucket] + len(new)) % size
-            self.filled[bucket] = min(size, self.filled[bucket] + len(new))
+        distinct = distinct_of(buckets)
+        for bucket in distinct:  # a loop over buckets, not events
+            new = scores if len(distinct) == 1 else scores[buckets == bucket]
+            new = new[-size:]
+            start = int(self.next[bucket])
+            if start + len(new) <= size:  # the usual case: no wrap, one slice
+                self.scores[bucket, start : start + len(new)] = new
+            else:
+                self.scores[bucket, (start + np.arange(len(new))) % size] = new
+            self.next[bucket] = (start + len(new)) % size
+            self.filled[bucket] = min(size, int(self.filled[bucket]) + len(new))
 
     def quantile(self, bucket: int, level: float, coverage: float) -> float:
         """The conformal quantile: the ceil((m + 1) level)-th smallest of the bucket's m scores
@@ -150,7 +155,7 @@ class Calibrator:
         buckets = self.bucket(counts[ready])
         quantiles = np.full(self.min_errors, np.nan)
         known: dict[int, float] = {}
-        for bucket in np.unique(buckets).tolist():
+        for bucket in distinct_of(buckets):
             quantiles[bucket] = self._quantile(bucket, known)
         with np.errstate(over="ignore", invalid="ignore"):
             out[ready] = (quantiles[buckets] * scales[ready]).astype(np.float32)
@@ -167,6 +172,14 @@ class Calibrator:
             if not math.isnan(known[lower]):
                 return known[lower]
         return math.nan
+
+
+def distinct_of(buckets: npt.NDArray[np.int64]) -> list[int]:
+    """The distinct buckets; most waves have one (series past ``min_errors``), or one event."""
+    first = int(buckets[0])
+    if len(buckets) == 1 or (buckets == first).all():
+        return [first]
+    return [int(b) for b in np.unique(buckets)]
 
 
 def calibrate_wave(
