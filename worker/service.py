@@ -77,6 +77,7 @@ class WorkerService:
         )
         self.intervals = Calibrator.from_settings(settings)  # pooled side of the intervals
         metrics.interval_nominal.set(settings.interval_coverage)
+        self._watched = settings.watched_series()  # exported as gauges, for the dashboard
         self.validator = EventValidator(settings)
         self.forecasts = ForecastSender(settings)
         self.swap_durations: list[float] = []  # seconds the hot path paused for each swap
@@ -416,6 +417,8 @@ class WorkerService:
             m.persistence_abs_error.labels(label).inc(errors.persistence_abs_sum)
             m.persistence_sq_error.labels(label).inc(errors.persistence_sq_sum)
         m.account_intervals(result, made, self.intervals.level)
+        if self._watched:
+            m.watch(batch, result, self._watched)
         m.state_series.set(len(self.store))
         m.state_evictions.inc(self.store.evictions - self._evictions_counted)
         self._evictions_counted = self.store.evictions

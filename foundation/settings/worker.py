@@ -125,8 +125,17 @@ class WorkerSettings(KafkaSettings, HealthSettings):
         description="Intervals: adaptive conformal step; each scored interval moves the "
         "quantile level by this times (miss - (1 - coverage)); 0 = fixed level.",
     )
+    interval_watch_series: str = Field(
+        "",
+        description="Comma-separated series ids whose last value, forecast and interval bounds "
+        "the worker exports as gauges, for the dashboard's band (a handful: four Prometheus "
+        "series each; empty = none).",
+    )
     metrics_port: int = Field(9102, ge=0, le=65535, description="Prometheus port; 0 = off.")
     metrics_addr: str = Field("0.0.0.0", description="Address the metrics endpoint binds to.")
+
+    def watched_series(self) -> frozenset[str]:
+        return frozenset(s.strip() for s in self.interval_watch_series.split(",") if s.strip())
 
     @model_validator(mode="after")
     def _transactions_outlive_commits(self) -> WorkerSettings:

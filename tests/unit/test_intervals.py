@@ -237,3 +237,25 @@ def test_hostile_interval_fields_are_refused(field: str, value: object, reason: 
     with pytest.raises(SchemaError) as caught:
         decode_state(json.dumps(header).encode() + b"\n" + body)
     assert caught.value.reason == reason
+
+
+def test_watched_series_export_their_value_forecast_and_bounds() -> None:
+    from foundation.settings.worker import WorkerSettings
+    from worker.metrics import WorkerMetrics
+
+    watched = WorkerSettings(interval_watch_series=" s1, ,s3 ").watched_series()
+    assert watched == {"s1", "s3"} and not WorkerSettings().watched_series()
+    values = np.cumsum(np.random.default_rng(9).normal(0.0, 1.0, (40, 2)), axis=0)
+    batch = _batch(values)
+    result = process(None, _store(), batch, intervals=calibrator(min_errors=1))
+    metrics = WorkerMetrics()
+    metrics.watch(batch, result, watched)
+    get = metrics.registry.get_sample_value
+    labels = {"series_id": "s1"}
+    assert get("twincast_watched_series", {**labels, "line": "value"}) == values[-1, 1]
+    forecast = get("twincast_watched_series", {**labels, "line": "forecast"})
+    lower = get("twincast_watched_series", {**labels, "line": "lower"})
+    upper = get("twincast_watched_series", {**labels, "line": "upper"})
+    assert lower is not None and upper is not None and forecast is not None
+    assert lower < forecast == values[-1, 1] < upper
+    assert get("twincast_watched_series", {"series_id": "s0", "line": "value"}) is None
