@@ -182,6 +182,18 @@ def plot(evaluation: Evaluation, folder: Path) -> list[Path]:
         for method, per_series in evaluation.forecasts.items():
             mae = evaluation.scores[series_id][method].mae
             axes.plot(stamps, per_series[series_id], linewidth=1, label=f"{method} (MAE {mae:.4g})")
+        half = evaluation.run.half_widths.get(series_id)
+        if half is not None and not np.isnan(half).all():
+            mid = evaluation.run.forecasts[series_id]
+            coverage = evaluation.scores[series_id][TWINCAST].coverage
+            axes.fill_between(
+                stamps,
+                mid - half,
+                mid + half,
+                alpha=0.2,
+                linewidth=0,
+                label=f"twincast interval (covered {coverage:.0%})",
+            )
         axes.set_title(f"{evaluation.dataset.name} / {series_id}: one-step-ahead forecasts")
         axes.legend(loc="upper left", fontsize="small")
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in series_id)
