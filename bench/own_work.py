@@ -23,6 +23,7 @@ from lstmcore.serving import ServingModel
 from schemas import Event, encode
 from worker.forecast_sender import ForecastSender
 from worker.hotpath import process
+from worker.intervals import Calibrator
 from worker.records import EventValidator, split_at_controls
 from worker.state_store import StateStore
 from worker.state_writer import CheckpointPlan, write_state_changes
@@ -124,6 +125,7 @@ def one_round(
     """Every poll through the worker's steps, then one checkpoint of every series touched."""
     clock = Clock()
     validator, sender = EventValidator(settings), ForecastSender(settings)
+    intervals = Calibrator.from_settings(settings)  # as the worker: every forecast gets one
     for records in batches:
         with clock.part("split at controls"):
             runs = list(split_at_controls(records))
@@ -131,7 +133,7 @@ def one_round(
             with clock.part("decode and validate"):
                 valid, _dead = validator.validate(run)
             with clock.part("waves and step"):
-                result = process(model, store, valid)
+                result = process(model, store, valid, intervals=intervals)
             with clock.part("forecast encoding"):
                 sender.send(producer, valid, result)
     with clock.part("checkpoint encoding"):

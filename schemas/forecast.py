@@ -7,7 +7,7 @@ from datetime import datetime
 from math import isfinite
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from foundation.errors import SchemaError
 from schemas.common import SCHEMA_VERSION, FiniteFloat, SeriesId, UtcDatetime, WireModel
@@ -31,10 +31,27 @@ class Forecast(WireModel):
         description="What made the forecast: the model, or persistence (the last value: before "
         "any model, or where the model's per-series gate chose it). Absent from older workers.",
     )
+    lower: FiniteFloat | None = Field(
+        None,
+        description="Lower bound of the prediction interval at the worker's nominal coverage "
+        "(TWINCAST_INTERVAL_COVERAGE, default 0.9). Absent until the series' interval is "
+        "calibrated (its first forecasts) and from older workers.",
+    )
+    upper: FiniteFloat | None = Field(
+        None, description="Upper bound of the prediction interval; present exactly with lower."
+    )
     produced_at: UtcDatetime
     source_topic: str
     source_partition: int = Field(ge=0)
     source_offset: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _interval_is_whole(self) -> Forecast:
+        if (self.lower is None) != (self.upper is None):
+            raise ValueError("lower and upper come together")
+        if self.lower is not None and self.upper is not None and self.lower > self.upper:
+            raise ValueError(f"lower {self.lower} is above upper {self.upper}")
+        return self
 
     def headers(self) -> list[tuple[str, bytes]]:
         """Kafka headers that mirror the source position."""
@@ -84,7 +101,9 @@ class ForecastWriter:
         partition: int,
         offset: int,
         from_model: bool | None = None,
+        half_width: float | None = None,
     ) -> bytes:
+        """``half_width``: the interval is forecast -+ it (None or NaN: no interval)."""
         if not isfinite(forecast):  # the last line: NaN or infinity is not even valid JSON
             raise SchemaError("non_finite_forecast", f"forecast {forecast!r} for {series_id!r}")
         if series_id.isascii() and series_id.isprintable() and _PLAIN.isdisjoint(series_id):
@@ -103,8 +122,20 @@ class ForecastWriter:
         return (
             f'{{"schema_version":{SCHEMA_VERSION},"series_id":{quoted},"ts":"{self._last_iso}",'
             f'"forecast":{forecast!r},"model_version":{model_version}{self._middle}'
-            f'{partition},"source_offset":{offset}{_SOURCE[from_model]}}}'
+            f'{partition},"source_offset":{offset}{_SOURCE[from_model]}'
+            f"{_interval(forecast, half_width)}}}"
         ).encode()
+
+
+def _interval(forecast: float, half_width: float | None) -> str:
+    """The ``lower`` and ``upper`` fields' JSON, or nothing (no interval, or one beyond float
+    range: both or neither)."""
+    if half_width is None or half_width != half_width:
+        return ""
+    lower, upper = forecast - half_width, forecast + half_width
+    if not (isfinite(lower) and isfinite(upper)):
+        return ""
+    return f',"lower":{lower!r},"upper":{upper!r}'
 
 
 def forecast_json(
@@ -117,12 +148,19 @@ def forecast_json(
     source_topic: str,
     source_partition: int,
     source_offset: int,
+    half_width: float | None = None,
 ) -> bytes:
     """One forecast's JSON through ``ForecastWriter`` (convenience for single messages)."""
     writer = ForecastWriter(source_topic)
     writer.begin_batch(produced_at)
     return writer.write(
-        series_id, ts, float(forecast), model_version, source_partition, source_offset
+        series_id,
+        ts,
+        float(forecast),
+        model_version,
+        source_partition,
+        source_offset,
+        half_width=half_width,
     )
 
 

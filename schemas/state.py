@@ -24,18 +24,20 @@ F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
 
+# float32 / int32 for the interval state: a few bytes per series count at 100,000 series.
+ColumnType = type[np.int64] | type[np.float64] | type[np.float32] | type[np.int32]
+
+
 @dataclass(frozen=True)
 class Column:
     """How a state store keeps one scalar field of every series: an array of ``dtype``."""
 
-    dtype: type[np.int64] | type[np.float64]
+    dtype: ColumnType
     blank: float  # in a slot without state; NaN in a float column stands for None
     kept_on_reset: bool  # where the series stands, not what it computed: a reset keeps it
 
 
-def column(
-    dtype: type[np.int64] | type[np.float64], blank: float, kept_on_reset: bool = False
-) -> dict[str, Column]:
+def column(dtype: ColumnType, blank: float, kept_on_reset: bool = False) -> dict[str, Column]:
     """The metadata of a scalar ``SeriesState`` field."""
     return {"column": Column(dtype, blank, kept_on_reset)}
 
@@ -63,6 +65,12 @@ class SeriesState:
     next_offset: int = field(metadata=column(np.int64, 0, kept_on_reset=True))
     # The version whose weights computed h and c.
     model_version: int = field(metadata=column(np.int64, 0, kept_on_reset=True))
+    # Prediction intervals (worker.intervals): the series' error scale (None: no error yet),
+    # how many errors it was made of (capped), and the half-width issued with the pending
+    # forecast (None: no interval), so a restored series scores and calibrates as before.
+    interval_scale: float | None = field(default=None, metadata=column(np.float32, math.nan))
+    interval_count: int = field(default=0, metadata=column(np.int32, 0))
+    interval_half_width: float | None = field(default=None, metadata=column(np.float32, math.nan))
 
 
 # The scalar fields by name, in declaration order.
@@ -112,6 +120,15 @@ def encode_states(cols: StateColumns) -> list[bytes]:
     shape = f'"layers":{layers},"units":{units},"window":'
     out = []
     scalars = cols.scalars
+    intervals = [
+        _interval_json(*fields)
+        for fields in zip(
+            scalars["interval_scale"].tolist(),
+            scalars["interval_count"].tolist(),
+            scalars["interval_half_width"].tolist(),
+            strict=True,
+        )
+    ]
     for i, (series_id, partition, offset, version, count, pending, pending_version) in enumerate(
         zip(
             cols.series_ids,
@@ -129,7 +146,7 @@ def encode_states(cols: StateColumns) -> list[bytes]:
             f'"partition":{partition},"next_offset":{offset},"model_version":{version},{shape}'
             f'{count},"features":{features},"has_last":{"true" if count else "false"},'
             f'"pending_forecast":{"null" if pending != pending else repr(pending)},'
-            f'"pending_version":{pending_version}}}\n'
+            f'"pending_version":{pending_version}{intervals[i]}}}\n'
         )
         out.append(
             b"".join(
@@ -143,6 +160,15 @@ def encode_states(cols: StateColumns) -> list[bytes]:
             )
         )
     return out
+
+
+def _interval_json(scale: float, count: int, half_width: float) -> str:
+    """The interval fields of a header (float32 values, written as the floats they are)."""
+    return (
+        f',"interval_scale":{"null" if scale != scale else repr(scale)},'
+        f'"interval_count":{count},'
+        f'"interval_half_width":{"null" if half_width != half_width else repr(half_width)}'
+    )
 
 
 def decode_state(raw: bytes) -> StateRecord:
@@ -189,4 +215,7 @@ def _decode(raw: bytes) -> StateRecord:
         partition=header.partition,
         next_offset=header.next_offset,
         model_version=header.model_version,
+        interval_scale=header.interval_scale,
+        interval_count=header.interval_count,
+        interval_half_width=header.interval_half_width,
     )

@@ -16,6 +16,8 @@ from foundation.errors import SchemaError
 
 STATE_SCHEMA_VERSION = 1
 INT64_MAX = 2**63 - 1
+INT32_MAX = 2**31 - 1
+FLOAT32_MAX = 3.4028234663852886e38  # the store keeps interval state as float32
 MAX_HEADER_BYTES = 4096  # a real header is ~300 bytes; the newline must come before this
 MAX_MARKER_BYTES = 1024  # a real marker is ~25 bytes
 # The architecture limits of schemas.artifact.Architecture: no real state is larger.
@@ -39,6 +41,10 @@ class StateHeader(NamedTuple):
     has_last: bool
     pending_forecast: float | None
     pending_version: int
+    # Prediction intervals; absent from records written before them (as if just reset).
+    interval_scale: float | None = None
+    interval_count: int = 0
+    interval_half_width: float | None = None
 
     def body_sizes(self) -> list[int]:
         """Bytes of h, c, window and last value, in that order."""
@@ -65,6 +71,11 @@ def parse_header(line: bytes) -> StateHeader:
         has_last=_bool(fields, "has_last"),
         pending_forecast=_pending(fields),
         pending_version=_int(fields, "pending_version", 0, INT64_MAX),
+        interval_scale=_interval_float(fields, "interval_scale"),
+        interval_count=_int(fields, "interval_count", 0, INT32_MAX)
+        if "interval_count" in fields
+        else 0,
+        interval_half_width=_interval_float(fields, "interval_half_width"),
     )
     if header.window * header.features > MAX_WINDOW_VALUES:
         raise SchemaError("range", f"window of {header.window} x {header.features} values")
@@ -137,6 +148,20 @@ def _pending(fields: dict[str, Any]) -> float | None:
         raise SchemaError("type", f"pending_forecast must be a float or null, not {value!r:.40}")
     if not math.isfinite(value):
         raise SchemaError("non_finite", "pending_forecast is not finite")
+    return value
+
+
+def _interval_float(fields: dict[str, Any], key: str) -> float | None:
+    """A non-negative float within float32 range, or null; absent (an older record): null."""
+    value = fields.get(key)
+    if value is None:
+        return None
+    if type(value) is not float:
+        raise SchemaError("type", f"{key} must be a float or null, not {value!r:.40}")
+    if not math.isfinite(value):
+        raise SchemaError("non_finite", f"{key} is not finite")
+    if not 0.0 <= value <= FLOAT32_MAX:
+        raise SchemaError("range", f"{key} = {value} is outside [0, {FLOAT32_MAX}]")
     return value
 
 

@@ -6,7 +6,8 @@ forecast); vertical lines mark where the model version changes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -23,6 +24,9 @@ class SeriesView:
     forecast_times: list[datetime]
     forecasts: list[float]
     versions: list[int]
+    # The prediction interval of each forecast (NaN where it had none).
+    lowers: list[float] = field(default_factory=list)
+    uppers: list[float] = field(default_factory=list)
 
 
 def collect(settings: KafkaSettings, series_id: str) -> SeriesView:
@@ -50,6 +54,8 @@ def collect(settings: KafkaSettings, series_id: str) -> SeriesView:
             view.forecast_times.append(times[index + 1])
             view.forecasts.append(made.forecast)
             view.versions.append(made.model_version)
+            view.lowers.append(math.nan if made.lower is None else made.lower)
+            view.uppers.append(math.nan if made.upper is None else made.upper)
     return view
 
 
@@ -72,6 +78,16 @@ def draw(view: SeriesView, series_id: str, out: Path) -> None:
         linewidth=1.0,
         label="forecast (one step ahead)",
     )
+    if view.lowers and not all(math.isnan(low) for low in view.lowers):
+        ax.fill_between(
+            forecast_times,
+            view.lowers,
+            view.uppers,
+            color="tab:orange",
+            alpha=0.2,
+            linewidth=0,
+            label="prediction interval",
+        )
     for i in range(1, len(view.versions)):
         if view.versions[i] != view.versions[i - 1]:
             ax.axvline(forecast_times[i], color="tab:blue", linestyle="--", linewidth=0.8)

@@ -16,14 +16,19 @@ from schemas import Forecast, decode
 
 HEADER = (
     f"{'produced_at':<27} {'series_id':<20} {'ts':<26} {'forecast':>14} {'ver':>4} {'source':>12}"
+    f" {'lower':>14} {'upper':>14}"
 )
 
 
 def format_row(f: Forecast) -> str:
     produced = f.produced_at.isoformat(timespec="milliseconds")
+    # The prediction interval, "-" before it is calibrated (or from an older worker).
+    lower = "-" if f.lower is None else f"{f.lower:.6g}"
+    upper = "-" if f.upper is None else f"{f.upper:.6g}"
     return (
         f"{produced:<27} {f.series_id[:20]:<20} {f.ts.isoformat():<26} {f.forecast:>14.6g} "
-        f"{f.model_version:>4} {f'{f.source_partition}:{f.source_offset}':>12}"
+        f"{f.model_version:>4} {f'{f.source_partition}:{f.source_offset}':>12} {lower:>14} "
+        f"{upper:>14}"
     )
 
 

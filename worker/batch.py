@@ -71,6 +71,12 @@ class BatchResult:
     # True where the model's forecast is served; False: persistence (no model yet, or the
     # model's per-series gate chose the last value for that series).
     from_model: B
+    # Prediction intervals (worker.intervals): the half-width issued with each forecast (NaN:
+    # none yet), and for the forecast an earlier event issued for this one, whether it carried
+    # an interval and whether this event's value fell inside it.
+    half_widths: F64
+    interval_scored: B
+    covered: B
 
     @classmethod
     def empty(cls, n: int) -> BatchResult:
@@ -81,6 +87,9 @@ class BatchResult:
             np.zeros(n, np.int64),
             np.zeros(n),
             np.zeros(n),
+            np.zeros(n, np.bool_),
+            np.zeros(n, np.bool_),
+            np.full(n, np.nan),
             np.zeros(n, np.bool_),
             np.zeros(n, np.bool_),
         )
@@ -96,4 +105,7 @@ class BatchResult:
             self.persistence_abs_errors[rows],
             self.non_finite[rows],
             self.from_model[rows],
+            self.half_widths[rows],
+            self.interval_scored[rows],
+            self.covered[rows],
         )

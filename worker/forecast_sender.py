@@ -32,7 +32,7 @@ class ForecastSender:
         out_topic, send = self.settings.forecasts_topic, producer.send
         with_headers = self.settings.forecast_headers
         futures: list[SendHandle] = []
-        for series_id, ts, forecast, version, partition, offset, from_model in zip(
+        for series_id, ts, forecast, version, partition, offset, from_model, half in zip(
             batch.series_ids,
             batch.ts,
             result.forecasts.tolist(),
@@ -40,9 +40,12 @@ class ForecastSender:
             batch.partitions,
             batch.offsets,
             result.from_model.tolist(),
+            result.half_widths.tolist(),
             strict=True,
         ):
-            value = writer.write(series_id, ts, forecast, version, partition, offset, from_model)
+            value = writer.write(
+                series_id, ts, forecast, version, partition, offset, from_model, half
+            )
             futures.append(
                 send(
                     out_topic,

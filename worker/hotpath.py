@@ -23,6 +23,7 @@ from lstmcore.serving import ServingModel
 from lstmcore.step import step
 from worker.batch import BatchResult as BatchResult
 from worker.batch import EventBatch as EventBatch
+from worker.intervals import Calibrator, calibrate_wave
 from worker.state_store import StateStore
 
 F64 = npt.NDArray[np.float64]
@@ -50,8 +51,10 @@ def process(
     store: StateStore,
     batch: EventBatch,
     on_wave: WaveObserver | None = None,
+    intervals: Calibrator | None = None,
 ) -> BatchResult:
-    """All waves of one poll; ``on_wave(seconds, size)`` is told about each."""
+    """All waves of one poll; ``on_wave(seconds, size)`` is told about each. With
+    ``intervals``, each forecast gets a prediction interval (``result.half_widths``)."""
     result = BatchResult.empty(len(batch))
     if not len(batch):
         return result
@@ -69,7 +72,7 @@ def process(
             slots = store.slots_for(ids)
             # Each series' own scale; none to look up when every series is pooled.
             rows = model.rows_for(ids) if model and model.series.rows else None
-            process_wave(model, store, slots, values[wave], wave, result, rows)
+            process_wave(model, store, slots, values[wave], wave, result, rows, intervals)
             version = model.version if model else 0
             store.mark_stepped(slots, partitions[wave], next_offsets[wave], version, now)
             if on_wave is not None:
@@ -85,9 +88,11 @@ def process_wave(
     rows: I64,
     result: BatchResult,
     scale_rows: I64 | None = None,
+    intervals: Calibrator | None = None,
 ) -> None:
     """One step for the series in ``slots`` (each once); results go to ``rows`` of ``result``.
-    ``scale_rows``: the series' rows of the model's scale table (None: the pooled scale)."""
+    ``scale_rows``: the series' rows of the model's scale table (None: the pooled scale);
+    ``intervals``: calibrates and issues prediction intervals (None: none)."""
     pending = store.scalars["pending_forecast"][slots]
     known = ~np.isnan(pending)
     result.scored[rows] = known
@@ -126,6 +131,8 @@ def process_wave(
     store.scalars["pending_version"][slots] = version
     result.forecasts[rows] = forecasts
     result.versions[rows] = version
+    if intervals is not None:
+        calibrate_wave(intervals, store, slots, rows, result)
     # One vectorised check per wave; the per-series search only when it fails.
     if not (finite_state and np.isfinite(forecasts).all()):
         reset_non_finite(store, slots, rows, result)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
+import numpy.typing as npt
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from foundation.batch_histogram import BatchHistogram
+from worker.batch import BatchResult, EventBatch
 
 _FAST = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -138,3 +141,62 @@ class WorkerMetrics:
             labels,
             registry=r,
         )
+        self.intervals_issued = Counter(
+            "twincast_intervals_issued", "Forecasts sent with a prediction interval.", registry=r
+        )
+        self.interval_width = Counter(
+            "twincast_interval_width",
+            "Sum of the widths (upper - lower) of the intervals sent.",
+            registry=r,
+        )
+        self.intervals_scored = Counter(
+            "twincast_intervals_scored",
+            "Intervals scored when the value they were issued for arrived.",
+            registry=r,
+        )
+        self.intervals_covered = Counter(
+            "twincast_intervals_covered",
+            "Scored intervals that held the value (coverage = covered / scored).",
+            registry=r,
+        )
+        self.interval_nominal = Gauge(
+            "twincast_interval_nominal_coverage",
+            "The coverage the intervals are calibrated for (TWINCAST_INTERVAL_COVERAGE).",
+            registry=r,
+        )
+        self.watched = Gauge(
+            "twincast_watched_series",
+            "For each series of TWINCAST_INTERVAL_WATCH_SERIES: its last value, and the "
+            "forecast of its next value with the interval's lower and upper bounds.",
+            ["series_id", "line"],
+            registry=r,
+        )
+        self.interval_level = Gauge(
+            "twincast_interval_quantile_level",
+            "The quantile level in use after the adaptive conformal correction.",
+            registry=r,
+        )
+
+    def account_intervals(
+        self, result: BatchResult, sent: npt.NDArray[np.bool_], level: float
+    ) -> None:
+        """Interval metrics of one batch (``sent``: the events forecast, not dead-lettered)."""
+        widths = result.half_widths[sent]
+        issued = ~np.isnan(widths)
+        self.intervals_issued.inc(int(issued.sum()))
+        self.interval_width.inc(float(2 * widths[issued].sum()))
+        self.intervals_scored.inc(int(result.interval_scored.sum()))
+        self.intervals_covered.inc(int(result.covered.sum()))
+        self.interval_level.set(level)
+
+    def watch(self, batch: EventBatch, result: BatchResult, watched: frozenset[str]) -> None:
+        """The gauges of the watched series in this batch (their latest event wins)."""
+        for i, series_id in enumerate(batch.series_ids):
+            if series_id not in watched or result.non_finite[i]:
+                continue
+            forecast, half = float(result.forecasts[i]), float(result.half_widths[i])
+            self.watched.labels(series_id, "value").set(batch.values[i][0])
+            self.watched.labels(series_id, "forecast").set(forecast)
+            if half == half:  # no interval yet: the bounds keep their last values
+                self.watched.labels(series_id, "lower").set(forecast - half)
+                self.watched.labels(series_id, "upper").set(forecast + half)

@@ -40,6 +40,7 @@ from worker.hotpath import (
     process,
     realign,
 )
+from worker.intervals import Calibrator
 from worker.metrics import WorkerMetrics
 from worker.positions import Batches, PartitionPositions
 from worker.rebalance import Rebalance, RebalanceKind, RebalanceListener
@@ -74,6 +75,9 @@ class WorkerService:
             layers=1,
             units=1,
         )
+        self.intervals = Calibrator.from_settings(settings)  # pooled side of the intervals
+        metrics.interval_nominal.set(settings.interval_coverage)
+        self._watched = settings.watched_series()  # exported as gauges, for the dashboard
         self.validator = EventValidator(settings)
         self.forecasts = ForecastSender(settings)
         self.swap_durations: list[float] = []  # seconds the hot path paused for each swap
@@ -193,7 +197,8 @@ class WorkerService:
         for segment, control in split_at_controls(records):
             silent, loud = self.replay.split(segment)
             if silent:  # read again after a restore: their outputs were sent before
-                process(self.model, self.store, self._fresh(self.validator.validate(silent)[0]))
+                fresh = self._fresh(self.validator.validate(silent)[0])
+                process(self.model, self.store, fresh, intervals=self.intervals)
                 self.metrics.replayed.inc(len(silent))
             if loud:
                 self._forecast(loud)
@@ -204,7 +209,7 @@ class WorkerService:
     def _forecast(self, segment: Sequence[ConsumedRecord]) -> None:
         valid, dead = self.validator.validate(segment)
         valid = self._fresh(valid)
-        result = process(self.model, self.store, valid, self._observe_wave)
+        result = process(self.model, self.store, valid, self._observe_wave, self.intervals)
         if result.non_finite.any():  # never a NaN forecast: those events are dead letters
             valid, result = drop_non_finite(segment, valid, result, dead)
         self._send_dead_letters(dead)
@@ -411,6 +416,9 @@ class WorkerService:
             m.sq_error.labels(label).inc(errors.sq_sum)
             m.persistence_abs_error.labels(label).inc(errors.persistence_abs_sum)
             m.persistence_sq_error.labels(label).inc(errors.persistence_sq_sum)
+        m.account_intervals(result, made, self.intervals.level)
+        if self._watched:
+            m.watch(batch, result, self._watched)
         m.state_series.set(len(self.store))
         m.state_evictions.inc(self.store.evictions - self._evictions_counted)
         self._evictions_counted = self.store.evictions

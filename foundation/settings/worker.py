@@ -94,8 +94,48 @@ class WorkerSettings(KafkaSettings, HealthSettings):
         description="With exactly_once: the broker aborts a dead worker's open transaction "
         "after this long (read_committed readers wait for it until then).",
     )
+    interval_coverage: float = Field(
+        0.9,
+        gt=0.0,
+        lt=1.0,
+        description="Nominal coverage of each forecast's prediction interval (lower, upper).",
+    )
+    interval_scale_window: int = Field(
+        50,
+        ge=1,
+        description="Intervals: a series' error scale is the mean |error| of its first this "
+        "many scored forecasts, then an exponential average of this span.",
+    )
+    interval_min_errors: int = Field(
+        10,
+        ge=1,
+        description="Intervals: series whose scale was made of fewer errors are calibrated "
+        "against other series at the same count (one score pool per count below this).",
+    )
+    interval_pool_size: int = Field(
+        2000,
+        ge=10,
+        description="Intervals: recent normalised errors kept per score pool (pooled over the "
+        "worker's series) for the conformal quantile.",
+    )
+    interval_adapt_rate: float = Field(
+        0.02,
+        ge=0.0,
+        lt=1.0,
+        description="Intervals: adaptive conformal step; each scored interval moves the "
+        "quantile level by this times (miss - (1 - coverage)); 0 = fixed level.",
+    )
+    interval_watch_series: str = Field(
+        "",
+        description="Comma-separated series ids whose last value, forecast and interval bounds "
+        "the worker exports as gauges, for the dashboard's band (a handful: four Prometheus "
+        "series each; empty = none).",
+    )
     metrics_port: int = Field(9102, ge=0, le=65535, description="Prometheus port; 0 = off.")
     metrics_addr: str = Field("0.0.0.0", description="Address the metrics endpoint binds to.")
+
+    def watched_series(self) -> frozenset[str]:
+        return frozenset(s.strip() for s in self.interval_watch_series.split(",") if s.strip())
 
     @model_validator(mode="after")
     def _transactions_outlive_commits(self) -> WorkerSettings:

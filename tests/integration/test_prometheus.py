@@ -187,7 +187,9 @@ def test_every_panel_and_alert_on_a_real_run(kafka_settings: KafkaSettings, tmp_
     worker = start_module(
         "worker",
         [],
-        {**env, "TWINCAST_METRICS_PORT": str(worker_port)},
+        # One watched series, for the dashboard's band panel.
+        {**env, "TWINCAST_METRICS_PORT": str(worker_port)}
+        | {"TWINCAST_INTERVAL_WATCH_SERIES": "series-000"},
         tmp_path,
         tmp_path / "worker.log",
     )

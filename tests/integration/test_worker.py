@@ -81,6 +81,12 @@ def test_one_forecast_per_event_equal_to_the_sequential_twin(
         assert [f.model_version for f in got] == [4] * len(got)
         assert [f.ts for f in got] == sorted(f.ts for f in got), "offset order per series"
         np.testing.assert_allclose([f.forecast for f in got], reference[name], atol=1e-5)
+        # Prediction intervals: calibrated once the series' scale has 10 errors
+        # (TWINCAST_INTERVAL_MIN_ERRORS) and the pool enough scores; then on every forecast.
+        assert all(f.lower is not None and f.upper is not None for f in got[20:]), name
+        for f in got:
+            if f.lower is not None and f.upper is not None:
+                assert f.lower <= f.forecast <= f.upper, name
 
 
 def test_persistence_before_any_model(kafka_settings: KafkaSettings, tmp_path: Path) -> None:
@@ -208,3 +214,7 @@ def test_every_worker_metric_exists_and_counts_match(
     assert 'twincast_persistence_squared_error_total{model_version="2"}' in m
     assert "twincast_artifacts_refused_total" not in m or m["twincast_artifacts_refused_total"] == 0
     assert "twincast_wave_series_count" in m
+    assert m["twincast_interval_nominal_coverage"] == 0.9
+    assert 0 < m["twincast_intervals_covered_total"] <= m["twincast_intervals_scored_total"]
+    issued = sum(f.lower is not None for f in forecasts)
+    assert m["twincast_intervals_issued_total"] == issued > 0

@@ -178,3 +178,26 @@ def test_the_per_series_line_counts_series_worse_than_the_last_value() -> None:
     }
     line = per_series_line(rows, "twincast")
     assert "more than 2% worse than the last value on 1 of 3 series (worst: b at 1.050x)" in line
+
+
+def test_interval_coverage_and_width_are_scored_where_an_interval_was_issued() -> None:
+    from twincast.evaluation.report import interval_line, interval_score
+
+    actual = np.array([1.0, 2.0, 4.0, 3.0, 3.5])
+    forecasts = persistence(actual)  # errors 1, 2, 1, 0.5
+    half = np.array([np.nan, np.nan, 1.5, 1.5, 0.25])  # none for the first two values
+    s = interval_score(score(forecasts, actual), forecasts, half, actual)
+    assert s.banded == 3
+    assert s.coverage == pytest.approx(1 / 3) and s.width == pytest.approx(13 / 6)
+    rows = {"s": {"twincast": s}, "all": {"twincast": s}}
+    line = interval_line(rows, "twincast", 0.9)
+    assert "90% nominal" in line and "33.3% of the 3 values" in line and "(of 4 scored)" in line
+    printed = table("t", {"s": {"persistence": score(forecasts, actual), "twincast": s}})
+    assert "33.3%" in printed.splitlines()[-1] and printed.splitlines()[-2].split()[-1] == "-"
+
+
+def test_offline_run_carries_the_intervals_it_issued() -> None:
+    run = run_offline(small_dataset(2, 60), SMALL, WorkerSettings())
+    for widths in run.half_widths.values():
+        assert np.isnan(widths[:2]).all() and (widths[~np.isnan(widths)] >= 0).all()
+        assert not np.isnan(widths[-20:]).any(), "calibrated well before the end"

@@ -238,3 +238,30 @@ def test_fast_forecast_json_is_the_same_contract(series_id: str, value: float) -
     assert fast == Forecast(**fields)
     assert fast.forecast == value
     assert forecast_headers(2, 99) == Forecast(**fields).headers()
+    # With a prediction interval: forecast -+ the half-width, the same contract.
+    banded = decode(Forecast, forecast_json(**fields, half_width=0.25))
+    assert banded == Forecast(**fields, lower=value - 0.25, upper=value + 0.25)
+    assert banded.lower is not None and banded.upper is not None
+    assert banded.lower <= value <= banded.upper
+
+
+def test_a_forecast_interval_is_absent_or_whole() -> None:
+    from schemas.forecast import forecast_json
+
+    fields: dict[str, Any] = dict(
+        series_id="s",
+        ts=TS,
+        forecast=1.0,
+        model_version=0,
+        produced_at=TS,
+        source_topic="t",
+        source_partition=0,
+        source_offset=0,
+    )
+    for half in (None, float("nan"), 1e308 * 10, 1.7e308):  # none, or beyond float range
+        message = json.loads(forecast_json(**{**fields, "forecast": 1e308}, half_width=half))
+        assert "lower" not in message and "upper" not in message
+    with pytest.raises(ValueError, match="together"):
+        Forecast(**fields, lower=0.0)
+    with pytest.raises(ValueError, match="above"):
+        Forecast(**fields, lower=2.0, upper=1.0)

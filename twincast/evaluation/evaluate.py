@@ -20,6 +20,8 @@ from twincast.evaluation.offline import ModelRun, run_offline
 from twincast.evaluation.report import (
     F64,
     Score,
+    interval_line,
+    interval_score,
     overall,
     per_series_line,
     refit_lines,
@@ -41,6 +43,7 @@ class Evaluation:
     forecasts: dict[str, dict[str, F64]]  # method -> series -> forecasts
     scores: dict[str, dict[str, Score]]  # series (and "all") -> method -> score
     ets_forms: dict[str, list[str]] = field(default_factory=dict)  # series -> form per refit
+    coverage: float = math.nan  # the intervals' nominal coverage
 
     def table(self) -> str:
         events, series = len(self.dataset), len(self.dataset.series)
@@ -51,7 +54,13 @@ class Evaluation:
         )
         single = series == 1  # its "all" rows would repeat the series' rows
         rows = {k: v for k, v in self.scores.items() if not (single and k == "all")}
-        return table(title, rows) + "\n" + per_series_line(self.scores, TWINCAST)
+        return "\n".join(
+            (
+                table(title, rows),
+                per_series_line(self.scores, TWINCAST),
+                interval_line(self.scores, TWINCAST, self.coverage),
+            )
+        )
 
     def refits(self) -> str:
         """Each refit's candidate next to persistence, and why refits could not run."""
@@ -107,6 +116,8 @@ def evaluate(
             )
             for m, f in forecasts.items()
         }
+    if run.half_widths:  # the pipeline of an older worker may have sent no intervals
+        _score_intervals(dataset, run, scores)
     scores["all"] = {
         m: replace(
             overall([(f[sid], s.values) for sid, s in dataset.series.items()]),
@@ -114,8 +125,25 @@ def evaluate(
         )
         for m, f in forecasts.items()
     }
+    if run.half_widths:
+        all_forecasts = np.concatenate([run.forecasts[sid] for sid in dataset.series])
+        all_widths = np.concatenate([run.half_widths[sid] for sid in dataset.series])
+        actuals = np.concatenate([s.values for s in dataset.series.values()])
+        scores["all"][TWINCAST] = interval_score(
+            scores["all"][TWINCAST], all_forecasts, all_widths, actuals
+        )
     mode = "pipeline" if pipeline else "offline"
-    return Evaluation(dataset, mode, run, forecasts, scores, ets_forms)
+    return Evaluation(dataset, mode, run, forecasts, scores, ets_forms, worker.interval_coverage)
+
+
+def _score_intervals(dataset: Dataset, run: ModelRun, scores: dict[str, dict[str, Score]]) -> None:
+    for series_id, s in dataset.series.items():
+        scores[series_id][TWINCAST] = interval_score(
+            scores[series_id][TWINCAST],
+            run.forecasts[series_id],
+            run.half_widths[series_id],
+            s.values,
+        )
 
 
 def _baselines(
@@ -154,6 +182,18 @@ def plot(evaluation: Evaluation, folder: Path) -> list[Path]:
         for method, per_series in evaluation.forecasts.items():
             mae = evaluation.scores[series_id][method].mae
             axes.plot(stamps, per_series[series_id], linewidth=1, label=f"{method} (MAE {mae:.4g})")
+        half = evaluation.run.half_widths.get(series_id)
+        if half is not None and not np.isnan(half).all():
+            mid = evaluation.run.forecasts[series_id]
+            coverage = evaluation.scores[series_id][TWINCAST].coverage
+            axes.fill_between(
+                stamps,
+                mid - half,
+                mid + half,
+                alpha=0.2,
+                linewidth=0,
+                label=f"twincast interval (covered {coverage:.0%})",
+            )
         axes.set_title(f"{evaluation.dataset.name} / {series_id}: one-step-ahead forecasts")
         axes.legend(loc="upper left", fontsize="small")
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in series_id)

@@ -26,6 +26,7 @@ from trainer.plan import refit_plan
 from trainer.refit import NotEnoughData, refit
 from twincast.evaluation.datasets import Dataset
 from worker.hotpath import EventBatch, apply_swap, process
+from worker.intervals import Calibrator
 from worker.state_store import StateStore
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,9 @@ class ModelRun:
     # (candidate, persistence) MAE on the trainer's held-out tail, per refit, accepted or not
     tails: list[tuple[float, float]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (reason, why) per skipped refit
+    # Per series, aligned with ``forecasts``: the half-width of the prediction interval issued
+    # with each forecast (NaN: none, e.g. before the series' interval was calibrated).
+    half_widths: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict)
 
 
 def rounds(events: Sequence[Event], size: int) -> list[Sequence[Event]]:
@@ -64,6 +68,7 @@ def run_offline(
         layers=1,
         units=1,
     )
+    intervals = Calibrator.from_settings(worker)
     collector = ForecastCollector(dataset)
     history: dict[str, list[list[float]]] = {}
     model: ServingModel | None = None
@@ -80,8 +85,13 @@ def run_offline(
             kept = history.setdefault(series_id, [])
             kept.append([value])
             del kept[: -trainer.history_max_points]
-        result = process(model, store, batch)
-        collector.add(batch.series_ids, result.forecasts.tolist(), result.versions.tolist())
+        result = process(model, store, batch, intervals=intervals)
+        collector.add(
+            batch.series_ids,
+            result.forecasts.tolist(),
+            result.versions.tolist(),
+            result.half_widths.tolist(),
+        )
         if number == len(chunks):
             break  # nothing is left to forecast with a newer model
         version = (model.version if model else 0) + 1
@@ -113,11 +123,18 @@ class ForecastCollector:
     """Lines up the forecast made at each event with the next value of its series."""
 
     def __init__(self, dataset: Dataset) -> None:
-        self._made: dict[str, list[tuple[float, int]]] = {k: [] for k in dataset.series}
+        self._made: dict[str, list[tuple[float, int, float]]] = {k: [] for k in dataset.series}
 
-    def add(self, series_ids: list[str], forecasts: list[float], versions: list[int]) -> None:
-        for series_id, forecast, version in zip(series_ids, forecasts, versions, strict=True):
-            self._made[series_id].append((forecast, version))
+    def add(
+        self,
+        series_ids: list[str],
+        forecasts: list[float],
+        versions: list[int],
+        half_widths: list[float],
+    ) -> None:
+        """``half_widths``: of each forecast's interval, NaN where it had none."""
+        for made in zip(series_ids, forecasts, versions, half_widths, strict=True):
+            self._made[made[0]].append(made[1:])
 
     def run(
         self,
@@ -125,9 +142,10 @@ class ForecastCollector:
         tails: list[tuple[float, float]],
         skipped: list[tuple[str, str]] | None = None,
     ) -> ModelRun:
-        forecasts, versions = {}, {}
+        forecasts, versions, widths = {}, {}, {}
         for series_id, made in self._made.items():
             # The forecast made at value i is the forecast of value i + 1.
-            forecasts[series_id] = np.array([np.nan] + [f for f, _ in made[:-1]])
-            versions[series_id] = np.array([0] + [v for _, v in made[:-1]], np.int64)
-        return ModelRun(forecasts, versions, verdicts, tails, skipped or [])
+            forecasts[series_id] = np.array([np.nan] + [f for f, _, _ in made[:-1]])
+            versions[series_id] = np.array([0] + [v for _, v, _ in made[:-1]], np.int64)
+            widths[series_id] = np.array([np.nan] + [w for _, _, w in made[:-1]])
+        return ModelRun(forecasts, versions, verdicts, tails, skipped or [], widths)

@@ -11,6 +11,7 @@ then the next round. The forecasts are read back from the forecasts topic.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -105,7 +106,8 @@ def _replay(
     forecasts = _await_forecasts(topics, len(dataset), services, timeout_s)
     collector = ForecastCollector(dataset)
     for f in sorted(forecasts, key=lambda f: (f.source_partition, f.source_offset)):
-        collector.add([f.series_id], [f.forecast], [f.model_version])
+        half = math.nan if f.lower is None or f.upper is None else (f.upper - f.lower) / 2
+        collector.add([f.series_id], [f.forecast], [f.model_version], [half])
     return collector.run(verdicts, tails, skipped)
 
 

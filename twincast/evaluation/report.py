@@ -4,7 +4,7 @@ with a note where a baseline diverged."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +23,26 @@ class Score:
     rmse: float
     points: int
     nonfinite: int = 0  # forecasts that were NaN or infinite (the last value stood in)
+    # Prediction intervals (twincast only): the share of the values with an interval that fell
+    # inside it, the intervals' mean width (upper - lower) and how many values had one.
+    coverage: float = math.nan
+    width: float = math.nan
+    banded: int = 0
+
+
+def interval_score(s: Score, forecasts: F64, half_widths: F64, actuals: F64) -> Score:
+    """``s`` with the coverage and mean width of the intervals forecast -+ ``half_widths``
+    (NaN: none) over the values that had one."""
+    mask = ~np.isnan(half_widths) & ~np.isnan(forecasts)
+    if not mask.any():
+        return s
+    inside = np.abs(actuals[mask] - forecasts[mask]) <= half_widths[mask]
+    return replace(
+        s,
+        coverage=float(inside.mean()),
+        width=float(2 * half_widths[mask].mean()),
+        banded=int(mask.sum()),
+    )
 
 
 def score(forecasts: F64, actuals: F64) -> Score:
@@ -66,16 +86,18 @@ def table(title: str, rows: dict[str, dict[str, Score]]) -> str:
     width = max(len(m) for m in methods)
     lines = [
         title,
-        f"  {'series':<14} {'method':<{width}} {'MAE':>12} {'RMSE':>12} {'vs persist.':>12}",
+        f"  {'series':<14} {'method':<{width}} {'MAE':>12} {'RMSE':>12} {'vs persist.':>12}"
+        f" {'coverage':>9} {'width':>10}",
     ]
     for series_id, scores in rows.items():
         base = scores["persistence"]
         for method, s in scores.items():
             ratio = f"{s.mae / base.mae:.3f}" if base.mae > 0 else "-"
             note = flag(s, base)
+            band = f"{s.coverage:>9.1%} {s.width:>10.4g}" if s.banded else f"{'-':>9} {'-':>10}"
             lines.append(
                 f"  {series_id[:14]:<14} {method:<{width}} {s.mae:>12.5g} {s.rmse:>12.5g} "
-                f"{ratio:>12}" + (f"  {note}" if note else "")
+                f"{ratio:>12} {band}" + (f"  {note}" if note else "")
             )
     return "\n".join(lines)
 
@@ -121,4 +143,22 @@ def per_series_line(rows: dict[str, dict[str, Score]], method: str) -> str:
     return (
         f"  per series: {method} is more than {PER_SERIES_TOLERANCE - 1:.0%} worse than the last "
         f"value on {len(worse)} of {len(ratios)} series (worst: {worst} at {worst_ratio:.3f}x)"
+    )
+
+
+def interval_line(rows: dict[str, dict[str, Score]], method: str, nominal: float) -> str:
+    """``method``'s interval coverage against the nominal, overall and its spread over series."""
+    total = rows["all"][method]
+    if not total.banded:
+        return f"  intervals: {method} issued none (no series had enough scored errors)"
+    per_series = [
+        scores[method].coverage
+        for sid, scores in rows.items()
+        if sid != "all" and scores[method].banded
+    ]
+    return (
+        f"  intervals ({nominal:.0%} nominal): {method} covered {total.coverage:.1%} of the "
+        f"{total.banded} values given an interval (of {total.points} scored), mean width "
+        f"{total.width:.4g} (MAE {total.mae:.4g}); per series {min(per_series):.1%} to "
+        f"{max(per_series):.1%}"
     )
