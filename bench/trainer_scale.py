@@ -83,7 +83,7 @@ def _preload(service: TrainerService, first: int, until: int, series: int) -> No
     for start in range(first, until, 50_000):
         end = min(until, start + 50_000)
         points = [
-            Consumed(0, o, Point(_series_id(o, series), str(o), [float(o % 97)]))
+            Consumed(0, o, Point(_series_id(o, series), float(o), [float(o % 97)]))
             for o in range(start, end)
         ]
         service.history.ingest(TOPIC, points)

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
 
 from foundation.errors import KafkaClientError
 from foundation.kafka.client import Consumer
 from foundation.kafka.outage import Outage
 from foundation.kafka.unreadable import skip_unreadable, unreadable
 from foundation.settings.trainer import TrainerSettings
-from trainer.consume import to_consumed, unreadable_consumed
-from trainer.history import Consumed, HistoryStore
+from trainer.consume import add_unreadable, gather
+from trainer.gathered import Gathered
+from trainer.history import HistoryStore
 from trainer.metrics import TrainerMetrics
 
 COMMIT_WAIT_MS = 10_000
@@ -46,7 +46,7 @@ class Ingest:
         self.metrics = metrics
         self.outage = outage
         self.stop_requested = stop_requested
-        self._pending: list[Consumed] = []
+        self._pending = Gathered()
         self._oldest_pending = time.monotonic()
         self._last_commit = time.monotonic()
 
@@ -66,7 +66,7 @@ class Ingest:
             if not self._pending:
                 self._oldest_pending = time.monotonic()
             s = self.settings
-            self._pending.extend(to_consumed(records, s.features, s.max_event_bytes))
+            gather(records, s.features, s.max_event_bytes, self._pending)
         waited = time.monotonic() - self._oldest_pending
         if self._pending and (
             not records  # caught up: nothing to share the write with
@@ -80,12 +80,11 @@ class Ingest:
 
     def flush(self, consumer: Consumer) -> int:
         """Write what was gathered, in one transaction; then commit (lag). Returns points added."""
-        consumed, self._pending = self._pending, []
+        consumed, self._pending = self._pending, Gathered()
         if not consumed:
             return 0
-        added = self.history.ingest(self.settings.events_topic, consumed)
-        reasons = Counter(c.bad_reason for c in consumed if c.bad_reason)
-        for reason, count in reasons.items():
+        added = self.history.write(self.settings.events_topic, consumed)
+        for reason, count in consumed.refusals().items():
             self.metrics.bad_events.labels(reason).inc(count)
         self.metrics.events.inc(len(consumed))
         self._commit(consumer)
@@ -99,7 +98,7 @@ class Ingest:
         skipped = skip_unreadable(consumer, exc, timeout_ms)
         if skipped is None:
             return  # not found yet: the next poll raises again and this runs again
-        self._pending.extend(unreadable_consumed(skipped))  # skip_unreadable logged them
+        add_unreadable(skipped, self._pending)  # skip_unreadable logged them
         self.flush(consumer)
 
     def _commit(self, consumer: Consumer) -> None:
