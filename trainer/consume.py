@@ -142,14 +142,14 @@ def to_consumed(
         Consumed(
             partition,
             offset,
-            None if i is None else Point(into.series_ids[i], into.ts[i], unpack_one(into, i)),
+            None if i is None else Point(into.series_ids[i], into.ts[i], _unpack_one(into, i)),
             reason,
         )
         for partition, offset, i, reason in into.records()
     ]
 
 
-def unpack_one(into: Gathered, i: int) -> list[float]:
+def _unpack_one(into: Gathered, i: int) -> list[float]:
     return [float(v) for v in unpack([into.values[i]])[0]]
 
 

@@ -43,13 +43,19 @@ CREATE TABLE IF NOT EXISTS facts (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 # order, so "newest points of a series" (ORDER BY id DESC) is read from it without a sort.
 
 MMAP_BYTES = 1 << 30
+PAGE_BYTES = 16384
 PRAGMAS = (
+    # Before anything is written (a no-op on an existing file): 16 KiB pages instead of 4, so a
+    # batch dirties a quarter as many pages of the series index, each with its own overhead (WAL
+    # frame, checksum, cache lookup). Measured on the index alone at 2M points held: 3.6 us of
+    # SQLite per event with 4 KiB pages, 2.8 with 16 KiB, 2.5-2.7 with 32-64 KiB, 5.8 with 1 KiB.
+    f"page_size={PAGE_BYTES}",
     "journal_mode=WAL",
     # NORMAL: a commit is not fsynced, so a power cut may lose the newest batches, but points and
     # offsets go together, so the trainer then re-reads them from Kafka.
     "synchronous=NORMAL",
-    # A page dirtied by several commits goes back to the database once per checkpoint.
-    "wal_autocheckpoint=16384",
+    # A page dirtied by several commits goes back to the database once per checkpoint (64 MiB).
+    f"wal_autocheckpoint={(64 << 20) // PAGE_BYTES}",
     # The series index outgrows SQLite's default 2 MiB cache past ~100k points, and reading its
     # pages through read() calls costs a few us each: a larger cache and a memory map.
     "cache_size=-65536",  # KiB
