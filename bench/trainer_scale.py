@@ -5,7 +5,8 @@
     offsets, metrics, history size), fed by an in-memory consumer in place of a broker (so the
     figure is the trainer's own cost, not the client's), at 0, 200k and 1M points of history over
     10k series. The per-series bound is set so that 1M points is exactly full (100 per series):
-    from there every event also trims one point, the steady state of a long-running trainer. A
+    from there the history deletes a point per event (in bulk, a quarter of a series' bound at
+    once), the steady state of a long-running trainer; each size times one whole such cycle. A
     last row holds the 1M points with the bound across all series instead (oldest points first),
     and what reading a sample of the partitions (TWINCAST_TRAINER_PARTITIONS) makes of it.
 (b) Refit time against the number of series: one whole refit (bounded sample, scaler, training,
@@ -34,7 +35,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from bench.own_work import PlainRecord
 from foundation.kafka.client import Consumer, Partition
 from foundation.settings.trainer import TrainerSettings
-from trainer.history import Consumed, Point
+from trainer.history import SLACK_DIVISOR, Consumed, Point
 from trainer.metrics import TrainerMetrics
 from trainer.service import TrainerService
 
@@ -83,7 +84,7 @@ def _preload(service: TrainerService, first: int, until: int, series: int) -> No
     for start in range(first, until, 50_000):
         end = min(until, start + 50_000)
         points = [
-            Consumed(0, o, Point(_series_id(o, series), str(o), [float(o % 97)]))
+            Consumed(0, o, Point(_series_id(o, series), float(o), [float(o % 97)]))
             for o in range(start, end)
         ]
         service.history.ingest(TOPIC, points)
@@ -183,7 +184,12 @@ def _table(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, default=10_000, help="(a) series in the history")
-    parser.add_argument("--events", type=int, default=50_000, help="(a) events timed per size")
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=0,
+        help="(a) events timed per size; 0: one whole cycle of the bulk delete past the bound",
+    )
     parser.add_argument("--sizes", default="0,200000,1000000", help="(a) history sizes, points")
     parser.add_argument(
         "--bound", type=int, default=0, help="(a) TWINCAST_HISTORY_MAX_POINTS; 0: full at 1M"
@@ -202,6 +208,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = [int(size) for size in args.sizes.split(",")]
     bound = args.bound or 1_000_000 // args.series
     full = sizes[-1]
+    # A series past its bound is cut back once it holds a quarter more: in the timed events each
+    # series goes once from its bound to the cut, so deletes are in at their steady-state rate.
+    args.events = args.events or args.series * (bound // SLACK_DIVISOR + 1)
     with tempfile.TemporaryDirectory(prefix="twincast-bench-") as tmp:
         rates = ingest_rates(Path(tmp), sizes, args.series, args.events, (bound, 10 * full))
         snapshot = snapshot_seconds(Path(tmp), args)

@@ -19,6 +19,7 @@ from lstmcore.acceptance import latest_model
 from lstmcore.serving import ServingModel
 from schemas.codec import decode_event, undecodable
 from schemas.control import control_action
+from trainer.gathered import Gathered, packer, unpack
 from trainer.history import Consumed, HistoryStore, Point
 from trainer.partitions import ALL, chosen_partitions
 
@@ -102,21 +103,25 @@ def assign_from_history(
     return {tp: starts[tp] for tp in assigned}
 
 
-def to_consumed(
-    records: Iterable[ConsumedRecord], n_features: int, max_bytes: int
-) -> list[Consumed]:
-    """Decode records; an invalid one keeps its position (so it is not re-read) but no point."""
-    out = []
+def gather(
+    records: Iterable[ConsumedRecord], n_features: int, max_bytes: int, into: Gathered
+) -> None:
+    """Decode records into ``into``; an invalid one keeps its position (so it is not re-read)
+    but no point. The same decode and refusals as the worker's (``schemas.codec``)."""
+    pack = packer(n_features)
+    add_point, add_skipped = into.add_point, into.add_skipped
     for record in records:
         if unreadable_headers(record) is not None:  # confluent-kafka: a header name not UTF-8
-            out.append(Consumed(record.partition, record.offset, None, UNREADABLE))
+            add_skipped(record.partition, record.offset, UNREADABLE)
             continue
         if record.headers and control_action(record.headers) is not None:
-            out.append(Consumed(record.partition, record.offset, None))  # for the worker only
+            add_skipped(record.partition, record.offset)  # for the worker only
             continue
         try:
             event = decode_event(record.value, n_features=n_features, max_bytes=max_bytes)
-            point = Point(event.series_id, event.ts.isoformat(), event.features())
+            value = event.value
+            packed = pack(*value) if isinstance(value, list) else pack(value)
+            point = (event.series_id, event.ts.timestamp(), packed)
         except Exception as exc:
             # Whatever a record does, it is skipped and counted: ingestion never stops on one.
             refused = exc if isinstance(exc, SchemaError) else undecodable(exc)
@@ -126,13 +131,33 @@ def to_consumed(
                 record.offset,
                 refused,
             )
-            out.append(Consumed(record.partition, record.offset, None, refused.reason))
+            add_skipped(record.partition, record.offset, refused.reason)
             continue
-        out.append(Consumed(record.partition, record.offset, point))
-    return out
+        add_point(record.partition, record.offset, *point)
 
 
-def unreadable_consumed(skipped: Skipped) -> list[Consumed]:
+def to_consumed(
+    records: Iterable[ConsumedRecord], n_features: int, max_bytes: int
+) -> list[Consumed]:
+    """``gather``'s decisions record by record (tests, tools)."""
+    into = Gathered()
+    gather(records, n_features, max_bytes, into)
+    return [
+        Consumed(
+            partition,
+            offset,
+            None if i is None else Point(into.series_ids[i], into.ts[i], _unpack_one(into, i)),
+            reason,
+        )
+        for partition, offset, i, reason in into.records()
+    ]
+
+
+def _unpack_one(into: Gathered, i: int) -> list[float]:
+    return [float(v) for v in unpack([into.values[i]])[0]]
+
+
+def add_unreadable(skipped: Skipped, into: Gathered) -> None:
     """Offsets the client could not read: positions without points, so the history passes."""
-    partition = skipped.partition.partition
-    return [Consumed(partition, offset, None, UNREADABLE) for offset in skipped.offsets()]
+    for offset in skipped.offsets():
+        into.add_skipped(skipped.partition.partition, offset, UNREADABLE)

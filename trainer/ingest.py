@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
 
 from foundation.errors import KafkaClientError
 from foundation.kafka.client import Consumer, Partition
 from foundation.kafka.outage import Outage
 from foundation.kafka.unreadable import skip_unreadable, unreadable
 from foundation.settings.trainer import TrainerSettings
-from trainer.consume import to_consumed, unreadable_consumed
-from trainer.history import Consumed, HistoryStore
+from trainer.consume import add_unreadable, gather
+from trainer.gathered import Gathered
+from trainer.history import HistoryStore
 from trainer.metrics import TrainerMetrics
 
 COMMIT_WAIT_MS = 10_000
@@ -49,7 +49,7 @@ class Ingest:
         self.metrics = metrics
         self.outage = outage
         self.stop_requested = stop_requested
-        self._pending: list[Consumed] = []
+        self._pending = Gathered()
         # Assigned partition -> the next offset the history needs: what the group commit says.
         self._stored: dict[Partition, int] = {}
         self._oldest_pending = time.monotonic()
@@ -75,7 +75,7 @@ class Ingest:
             if not self._pending:
                 self._oldest_pending = time.monotonic()
             s = self.settings
-            self._pending.extend(to_consumed(records, s.features, s.max_event_bytes))
+            gather(records, s.features, s.max_event_bytes, self._pending)
         waited = time.monotonic() - self._oldest_pending
         if self._pending and (
             not records  # caught up: nothing to share the write with
@@ -89,16 +89,15 @@ class Ingest:
 
     def flush(self, consumer: Consumer) -> int:
         """Write what was gathered, in one transaction; then commit (lag). Returns points added."""
-        consumed, self._pending = self._pending, []
+        consumed, self._pending = self._pending, Gathered()
         if not consumed:
             return 0
         topic = self.settings.events_topic
-        stored = self.history.ingest(topic, consumed)
+        stored = self.history.write(topic, consumed)
         for partition, offset in stored.offsets.items():
             if Partition(topic, partition) in self._stored:  # one not assigned now stays out
                 self._stored[Partition(topic, partition)] = offset
-        reasons = Counter(c.bad_reason for c in consumed if c.bad_reason)
-        for reason, count in reasons.items():
+        for reason, count in consumed.refusals().items():
             self.metrics.bad_events.labels(reason).inc(count)
         self.metrics.events.inc(len(consumed))
         self.commit(consumer)
@@ -112,7 +111,7 @@ class Ingest:
         skipped = skip_unreadable(consumer, exc, timeout_ms)
         if skipped is None:
             return  # not found yet: the next poll raises again and this runs again
-        self._pending.extend(unreadable_consumed(skipped))  # skip_unreadable logged them
+        add_unreadable(skipped, self._pending)  # skip_unreadable logged them
         self.flush(consumer)
 
     def commit(self, consumer: Consumer) -> None:

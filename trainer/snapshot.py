@@ -9,14 +9,12 @@ the cost is bounded by the sample, not by the history.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from trainer.history import HistoryError
+from trainer.gathered import unpack
+from trainer.history import MAX_POINTS_FACT, HistoryError
 from trainer.sample import Series, sample_names
 
 # The writer holds its lock for one poll's transaction at most: wait for it rather than fail.
@@ -59,20 +57,25 @@ def read_snapshot(path: Path, topic: str, bounds: SampleBounds, version: int) ->
 def _read(db: sqlite3.Connection, topic: str, bounds: SampleBounds, version: int) -> Snapshot:
     rows = db.execute("SELECT partition, next_offset FROM offsets WHERE topic = ?", (topic,))
     offsets = {int(p): int(o) for p, o in rows}
-    eligible = [
-        str(name)
-        for (name,) in db.execute(
-            "SELECT series_id FROM series_sizes WHERE points >= ?", (bounds.min_points,)
+    # A series may hold a few rows past the history's bound (deleted lazily): never read.
+    fact = db.execute("SELECT value FROM facts WHERE key = ?", (MAX_POINTS_FACT,)).fetchone()
+    kept = int(fact[0]) if fact is not None else bounds.max_points_per_series
+    sids = {
+        str(name): int(sid)
+        for sid, name in db.execute(
+            "SELECT sid, series_id FROM series WHERE min(points, ?) >= ?",
+            (kept, bounds.min_points),
         )
-    ]
-    total = int(db.execute("SELECT count(*) FROM series_sizes").fetchone()[0])
-    chosen = sample_names(eligible, bounds.max_series, bounds.seed, version)
-    series = {name: _newest(db, name, bounds.max_points_per_series) for name in chosen}
-    return Snapshot(series, offsets, len(eligible), total)
+    }
+    total = int(db.execute("SELECT count(*) FROM series").fetchone()[0])
+    chosen = sample_names(sids, bounds.max_series, bounds.seed, version)
+    limit = min(kept, bounds.max_points_per_series)
+    series = {name: _newest(db, sids[name], limit) for name in chosen}
+    return Snapshot(series, offsets, len(sids), total)
 
 
-def _newest(db: sqlite3.Connection, series_id: str, limit: int) -> Series:
+def _newest(db: sqlite3.Connection, sid: int, limit: int) -> Series:
     rows = db.execute(
-        "SELECT value FROM points WHERE series_id = ? ORDER BY id DESC LIMIT ?", (series_id, limit)
+        "SELECT value FROM observations WHERE sid = ? ORDER BY id DESC LIMIT ?", (sid, limit)
     ).fetchall()
-    return np.asarray([json.loads(value) for (value,) in reversed(rows)], np.float64)
+    return unpack([value for (value,) in reversed(rows)])

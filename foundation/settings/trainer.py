@@ -30,7 +30,7 @@ class TrainerSettings(KafkaSettings, HealthSettings):
         "go first, whatever their series (a cold series vanishes with its last point).",
     )
     history_batch_events: int = Field(
-        20_000,
+        50_000,
         ge=1,
         description="Events the trainer gathers over polls before writing them to the history in "
         "one transaction (fewer, larger commits; a crash re-reads them from Kafka) ...",

@@ -330,7 +330,7 @@ def test_an_unforeseen_exception_is_a_dead_letter_and_a_skip(
     assert (letter.reason, letter.source_offset) == (UNDECODABLE, 0)
     assert "ZeroDivisionError" in letter.error and dead.reasons == {UNDECODABLE: 1}
 
-    monkeypatch.setattr("trainer.consume.Point", _explode)
+    monkeypatch.setattr("trainer.consume.decode_event", _explode)
     consumed = to_consumed(records, 1, 64 * 1024)
     assert [c.bad_reason for c in consumed] == [UNDECODABLE, UNDECODABLE]
 
@@ -364,8 +364,7 @@ def test_a_valid_event_at_the_float_edge_fails_a_refit_never_the_trainer(
     service = TrainerService(settings, TrainerMetrics())
     edge = [sys.float_info.max, -sys.float_info.max]  # finite, so valid; their spread is not
     points = [
-        Consumed(0, i, Point(f"s{i % 2}", f"2026-01-01T00:{i // 2:02d}:00", [edge[(i // 2) % 2]]))
-        for i in range(60)
+        Consumed(0, i, Point(f"s{i % 2}", 1.7e9 + i // 2, [edge[(i // 2) % 2]])) for i in range(60)
     ]
     service.history.ingest(settings.events_topic, points)
     assert service._refit_and_publish(producer=cast(Producer, None)) is None  # never reached

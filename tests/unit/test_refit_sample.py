@@ -39,14 +39,15 @@ def test_bounding_keeps_the_newest_points_of_long_enough_series() -> None:
 def _events(first: int, count: int) -> list[Consumed]:
     # Offset o carries value o of series o % 7: a snapshot can be checked against its offsets.
     return [
-        Consumed(0, o, Point(f"s{o % 7}", f"t{o}", [float(o)])) for o in range(first, first + count)
+        Consumed(0, o, Point(f"s{o % 7}", float(o), [float(o)]))
+        for o in range(first, first + count)
     ]
 
 
 def test_the_snapshot_reads_what_the_history_holds(tmp_path: Path) -> None:
     store = HistoryStore(tmp_path / "h.sqlite", max_points_per_series=30)
     store.ingest("events", [*_events(0, 150), Consumed(1, 4, None, "invalid_json")])
-    store.ingest("events", [Consumed(0, 150, Point("short", "t", [1.0]))])
+    store.ingest("events", [Consumed(0, 150, Point("short", 0.0, [1.0]))])
     bounds = SampleBounds(min_points=3, max_series=4, max_points_per_series=12, seed=5)
     snapshot = read_snapshot(tmp_path / "h.sqlite", "events", bounds, version=2)
     expected = bound_history(store.series(), 3, 4, 12, seed=5, version=2)

@@ -48,7 +48,7 @@ def test_a_bounded_sampled_history_trains_a_twin(
         for name, partition, values in topic:
             if t < len(values) and partition in chosen:  # what the consumer is assigned
                 batch.append(
-                    Consumed(partition, offsets[partition], Point(name, f"{t}", [values[t]]))
+                    Consumed(partition, offsets[partition], Point(name, float(t), [values[t]]))
                 )
                 offsets[partition] += 1
         store.ingest("events", batch)
