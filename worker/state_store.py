@@ -5,7 +5,7 @@ series with one fancy-index each. Least-recently-seen series are evicted when th
 What a series' state holds is ``schemas.state.SeriesState``: its scalar fields each get one array
 here (``scalars``, by field name), derived from that one definition.
 
-Bookkeeping is per slot too, to keep a series' memory close to its state (~0.95 KB at W=64, 32
+Bookkeeping is per slot too, to keep a series' memory close to its state (~0.93 KB at W=64, 32
 units): which series has which slot and which were seen least recently (``worker.slot_map``)
 and, for spread checkpoints (``worker.state_writer``), the offset of the first event a slot's
 written state lacks and the time of that first unwritten change; no ordered dict and no set of
