@@ -94,7 +94,7 @@ class StateColumns:
     h: F32  # [n, layers, units]
     c: F32  # [n, layers, units]
     windows: F64  # [n, W, features], the first counts[i] rows are inputs
-    counts: I64  # [n]; 0 = no input yet (and no last value)
+    counts: npt.NDArray[np.integer]  # [n]; 0 = no input yet (and no last value)
     last_values: F64  # [n, features]
     scalars: dict[str, npt.NDArray[Any]]  # [n] per ``COLUMNS`` field; NaN = None
 

@@ -98,8 +98,9 @@ def process_wave(
     result.scored[rows] = known
     result.scored_versions[rows] = store.scalars["pending_version"][slots]
     result.abs_errors[rows] = np.where(known, np.abs(values[:, 0] - pending), 0.0)
+    last_values = store.last_values(slots)
     result.persistence_abs_errors[rows] = np.where(
-        known, np.abs(values[:, 0] - store.last_value[slots, 0]), 0.0
+        known, np.abs(values[:, 0] - last_values[:, 0]), 0.0
     )
     # Without a model the forecast is the (validated, finite) last value and h, c are unused.
     finite_state = True
@@ -108,7 +109,7 @@ def process_wave(
     else:
         # A series' first value has no value before it: no change (differencing models).
         seen = (store.counts[slots] > 0)[:, None]
-        previous = np.where(seen, store.last_value[slots], values)
+        previous = np.where(seen, last_values, values)
         h, c, forecasts = model.forecast(
             store.h[:, slots], store.c[:, slots], values, previous, scale_rows
         )
@@ -220,7 +221,7 @@ def realign(
 
 
 def replay_states(
-    model: ServingModel, windows: F64, counts: npt.NDArray[np.int64], rows: I64 | None = None
+    model: ServingModel, windows: F64, counts: npt.NDArray[np.integer], rows: I64 | None = None
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     """h, c of many series after feeding each its window's first ``counts`` inputs from zero,
     each in its own scale (``rows`` of the model's scale table; None: the pooled scale)."""

@@ -120,6 +120,19 @@ def test_window_keeps_the_last_w_inputs() -> None:
     assert state is not None and state.window[:, 0].tolist() == [2.0, 3.0, 4.0]
 
 
+def test_the_last_value_is_the_newest_input_kept() -> None:
+    """The store keeps no last value apart from the window: it is the window's newest row."""
+    store = _store(window=3)
+    process(None, store, _events([("a", float(v)) for v in range(5)] + [("b", 7.0)]))
+    a = store.get("a")
+    assert a is not None and a.last_value is not None and a.last_value.tolist() == [4.0]
+    store.reset_slots(store.ids.lookup(["a"]))
+    reset = store.get("a")
+    assert reset is not None and reset.last_value is None
+    slots = store.slots_for(["a", "b", "new"])
+    assert store.last_values(slots)[:, 0].tolist() == [0.0, 7.0, 0.0]
+
+
 def test_snapshot_restore_round_trip() -> None:
     model = _model()
     store = _store(model)
