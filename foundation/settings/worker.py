@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 
 from pydantic import Field, model_validator
@@ -123,7 +124,8 @@ class WorkerSettings(KafkaSettings, HealthSettings):
         ge=0.0,
         lt=1.0,
         description="Intervals: adaptive conformal step; each scored interval moves the "
-        "quantile level by this times (miss - (1 - coverage)); 0 = fixed level.",
+        "quantile level by this times (miss - (1 - coverage)), a wave's steps together at "
+        "most half its coverage gap; 0 = fixed level.",
     )
     interval_watch_series: str = Field(
         "",
@@ -144,5 +146,18 @@ class WorkerSettings(KafkaSettings, HealthSettings):
                 f"commit_interval_ms ({self.commit_interval_ms}) must be below "
                 f"transaction_timeout_ms ({self.transaction_timeout_ms}) with exactly_once: "
                 "each commit ends a transaction"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _pools_can_give_the_quantile(self) -> WorkerSettings:
+        # The conformal quantile of m scores needs ceil((m + 1) coverage) <= m: a pool smaller
+        # than that would silently never give an interval.
+        needed = math.ceil(self.interval_coverage / (1.0 - self.interval_coverage))
+        if self.interval_pool_size < needed:
+            raise ValueError(
+                f"interval_pool_size ({self.interval_pool_size}) must be at least {needed} for "
+                f"interval_coverage {self.interval_coverage}: a smaller pool never gives the "
+                "conformal quantile, so no forecast would carry an interval"
             )
         return self

@@ -138,6 +138,54 @@ def test_a_constant_series_gets_a_zero_width_interval_and_huge_errors_start_over
     assert np.isnan(cal.half_widths(scale, count)).all()  # no score pooled (0 / 0) yet
 
 
+def test_waves_of_many_series_keep_the_level_steady_and_the_coverage_nominal() -> None:
+    """A wave's intervals are scored together: summing one step per interval (a gain of
+    n x adapt_rate) swung the level between its bounds at 1,000 series a wave (coverage 0.72)."""
+    cal = calibrator(adapt_rate=0.02)
+    errors = np.random.default_rng(7).normal(0.0, 1.0, (300, 1000))
+    scale, count = np.full(1000, np.nan, np.float32), np.zeros(1000, np.int32)
+    pending = np.full(1000, np.nan, np.float32)
+    levels, hits = [], []
+    for t in range(len(errors)):
+        e = np.abs(errors[t])
+        if not np.isnan(pending).any():
+            cal.adapt(e <= pending)
+            levels.append(cal.level)
+            hits.append(float((e <= pending).mean()))
+        scale, count = cal.learn(e, scale, count)
+        pending = cal.half_widths(scale, count)
+    assert abs(np.mean(hits[50:]) - 0.9) <= 0.01, np.mean(hits[50:])
+    assert np.std(levels[50:]) < 0.02 and max(levels[50:]) < 0.99, (np.std(levels), max(levels))
+
+
+def test_one_extreme_score_never_becomes_every_series_interval() -> None:
+    """A constant series' scale decays towards 0; when it then moves, its score is enormous.
+    Scores stay finite, a scale below float32's smallest normal is not scored, and the level
+    stays below 1, so other series keep finite intervals of their own size."""
+    cal = calibrator(adapt_rate=0.02, min_errors=1)
+    scale = np.array([1.0, 1e-40], np.float32)  # the second: decayed (or a hostile record)
+    count = np.array([50, 50], np.int32)
+    for _ in range(200):  # fill the pool with ordinary scores of the first series
+        scale, count = cal.learn(np.array([1.0, 0.0]), scale, count)
+    scale[1] = np.float32(1e-30)  # just above the floor: scored, and enormous
+    scale, count = cal.learn(np.array([1.0, 1.0]), scale, count)
+    assert np.isfinite(cal.pools.scores).all()
+    for _ in range(500):  # every interval missed: the level climbs as far as it may
+        cal.adapt(np.zeros(1, np.bool_))
+    assert cal.level < 1.0
+    width = cal.half_widths(np.array([2.0], np.float32), np.array([50], np.int32))
+    assert np.isfinite(width).all() and width[0] < 10, width
+
+
+def test_a_count_at_the_int32_limit_does_not_wrap() -> None:
+    """A restored count may be int32's maximum: learning one more error caps it, never wraps
+    it to a negative count that the next restore would refuse."""
+    cal = calibrator()
+    scale, count = np.array([1.0], np.float32), np.array([2**31 - 1], np.int32)
+    _, new = cal.learn(np.array([1.0]), scale, count)
+    assert new.dtype == np.int32 and new[0] == cal.count_cap
+
+
 # The hot path and the state record.
 
 
