@@ -129,8 +129,9 @@ class ForecastWriter:
 
 def _interval(forecast: float, half_width: float | None) -> str:
     """The ``lower`` and ``upper`` fields' JSON, or nothing (no interval, or one beyond float
-    range: both or neither)."""
-    if half_width is None or half_width != half_width:
+    range: both or neither; a negative half-width, which the worker never makes, gives none
+    rather than a lower bound above the upper)."""
+    if half_width is None or not half_width >= 0.0:  # NaN too
         return ""
     lower, upper = forecast - half_width, forecast + half_width
     if not (isfinite(lower) and isfinite(upper)):

@@ -261,6 +261,8 @@ def test_a_forecast_interval_is_absent_or_whole() -> None:
     for half in (None, float("nan"), 1e308 * 10, 1.7e308):  # none, or beyond float range
         message = json.loads(forecast_json(**{**fields, "forecast": 1e308}, half_width=half))
         assert "lower" not in message and "upper" not in message
+    message = json.loads(forecast_json(**fields, half_width=-1.0))  # never made; never sent
+    assert "lower" not in message and "upper" not in message
     with pytest.raises(ValueError, match="together"):
         Forecast(**fields, lower=0.0)
     with pytest.raises(ValueError, match="above"):

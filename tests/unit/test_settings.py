@@ -177,3 +177,13 @@ def test_every_command_stops_on_an_unknown_variable(command: list[str]) -> None:
     assert result.returncode == 2, result.stderr[-2000:]
     assert "TWINCAST_EVENT_TOPIC is not a twincast setting" in result.stderr
     assert "did you mean TWINCAST_EVENTS_TOPIC?" in result.stderr
+
+
+def test_an_interval_pool_too_small_for_the_coverage_is_refused() -> None:
+    """At coverage 0.99 the conformal quantile needs 99 scores: a pool of 50 would silently
+    never give an interval."""
+    from foundation.settings.worker import WorkerSettings
+
+    with pytest.raises(ValidationError, match="interval_pool_size"):
+        WorkerSettings(interval_coverage=0.99, interval_pool_size=50)
+    assert WorkerSettings(interval_coverage=0.99, interval_pool_size=99).interval_pool_size == 99
