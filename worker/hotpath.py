@@ -23,6 +23,7 @@ from lstmcore.serving import ServingModel
 from lstmcore.step import step
 from worker.batch import BatchResult as BatchResult
 from worker.batch import EventBatch as EventBatch
+from worker.interval_event import calibrate_event
 from worker.intervals import Calibrator, calibrate_wave
 from worker.state_store import StateStore
 
@@ -132,7 +133,9 @@ def process_wave(
     store.scalars["pending_version"][slots] = version
     result.forecasts[rows] = forecasts
     result.versions[rows] = version
-    if intervals is not None:
+    if intervals is not None and len(slots) == 1:  # the latency path: scalar, same results
+        calibrate_event(intervals, store, int(slots[0]), int(rows[0]), result)
+    elif intervals is not None:
         calibrate_wave(intervals, store, slots, rows, result)
     # One vectorised check per wave; the per-series search only when it fails.
     if not (finite_state and np.isfinite(forecasts).all()):

@@ -83,6 +83,13 @@ class ScorePools:
             self.next[bucket] = (start + len(new)) % size
             self.filled[bucket] = min(size, int(self.filled[bucket]) + len(new))
 
+    def add_one(self, bucket: int, score: float) -> None:
+        """``add`` of a single score (the one-event wave's path, ``worker.interval_event``)."""
+        start = int(self.next[bucket])
+        self.scores[bucket, start] = score
+        self.next[bucket] = (start + 1) % self.scores.shape[1]
+        self.filled[bucket] = min(self.scores.shape[1], int(self.filled[bucket]) + 1)
+
     def quantile(self, bucket: int, level: float, coverage: float) -> float:
         """The conformal quantile: the ceil((m + 1) level)-th smallest of the bucket's m scores
         (at most the largest); NaN while m is too small for ``coverage`` itself, i.e. while
@@ -126,6 +133,10 @@ class Calibrator:
         """The pool of a series whose scale was made of ``counts`` (>= 1) errors."""
         return (np.minimum(counts, self.min_errors) - 1).astype(np.int64)
 
+    def bucket_of(self, count: int) -> int:
+        """``bucket`` of one count."""
+        return min(count, self.min_errors) - 1
+
     def learn(self, abs_errors: F64, scales: F32, counts: I32) -> tuple[F32, I32]:
         """Pool each error's score under its series' scale from before it, then update the
         scale; returns the new (scale, count). Non-finite errors are not learnt."""
@@ -165,6 +176,12 @@ class Calibrator:
             level = self.level + gain * (miss_rate - alpha)
             self.level = min(1.0 - alpha / 10, max(self.coverage / 2, level))
 
+    def adapt_one(self, covered: bool) -> None:
+        """``adapt`` of a single scored interval (the same arithmetic, as Python floats)."""
+        if self.adapt_rate:
+            step = self.adapt_rate * ((0 if covered else 1) - (1.0 - self.coverage))
+            self.level = min(1.0, max(self.coverage / 2, self.level + step))
+
     def half_widths(self, scales: F32, counts: I32) -> F32:
         """Each series' half-width (NaN: not calibrated yet), rounded to float32 as stored."""
         out = np.full(len(scales), np.nan, np.float32)
@@ -180,6 +197,10 @@ class Calibrator:
             out[ready] = (quantiles[buckets] * scales[ready]).astype(np.float32)
         out[~np.isfinite(out)] = np.nan
         return out
+
+    def bucket_quantile(self, bucket: int) -> float:
+        """The quantile ``half_widths`` uses for a series in ``bucket`` (NaN: none yet)."""
+        return self._quantile(bucket, {})
 
     def _quantile(self, bucket: int, known: dict[int, float]) -> float:
         """The bucket's quantile or, while its pool is too small, the nearest lower count's:
