@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from worker.batch import BatchResult
-from worker.intervals import Calibrator
+from worker.intervals import MAX_SCORE, SCALE_FLOOR, Calibrator
 from worker.state_store import StateStore
 
 
@@ -51,8 +51,8 @@ def learn_event(
     if not math.isfinite(error):  # not learnt: the scale and count stay
         return scale, count
     old = float(scale)  # a float32 widened, exactly as numpy promotes it
-    if count > 0 and old > 0 and math.isfinite(old):
-        calibrator.pools.add_one(calibrator.bucket_of(count), error / old)
+    if count > 0 and old >= SCALE_FLOOR and math.isfinite(old):
+        calibrator.pools.add_one(calibrator.bucket_of(count), min(error / old, MAX_SCORE))
     new_count = min(count + 1, calibrator.count_cap)
     weight = 1.0 / min(max(new_count, 1), calibrator.scale_window)
     base = old if count > 0 else 0.0

@@ -145,7 +145,8 @@ class Calibrator:
         # or a hostile record) gives scores beyond any meaning: such a series is not scored.
         calibrated = usable & (counts > 0) & (scales >= SCALE_FLOOR) & np.isfinite(scales)
         if calibrated.any():
-            scores = np.minimum(abs_errors[calibrated] / scales[calibrated], MAX_SCORE)
+            with np.errstate(over="ignore"):  # beyond float64: MAX_SCORE
+                scores = np.minimum(abs_errors[calibrated] / scales[calibrated], MAX_SCORE)
             self.pools.add(self.bucket(counts[calibrated]), scores)
         # In int64: a restored count at int32's maximum must not wrap to a negative one.
         counts64 = counts.astype(np.int64)
@@ -170,17 +171,18 @@ class Calibrator:
         is capped at ``MAX_WAVE_GAIN``: each wave then closes at most half of the gap, whatever
         its width; waves of fewer than 0.5 / adapt_rate series (25) are unchanged."""
         if self.adapt_rate and len(covered):
-            miss_rate = 1.0 - float(covered.mean())
-            alpha = 1.0 - self.coverage
-            gain = min(self.adapt_rate * len(covered), MAX_WAVE_GAIN)
-            level = self.level + gain * (miss_rate - alpha)
-            self.level = min(1.0 - alpha / 10, max(self.coverage / 2, level))
+            self._move(1.0 - float(covered.mean()), len(covered))
 
     def adapt_one(self, covered: bool) -> None:
         """``adapt`` of a single scored interval (the same arithmetic, as Python floats)."""
         if self.adapt_rate:
-            step = self.adapt_rate * ((0 if covered else 1) - (1.0 - self.coverage))
-            self.level = min(1.0, max(self.coverage / 2, self.level + step))
+            self._move(0.0 if covered else 1.0, 1)
+
+    def _move(self, miss_rate: float, scored: int) -> None:
+        alpha = 1.0 - self.coverage
+        gain = min(self.adapt_rate * scored, MAX_WAVE_GAIN)
+        level = self.level + gain * (miss_rate - alpha)
+        self.level = min(1.0 - alpha / 10, max(self.coverage / 2, level))
 
     def half_widths(self, scales: F32, counts: I32) -> F32:
         """Each series' half-width (NaN: not calibrated yet), rounded to float32 as stored."""
