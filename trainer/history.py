@@ -92,7 +92,8 @@ class HistoryStore:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             for pragma in history_schema.PRAGMAS:
                 self._db.execute(f"PRAGMA {pragma}")
-            history_schema.create(self._db)
+            history_schema.create(self._db)  # the file's page size is settled from here on
+            self._db.execute(f"PRAGMA {history_schema.checkpoint_pages(self._db)}")
             self.set_fact(MAX_POINTS_FACT, str(max_points_per_series))
             rows = self._db.execute("SELECT sid, series_id, points FROM series").fetchall()
         except sqlite3.Error as exc:
@@ -267,4 +268,7 @@ class _Transaction:
         self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+        if exc_type is None:
+            self._db.execute("COMMIT")
+        elif self._db.in_transaction:  # SQLite rolls back by itself on a full disk or I/O error:
+            self._db.execute("ROLLBACK")  # a second ROLLBACK would hide that error behind its own

@@ -54,13 +54,22 @@ PRAGMAS = (
     # NORMAL: a commit is not fsynced, so a power cut may lose the newest batches, but points and
     # offsets go together, so the trainer then re-reads them from Kafka.
     "synchronous=NORMAL",
-    # A page dirtied by several commits goes back to the database once per checkpoint (64 MiB).
-    f"wal_autocheckpoint={(64 << 20) // PAGE_BYTES}",
     # The series index outgrows SQLite's default 2 MiB cache past ~100k points, and reading its
     # pages through read() calls costs a few us each: a larger cache and a memory map.
     "cache_size=-65536",  # KiB
     f"mmap_size={MMAP_BYTES}",
 )
+
+
+# A page dirtied by several commits goes back to the database once per checkpoint.
+CHECKPOINT_BYTES = 64 << 20
+
+
+def checkpoint_pages(db: sqlite3.Connection) -> str:
+    """The WAL checkpoint interval in the file's own pages: a history made before 16 KiB pages
+    keeps its 4 KiB ones (WAL mode cannot change them), and must still checkpoint at 64 MiB."""
+    (page_bytes,) = db.execute("PRAGMA page_size").fetchone()
+    return f"wal_autocheckpoint={CHECKPOINT_BYTES // int(page_bytes)}"
 
 
 def create(db: sqlite3.Connection) -> None:
@@ -79,7 +88,8 @@ def create(db: sqlite3.Connection) -> None:
         if old is not None:
             _move_v1(db)
     except BaseException:
-        db.execute("ROLLBACK")
+        if db.in_transaction:  # not after SQLite rolled back by itself (disk full, I/O error)
+            db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
 

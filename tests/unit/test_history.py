@@ -146,3 +146,18 @@ def test_a_failed_write_leaves_the_counts_alone(tmp_path: Path) -> None:
     assert len(store.series()["a"]) == 10
     store.ingest("events", _records(0, 12, 2, "b"))  # the series that failed is numbered anew
     assert store.size() == (2, 14) and store.series()["b"].shape == (2, 1)
+
+
+def test_the_wal_checkpoints_at_64_mib_whatever_the_files_page_size(tmp_path: Path) -> None:
+    """New histories have 16 KiB pages; one made before keeps its 4 KiB pages (WAL mode cannot
+    change them) and must not checkpoint four times as often."""
+    older = sqlite3.connect(tmp_path / "older.sqlite")
+    older.execute("PRAGMA page_size=4096")
+    older.execute("PRAGMA journal_mode=WAL")
+    older.execute("CREATE TABLE unrelated (a)")
+    older.close()
+    for name, page_bytes in (("new.sqlite", 16384), ("older.sqlite", 4096)):
+        db = HistoryStore(tmp_path / name, 100)._db
+        assert db.execute("PRAGMA page_size").fetchone() == (page_bytes,)
+        (pages,) = db.execute("PRAGMA wal_autocheckpoint").fetchone()
+        assert pages * page_bytes == 64 << 20, name
