@@ -22,7 +22,7 @@ rather than made up.
 Under drift the pooled quantile lags; an adaptive conformal correction (Gibbs & Candes 2021,
 "Adaptive conformal inference under distribution shift") moves the level used by
 ``adapt_rate`` per scored interval, up after a miss and down after a hit (a wave's steps
-together capped at half its coverage gap), so the long-run coverage holds. The pools and that
+together capped at its whole coverage gap), so the long-run coverage holds. The pools and that
 level are the worker's (not per series, not checkpointed): after a restart they fill again
 from new errors.
 
@@ -58,7 +58,7 @@ SCALE_FLOOR = float(np.finfo(np.float32).tiny)
 # Scores are kept finite in the float32 pools (an inf would make a quantile NaN).
 MAX_SCORE = float(np.finfo(np.float32).max)
 # The largest step of the adaptive level per wave, as a share of the wave's coverage gap.
-MAX_WAVE_GAIN = 0.5
+MAX_WAVE_GAIN = 1.0
 
 
 class ScorePools:
@@ -168,8 +168,9 @@ class Calibrator:
         A wave's intervals are scored together, with no feedback between them, so their steps
         add up: n series make a gain of n x adapt_rate on the wave's miss rate, and above ~1
         the level swung between its bounds (coverage 0.72 with 1,000 series a wave). The gain
-        is capped at ``MAX_WAVE_GAIN``: each wave then closes at most half of the gap, whatever
-        its width; waves of fewer than 0.5 / adapt_rate series (25) are unchanged."""
+        is capped at ``MAX_WAVE_GAIN`` (1): a wave then closes at most its whole gap, whatever its
+        width (stable: the level no longer overshoots); waves of fewer than 1 / adapt_rate
+        series (50) are unchanged."""
         if self.adapt_rate and len(covered):
             self._move(1.0 - float(covered.mean()), len(covered))
 

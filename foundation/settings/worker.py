@@ -125,7 +125,7 @@ class WorkerSettings(KafkaSettings, HealthSettings):
         lt=1.0,
         description="Intervals: adaptive conformal step; each scored interval moves the "
         "quantile level by this times (miss - (1 - coverage)), a wave's steps together at "
-        "most half its coverage gap; 0 = fixed level.",
+        "most its whole coverage gap; 0 = fixed level.",
     )
     interval_watch_series: str = Field(
         "",
