@@ -8,6 +8,7 @@ here they are None, or a TIMEOUT error where the interface promises a number.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
@@ -21,11 +22,14 @@ from confluent_kafka import (
 )
 from confluent_kafka import Consumer as RawConsumer
 
+from foundation.errors import KafkaClientError
 from foundation.kafka.client import Partition, RebalanceListener
+from foundation.kafka.confluent.bounded import OneAtATime
 from foundation.kafka.confluent.errors import partitions_of, translate, translate_error, translated
 from foundation.kafka.confluent.record import Record
 from foundation.kafka.record import ConsumedRecord
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 COORDINATOR_WAIT_S = 30.0  # how long a call waits for the group coordinator when not told
 # The group coordinator is being found or moved: librdkafka does not always mark these retriable.
@@ -61,6 +65,7 @@ class ConfluentConsumer:
         # Partitions given by ``assign`` (None: subscribed), with where each starts.
         self._manual: dict[Partition, int] | None = None
         self._assign_pending = False
+        self._commits = OneAtATime("commit")
 
     def subscribe(self, topics: Sequence[str], listener: RebalanceListener | None = None) -> None:
         self._manual = None
@@ -213,30 +218,46 @@ class ConfluentConsumer:
                 retriable = isinstance(error, KafkaError) and (
                     error.retriable() or error.code() in _COORDINATOR_MOVING
                 )
-                if not retriable or time.monotonic() >= deadline:
+                if not retriable:
                     raise translate(exc, what) from exc
+                if time.monotonic() >= deadline:  # still retriable: the caller may retry later
+                    failure = translate(exc, what)
+                    raise KafkaClientError(failure.kind, str(failure), retriable=True) from exc
             time.sleep(0.1)
 
     def commit(
         self, offsets: Mapping[Partition, int] | None = None, timeout_s: float | None = None
     ) -> None:
+        """Bounded by ``timeout_s`` (None: ``COORDINATOR_WAIT_S``, as kafka-python bounds its own
+        by its request timeout); a commit not answered by then is a retriable TIMEOUT.
+
+        librdkafka's synchronous commit has no timeout: it waits for the group coordinator's
+        answer as long as that takes (``rd_kafka_commit_queue`` waits with RD_POLL_INFINITE). In
+        a broker outage a commit deferred for want of a coordinator waits up to
+        ``session.timeout.ms``, one already sent to the dead broker longer: a worker's poll loop
+        stood still ~45 s in one. So the commit runs in a helper thread (``OneAtATime``). An
+        asynchronous commit cannot be waited for instead: its answer reaches ``on_commit`` only
+        through this consumer's own poll, which would hand out records mid-checkpoint."""
+        tps = None if offsets is None else [_tp(p, o) for p, o in offsets.items()]
+        deadline = time.monotonic() + (COORDINATOR_WAIT_S if timeout_s is None else timeout_s)
         with translated("commit"):
-            if offsets is None:
-                self._commit_positions()
-            else:
-                tps = [_tp(p, o) for p, o in offsets.items()]
-                commit = lambda _: self._raw.commit(offsets=tps, asynchronous=False)  # noqa: E731
-                self._until_answered(commit, timeout_s, "commit")
+            self._until_answered(
+                lambda _: self._commits.run(lambda: self._commit_now(tps), deadline),
+                timeout_s,
+                "commit",
+            )
 
-    def _commit_positions(self) -> None:
-        self._until_answered(lambda _: self._commit_consumed(), None, "commit")
-
-    def _commit_consumed(self) -> None:
+    def _commit_now(self, tps: list[TopicPartition] | None) -> None:
+        """The synchronous commit (in the helper thread); None: what was consumed."""
         try:
-            self._raw.commit(asynchronous=False)
+            if tps is None:
+                self._raw.commit(asynchronous=False)
+            else:
+                self._raw.commit(offsets=tps, asynchronous=False)
         except KafkaException as exc:
             error = exc.args[0] if exc.args else None
-            if not (isinstance(error, KafkaError) and error.code() == KafkaError._NO_OFFSET):
+            no_offset = isinstance(error, KafkaError) and error.code() == KafkaError._NO_OFFSET
+            if tps is not None or not no_offset:
                 raise
             # nothing consumed since the last commit: nothing to commit
 
@@ -291,5 +312,11 @@ class ConfluentConsumer:
         """librdkafka keeps nothing of a batch it failed to parse: nothing to forget."""
 
     def close(self) -> None:
+        """Leaves the group; not while a commit that timed out is still blocked: librdkafka's
+        close waits for it first, for as long as the coordinator stays away (librdkafka #3740).
+        The consumer is then dropped as it is; the group moves on after its session timeout."""
+        if self._commits.busy():
+            log.warning("consumer dropped without leaving its group: a commit still waits")
+            return
         with translated("close"):
             self._raw.close()
