@@ -20,9 +20,10 @@ A trainer's rate: the events it wrote to its history after its first write, over
 that write's commit to the last one's (the history's WAL file's modification time, read when its
 ``twincast_trainer_events_consumed_total``, counted per write, shows the first write and then all
 events; looked at every 20 ms until the first, every 0.5 s after: a scrape costs the trainer GIL
-time, as it costs the worker). No refit runs
-(``TWINCAST_REFIT_EVERY_*`` far out; the run checks the log). Also printed: the trainer's RSS at the
-end, and the history file's bytes per point held.
+time, as it costs the worker). No refit runs (``TWINCAST_REFIT_EVERY_*`` far out; the run checks
+the log). Also printed: the trainer's CPU per event over the span (all its threads, the client's
+too: steadier than the wall rate on shared cores), its RSS at the end, and the history file's
+bytes per point held. ``--profile DIR``: py-spy's raw stacks of each trainer run.
 
 Run: ``make bench-trainer-kafka`` (``python -m bench.trainer_broker``; its own broker, free ports).
 """
