@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install kafka-jars kafka-up kafka-down kafka-status topics demo test lint typecheck unit clean bench-trainer bench-trainer-scale bench-worker bench-recovery bench-weights bench-latency bench-scale bench-checkpoint bench-swap bench-min-points prometheus evaluate test-containers
+.PHONY: install kafka-jars kafka-up kafka-down kafka-status topics demo test lint typecheck unit clean bench-trainer bench-trainer-scale bench-trainer-kafka bench-worker bench-recovery bench-weights bench-latency bench-scale bench-checkpoint bench-swap bench-min-points prometheus evaluate test-containers
 
 # The virtualenv is rebuilt whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -84,6 +84,11 @@ bench-trainer: $(STAMP)
 bench-trainer-scale: $(STAMP)
 	$(BIN)/python -m bench.trainer_scale
 
+# The trainer as a process through its own broker, 1M points already held, next to a raw drain
+# and the worker on the same events (both clients, a few minutes).
+bench-trainer-kafka: $(STAMP) kafka-jars
+	$(BIN)/python -m bench.trainer_broker
+
 bench-worker: $(STAMP) kafka-jars
 	$(BIN)/python -m bench.worker_throughput
 
@@ -97,11 +102,12 @@ bench-latency: $(STAMP) kafka-jars
 	$(BIN)/python -m bench.latency
 
 # Issue 14's figures: the worker at 1k / 10k / 100k series (throughput, memory, swap pause with
-# full windows in process), then the trainer's ingest and refit.
+# full windows in process), then the trainer's ingest and refit, and its ingest through Kafka.
 bench-scale: $(STAMP) kafka-jars
 	$(BIN)/python -m bench.worker_scale
 	$(BIN)/python -m bench.swap_pause
 	$(BIN)/python -m bench.trainer_scale
+	$(BIN)/python -m bench.trainer_broker
 
 bench-checkpoint: $(STAMP) kafka-jars
 	$(BIN)/python -m bench.checkpoint_cost

@@ -98,13 +98,14 @@ class HistoryStore:
             rows = self._db.execute("SELECT sid, series_id, points FROM series").fetchall()
         except sqlite3.Error as exc:
             raise HistoryError(f"cannot open history {path}: {exc}") from exc
+        # Live series name -> its number; the rows each holds, by number. One dict and one
+        # array: a name -> number dict, its reverse and a name -> count dict were ~220 B a
+        # series at 100,000 (the names included); this is ~150 B (see README, Scale).
         self._sids = {str(name): int(sid) for sid, name, _ in rows}
-        self._names = {sid: name for name, sid in self._sids.items()}
-        self._sizes = {str(name): int(points) for _, name, points in rows}  # rows held
-        self._next_sid = max(self._names, default=0) + 1
-        bound = max_points_per_series
-        self._over = {name for name, kept in self._sizes.items() if kept > bound}  # lazily cut
-        self._points = sum(self._sizes.values())
+        self._next_sid = max(self._sids.values(), default=0) + 1
+        self._kept = np.zeros(self._next_sid, np.int64)  # by number: 0 for none (or gone)
+        self._kept[[int(sid) for sid, _, _ in rows]] = [int(kept) for _, _, kept in rows]
+        self._points = int(self._kept.sum())
 
     def close(self) -> None:
         self._db.close()
@@ -115,59 +116,63 @@ class HistoryStore:
 
     def write(self, topic: str, batch: Gathered) -> Stored:
         """Store the valid points and advance the offsets, all or nothing."""
-        added = Counter(batch.series_ids)
-        sizes = {name: self._sizes.get(name, 0) + n for name, n in added.items()}
-        fresh = [name for name in added if name not in self._sids]
-        for name in fresh:  # numbered now, forgotten again if the write fails
-            self._sids[name], self._names[self._next_sid] = self._next_sid, name
-            self._next_sid += 1
+        first = self._next_sid
+        fresh = [name for name in dict.fromkeys(batch.series_ids) if name not in self._sids]
+        self._sids.update(zip(fresh, range(first, first + len(fresh)), strict=True))
+        self._next_sid += len(fresh)  # numbered now, forgotten again if the write fails
+        self._make_room(self._next_sid)
         try:
-            points, offsets = self._write(topic, batch, sizes, fresh)
+            sids = [self._sids[name] for name in batch.series_ids]
+            points, offsets, sizes, gone = self._write(topic, batch, sids, fresh)
         except BaseException as exc:
             for name in fresh:
-                del self._names[self._sids.pop(name)]
-            self._next_sid -= len(fresh)
+                del self._sids[name]
+            self._next_sid = first
             if isinstance(exc, sqlite3.Error):
                 raise HistoryError(f"cannot write history: {exc}") from exc
             raise
         # Only once committed: a rolled-back batch leaves the counts as the database has them.
         self._points = points
-        bound = self.max_points_per_series
-        for name, kept in sizes.items():
-            if kept:
-                self._sizes[name] = kept
-            else:
-                self._sizes.pop(name, None)
-                del self._names[self._sids.pop(name)]
-            if kept > bound:
-                self._over.add(name)
-            else:
-                self._over.discard(name)
-        return Stored(len(batch.series_ids), offsets)
+        self._kept[list(sizes)] = list(sizes.values())
+        for name in gone:
+            del self._sids[name]
+        return Stored(len(sids), offsets)
+
+    def _make_room(self, sids: int) -> None:
+        """Counts for numbers below ``sids``. Numbers are not reused, so the array grows by 8 B
+        for every series ever numbered (not only the live ones): 8 MB per million."""
+        if len(self._kept) < sids:
+            grown = np.zeros(max(sids, 2 * len(self._kept)), np.int64)
+            grown[: len(self._kept)] = self._kept
+            self._kept = grown
 
     def _write(
-        self, topic: str, batch: Gathered, sizes: dict[str, int], fresh: list[str]
-    ) -> tuple[int, dict[int, int]]:
+        self, topic: str, batch: Gathered, sids: list[int], fresh: list[str]
+    ) -> tuple[int, dict[int, int], dict[int, int], list[str]]:
         """The batch's rows, trims and offsets in one transaction. Returns the points held after
-        it and every partition's next offset as read back inside it (what a restart resumes
-        from, so what the group commit may say)."""
-        sid = self._sids.__getitem__
+        it, every partition's next offset as read back inside it (what a restart resumes from,
+        so what the group commit may say), the new count of every series it changed (by number)
+        and the names of the series it emptied."""
         db = self._db
+        added = Counter(sids)
+        touched = list(added)
+        kept = self._kept[touched] + list(added.values())
+        sizes = dict(zip(touched, kept.tolist(), strict=True))
         with _Transaction(db):
             db.executemany(
                 "INSERT INTO series (sid, series_id, points) VALUES (?, ?, 0)",
-                [(sid(name), name) for name in fresh],
+                [(self._sids[name], name) for name in fresh],
             )
             db.executemany(
                 "INSERT INTO observations (sid, ts, value) VALUES (?, ?, ?)",
-                zip(map(sid, batch.series_ids), batch.ts, batch.values, strict=True),
+                zip(sids, batch.ts, batch.values, strict=True),
             )
-            points = self._points + sum(sizes[n] - self._sizes.get(n, 0) for n in sizes)
+            points = self._points + len(sids)
             exact = self.max_points is not None and points > self.max_points
             points -= self._trim_series(sizes, exact)
             if self.max_points is not None and points > self.max_points:
                 points -= self._trim_oldest(points - self.max_points, sizes)
-            self._write_sizes(sizes)
+            gone = self._write_sizes(sizes)
             db.executemany(
                 "INSERT INTO offsets (topic, partition, next_offset) VALUES (?, ?, ?) "
                 "ON CONFLICT (topic, partition) DO UPDATE SET "
@@ -175,26 +180,31 @@ class HistoryStore:
                 [(topic, part, off) for part, off in batch.next_offsets().items()],
             )
             offsets = self.offsets(topic)
-        return points, offsets
+        return points, offsets, sizes, gone
 
-    def _trim_series(self, sizes: dict[str, int], exact: bool) -> int:
+    def _trim_series(self, sizes: dict[int, int], exact: bool) -> int:
         """Cut the series over their bound (plus the slack, unless ``exact``) back to it, oldest
         rows first (the series index finds them); one statement for the batch. Returns rows
         dropped. ``exact`` cuts every series over the bound, not only the batch's."""
         bound = self.max_points_per_series
         limit = bound if exact else bound + bound // SLACK_DIVISOR
-        if exact:
-            sizes.update((n, self._sizes[n]) for n in self._over if n not in sizes)
-        over = [(name, kept - bound) for name, kept in sizes.items() if kept > limit]
+        if exact:  # one pass over the counts, only when the bound across series is reached
+            over = np.flatnonzero(self._kept > bound)
+            sizes.update(
+                (sid, kept)
+                for sid, kept in zip(over.tolist(), self._kept[over].tolist(), strict=True)
+                if sid not in sizes
+            )
+        cut = [(sid, kept - bound) for sid, kept in sizes.items() if kept > limit]
         self._db.executemany(
             "DELETE FROM observations WHERE id IN ("
             " SELECT id FROM observations WHERE sid = ? ORDER BY id LIMIT ?)",
-            [(self._sids[name], excess) for name, excess in over],
+            cut,
         )
-        sizes.update((name, bound) for name, _ in over)
-        return sum(excess for _, excess in over)
+        sizes.update((sid, bound) for sid, _ in cut)
+        return sum(excess for _, excess in cut)
 
-    def _trim_oldest(self, excess: int, sizes: dict[str, int]) -> int:
+    def _trim_oldest(self, excess: int, sizes: dict[int, int]) -> int:
         """Drop the ``excess`` oldest rows of the history, whatever their series; their series'
         counts go into ``sizes`` (0: the series is gone). Reads only the dropped rows."""
         (last,) = self._db.execute(
@@ -207,16 +217,23 @@ class HistoryStore:
         ).fetchall()
         self._db.execute("DELETE FROM observations WHERE id <= ?", (last,))
         for sid, count in lost:
-            name = self._names[sid]
-            sizes[name] = sizes.get(name, self._sizes.get(name, 0)) - count
+            sizes[sid] = sizes.get(sid, int(self._kept[sid])) - count
         return sum(count for _, count in lost)
 
-    def _write_sizes(self, sizes: dict[str, int]) -> None:
-        changed = [(kept, self._sids[name]) for name, kept in sizes.items()]
-        self._db.executemany("UPDATE series SET points = ? WHERE sid = ?", changed)
-        self._db.executemany(
-            "DELETE FROM series WHERE sid = ?", [(sid,) for kept, sid in changed if not kept]
+    def _write_sizes(self, sizes: dict[int, int]) -> list[str]:
+        """The new counts into ``series``; a series left with none is deleted. Returns the
+        names of those (read here: only the database knows a number's name)."""
+        db = self._db
+        db.executemany(
+            "UPDATE series SET points = ? WHERE sid = ?", [(k, s) for s, k in sizes.items()]
         )
+        gone = [sid for sid, kept in sizes.items() if not kept]
+        names = [
+            db.execute("SELECT series_id FROM series WHERE sid = ?", (sid,)).fetchone()[0]
+            for sid in gone
+        ]
+        db.executemany("DELETE FROM series WHERE sid = ?", [(sid,) for sid in gone])
+        return [str(name) for name in names]
 
     def offsets(self, topic: str) -> dict[int, int]:
         """Partition -> next offset to consume."""
@@ -243,7 +260,7 @@ class HistoryStore:
     def size(self) -> tuple[int, int]:
         """(series, rows) currently held; counted as they change, never by a scan. A series may
         hold up to a quarter more rows than its bound (deleted lazily; never read)."""
-        return len(self._sizes), self._points
+        return len(self._sids), self._points
 
     def get_fact(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM facts WHERE key = ?", (key,)).fetchone()

@@ -86,3 +86,24 @@ def test_both_bounds_together_keep_what_the_plain_rule_keeps(tmp_path: Path, see
     assert series == len(expected)
     kept = sum(map(len, expected.values()))  # and at most a series' slack more, never read
     assert kept <= rows <= min(40, kept + len(expected) * (7 // SLACK_DIVISOR))
+
+
+def test_a_series_gone_and_back_is_counted_anew_through_reopening(tmp_path: Path) -> None:
+    # The counts are kept by series number (one array), the names in one dict: a series the
+    # bound across series emptied leaves both, and comes back under a new number.
+    path = tmp_path / "h.sqlite"
+    store = HistoryStore(path, max_points_per_series=100, max_points=6)
+    store.ingest("events", _batch(0, ["gone"] * 3))
+    store.ingest("events", _batch(3, [f"s{i}" for i in range(40)]))  # numbers past the first
+    assert "gone" not in store.series()
+    store.ingest("events", _batch(43, ["gone"] * 2))
+    assert store.series()["gone"][:, 0].tolist() == [43, 44]
+    assert store.size() == (5, 6) == _db_counts(path)
+    store.close()
+    reopened = HistoryStore(path, max_points_per_series=100, max_points=6)
+    reopened.ingest("events", _batch(45, ["gone", "new"]))
+    assert reopened.series()["gone"][:, 0].tolist() == [43, 44, 45]
+    assert reopened.size() == (4, 6) == _db_counts(path)  # s36 and s37 went: the oldest
+    with sqlite3.connect(path) as db:
+        numbers = dict(db.execute("SELECT series_id, sid FROM series"))
+    assert len(set(numbers.values())) == len(numbers)  # one number per live series
