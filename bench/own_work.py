@@ -115,6 +115,18 @@ class Clock:
         self.parts[name] = self.parts.get(name, 0.0) + time.thread_time() - started
 
 
+def model_store(model: ServingModel, settings: WorkerSettings) -> StateStore:
+    """An empty store of ``settings.state_max_series`` series, in ``model``'s shape."""
+    arch = model.manifest.architecture
+    return StateStore(
+        capacity=settings.state_max_series,
+        window=settings.replay_window,
+        features=arch.features,
+        layers=arch.layers,
+        units=arch.units,
+    )
+
+
 def one_round(
     model: ServingModel,
     store: StateStore,
@@ -145,14 +157,7 @@ def one_round(
 def own_work(model: ServingModel, series: int, per_poll: int = 5000, rounds: int = 3) -> None:
     settings = WorkerSettings(state_max_series=series)
     batches = polls(series, per_poll, max(2, 2 * series // per_poll), 6)
-    arch = model.manifest.architecture
-    store = StateStore(
-        capacity=series,
-        window=settings.replay_window,
-        features=arch.features,
-        layers=arch.layers,
-        units=arch.units,
-    )
+    store = model_store(model, settings)
     clocks = [
         one_round(model, store, settings, batches, CountingProducer()).parts for _ in range(rounds)
     ]
