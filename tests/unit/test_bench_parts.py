@@ -42,6 +42,28 @@ def test_own_work_runs_every_event_through_every_part() -> None:
     assert len(store) == 50
 
 
+def test_the_forecast_shaped_passthrough_writes_a_real_forecast() -> None:
+    from bench.worker_throughput import FORECAST_SHAPED
+    from schemas import Forecast
+    from schemas.forecast import ForecastWriter
+
+    shaped = decode(Forecast, FORECAST_SHAPED)
+    writer = ForecastWriter(shaped.source_topic)
+    writer.begin_batch(shaped.produced_at)
+    half = (shaped.upper or 0.0) - shaped.forecast
+    again = writer.write_many(
+        [shaped.series_id],
+        [shaped.ts],
+        np.array([shaped.forecast]),
+        [shaped.model_version],
+        [shaped.source_partition],
+        [shaped.source_offset],
+        [True],
+        np.array([np.float32(half)], np.float64),
+    )
+    assert decode(Forecast, again[0]) == shaped
+
+
 def test_the_interval_cost_bench_encodes_what_it_processed_and_its_baseline_is_exact() -> None:
     from bench.interval_cost import message_bytes, per_event_us, polls, repr_bounds, sender_us
     from bench.worker_throughput import artifact
