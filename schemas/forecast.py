@@ -123,7 +123,7 @@ class ForecastWriter:
                 "non_finite_forecast", f"forecast {values[bad]!r} for {series_ids[bad]!r}"
             )
         none = [""] * len(series_ids)
-        sources = none if from_model is None else [_SOURCE[m] for m in from_model]
+        sources = none if from_model is None else list(map(_SOURCE.__getitem__, from_model))
         bounds = none if half_widths is None else interval_fields(forecasts, half_widths)
         head = f'{{"schema_version":{SCHEMA_VERSION},"series_id":'
         middle, plain = self._middle, _PLAIN
@@ -214,10 +214,7 @@ def interval_fields(forecasts: F64, half_widths: F64) -> list[str]:
     beyond float range (both or neither), or a negative half-width (never made; it would put
     lower above upper). Bounds as in ``interval_field``, all of the batch's checks at once."""
     if len(forecasts) < VECTOR_FROM:
-        return [
-            interval_field(f, h)
-            for f, h in zip(forecasts.tolist(), half_widths.tolist(), strict=True)
-        ]
+        return list(map(interval_field, forecasts.tolist(), half_widths.tolist()))
     with np.errstate(invalid="ignore", over="ignore"):
         lower, upper = forecasts - half_widths, forecasts + half_widths
         whole = (half_widths >= 0.0) & np.isfinite(lower) & np.isfinite(upper)
