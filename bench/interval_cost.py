@@ -31,7 +31,8 @@ from bench.own_work import CountingProducer, model_store
 from bench.worker_throughput import artifact
 from foundation.settings.worker import WorkerSettings
 from lstmcore.serving import ServingModel
-from schemas.forecast import ForecastWriter, interval_fields
+from schemas.bounds import interval_fields
+from schemas.forecast import ForecastWriter
 from worker.batch import BatchResult, EventBatch
 from worker.forecast_sender import ForecastSender
 from worker.hotpath import process

@@ -67,7 +67,7 @@ def test_the_forecast_shaped_passthrough_writes_a_real_forecast() -> None:
 def test_the_interval_cost_bench_encodes_what_it_processed_and_its_baseline_is_exact() -> None:
     from bench.interval_cost import message_bytes, per_event_us, polls, repr_bounds, sender_us
     from bench.worker_throughput import artifact
-    from schemas.forecast import interval_fields
+    from schemas.bounds import interval_fields
 
     model = ServingModel.from_artifact(artifact(1, 4))
     batches = polls(series=50, per_poll=40, count=5)

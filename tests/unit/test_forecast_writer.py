@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import Forecast, decode
-from schemas.forecast import VECTOR_FROM, ForecastWriter, interval_field, interval_fields
+from schemas.bounds import VECTOR_FROM, interval_field, interval_fields
+from schemas.forecast import ForecastWriter
 
 TS = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 FORECASTS = st.one_of(
