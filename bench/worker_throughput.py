@@ -89,12 +89,13 @@ def produce_events(settings: KafkaSettings, series: int, per_series: int) -> int
     return series * per_series
 
 
-# A real forecast's size: what the worker writes per event.
+# A real forecast's size: what the worker writes per event (its source and interval too).
 FORECAST_SHAPED = (
     b'{"schema_version":1,"series_id":"series-00042","ts":"2026-01-01T00:00:07+00:00",'
     b'"forecast":0.12345678901234567,"model_version":1,"produced_at":'
     b'"2026-11-29T16:00:00.123456+00:00","source_topic":"bench-events-abcdef",'
-    b'"source_partition":3,"source_offset":123456}'
+    b'"source_partition":3,"source_offset":123456,"source":"model",'
+    b'"lower":-0.39474319,"upper":0.64165677}'
 )
 
 

@@ -29,23 +29,22 @@ class ForecastSender:
         """
         writer = self._writer
         writer.begin_batch(now_utc())
-        out_topic, send = self.settings.forecasts_topic, producer.send
-        with_headers = self.settings.forecast_headers
-        futures: list[SendHandle] = []
-        for series_id, ts, forecast, version, partition, offset, from_model, half in zip(
+        values = writer.write_many(
             batch.series_ids,
             batch.ts,
-            result.forecasts.tolist(),
+            result.forecasts,
             result.versions.tolist(),
             batch.partitions,
             batch.offsets,
             result.from_model.tolist(),
-            result.half_widths.tolist(),
-            strict=True,
+            result.half_widths,
+        )
+        out_topic, send = self.settings.forecasts_topic, producer.send
+        with_headers = self.settings.forecast_headers
+        futures: list[SendHandle] = []
+        for series_id, partition, offset, value in zip(
+            batch.series_ids, batch.partitions, batch.offsets, values, strict=True
         ):
-            value = writer.write(
-                series_id, ts, forecast, version, partition, offset, from_model, half
-            )
             futures.append(
                 send(
                     out_topic,

@@ -42,6 +42,50 @@ def test_own_work_runs_every_event_through_every_part() -> None:
     assert len(store) == 50
 
 
+def test_the_forecast_shaped_passthrough_writes_a_real_forecast() -> None:
+    from bench.worker_throughput import FORECAST_SHAPED
+    from schemas import Forecast
+    from schemas.forecast import ForecastWriter
+
+    shaped = decode(Forecast, FORECAST_SHAPED)
+    writer = ForecastWriter(shaped.source_topic)
+    writer.begin_batch(shaped.produced_at)
+    half = (shaped.upper or 0.0) - shaped.forecast
+    again = writer.write_many(
+        [shaped.series_id],
+        [shaped.ts],
+        np.array([shaped.forecast]),
+        [shaped.model_version],
+        [shaped.source_partition],
+        [shaped.source_offset],
+        [True],
+        np.array([np.float32(half)], np.float64),
+    )
+    assert decode(Forecast, again[0]) == shaped
+
+
+def test_the_interval_cost_bench_encodes_what_it_processed_and_its_baseline_is_exact() -> None:
+    from bench.interval_cost import message_bytes, per_event_us, polls, repr_bounds, sender_us
+    from bench.worker_throughput import artifact
+    from schemas.bounds import interval_fields
+
+    model = ServingModel.from_artifact(artifact(1, 4))
+    batches = polls(series=50, per_poll=40, count=5)
+    _, plain = per_event_us(model, 50, batches, intervals=False, rounds=1)
+    _, banded = per_event_us(model, 50, batches, intervals=True, rounds=1)
+    assert all(np.isnan(r.half_widths).all() for r in plain)
+    assert all(np.isfinite(r.half_widths).all() for r in banded)  # warmed: every one has one
+    assert sender_us(batches, banded, rounds=1) > 0
+    assert message_bytes(batches, banded) > message_bytes(batches, plain)
+    for r in banded:  # the baseline: the exact bounds, which the written ones round
+        exact = repr_bounds(r.forecasts, r.half_widths)
+        written = interval_fields(r.forecasts, r.half_widths)
+        for half, a, b in zip(r.half_widths.tolist(), exact, written, strict=True):
+            assert a.startswith(',"lower":') and b.startswith(',"lower":')
+            for x, y in zip(a.split(",")[1:], b.split(",")[1:], strict=True):
+                assert abs(float(x.split(":")[1]) - float(y.split(":")[1])) <= half * 2**-23
+
+
 def test_the_swap_pause_bench_swaps_under_its_load_and_then_all_on_the_loop() -> None:
     import argparse
 
