@@ -165,9 +165,10 @@ class StateStore:
             self.window_steps[rolled, :-1] = self.window_steps[rolled, 1:]
         position = np.minimum(counts, self.window - 1)
         # From the exact last value: a step's rounding is its own, none is carried to the next.
-        self.window_steps[slots, position] = np.clip(
-            values - self.last[slots], -_STEP_MAX, _STEP_MAX
-        )
+        steps = values - self.last[slots]
+        np.maximum(steps, -_STEP_MAX, out=steps)  # not np.clip: half its cost on one series
+        np.minimum(steps, _STEP_MAX, out=steps)
+        self.window_steps[slots, position] = steps
         self.last[slots] = values
         self.counts[slots] = np.minimum(counts + 1, self.window)
         self.bump(slots)
@@ -181,16 +182,15 @@ class StateStore:
         count are 0): the newest input is the last value, each before it the next minus its
         step. One array of the result's size, in place: a swap reads every slot's window."""
         counts = self.counts[slots]
-        unused = np.arange(self.window) >= counts[:, None]
         windows = self.window_steps[slots].astype(np.float64)
         windows[:, 0] = 0.0  # the step into the oldest input: from one no longer kept
-        windows[unused] = 0.0
-        np.cumsum(windows, axis=1, out=windows)  # each input minus the oldest
+        # Each input minus the oldest (the rows past the count do not reach those before them).
+        np.cumsum(windows, axis=1, out=windows)
         newest, last = np.maximum(counts - 1, 0), self.last[slots]
         every = np.arange(len(slots))
         windows += (last - windows[every, newest])[:, None, :]
         windows[every, newest] = last  # exactly, as the hot path has it
-        windows[unused] = 0.0
+        windows *= (np.arange(self.window) < counts[:, None])[:, :, None]  # 0 past the count
         return windows
 
     def next_offsets_of(self, series_ids: Sequence[str]) -> I64:
