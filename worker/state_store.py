@@ -220,7 +220,9 @@ class StateStore:
         count = min(len(state.window), self.window)
         window = state.window[len(state.window) - count :]
         self.window_steps[slot, 0] = 0.0
-        self.window_steps[slot, 1:count] = np.clip(np.diff(window, axis=0), -_STEP_MAX, _STEP_MAX)
+        with np.errstate(over="ignore"):  # a float64 step beyond its range: inf, then clipped
+            steps = np.diff(window, axis=0)
+        self.window_steps[slot, 1:count] = np.clip(steps, -_STEP_MAX, _STEP_MAX)
         # The last value is the window's newest row: twincast writes records whose last value
         # is that row, and the window is read back from it (``window_values``).
         self.last[slot] = window[-1] if count else 0.0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -166,3 +167,13 @@ def test_steps_beyond_float32_saturate_and_the_state_still_reads_back() -> None:
     assert store.last_values(slots)[0, 0] == 5.0
     (record,) = encode_states(store.columns(["huge"]))
     assert decode_state(record).last_value is not None
+    # A restored window whose steps are past float64's range too.
+    state = store.get("huge")
+    assert state is not None
+    edge = np.array([[1.7e308], [-1.7e308], [2.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        store.put("edge", replace(state, window=edge, last_value=edge[-1]))
+    (slot,) = store.slots_for(["edge"])
+    assert np.isfinite(store.window_values(np.array([slot]))).all()
+    assert store.last_values(np.array([slot]))[0, 0] == 2.0
