@@ -7,12 +7,18 @@ checkpoint's states. Times are the thread's CPU time (``time.thread_time``): on 
 cores are shared (by the broker, say) wall time would measure the neighbours. Best of a few
 rounds, after one untimed round (every series seen and its interval calibrated, as in a running
 worker).
+
+Run: ``python -m bench.own_work [--series N]`` (times), ``--memory [--events N]`` (resident bytes
+per series that the store and a run of polls leave, ``own_memory``).
 """
 
 from __future__ import annotations
 
+import argparse
+import gc
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +30,7 @@ from foundation.settings.worker import WorkerSettings
 from lstmcore.serving import ServingModel
 from schemas import Event, encode
 from worker.forecast_sender import ForecastSender
+from worker.heap import resident_bytes, trim_heap
 from worker.hotpath import process
 from worker.intervals import Calibrator
 from worker.records import EventValidator, split_at_controls
@@ -90,8 +97,14 @@ class CountingProducer:
 
 
 def polls(series: int, per_poll: int, count: int, partitions: int) -> Polls:
+    return list(each_poll(series, per_poll, count, partitions))
+
+
+def each_poll(
+    series: int, per_poll: int, count: int, partitions: int
+) -> Iterator[list[PlainRecord]]:
+    """``count`` polls of ``per_poll`` events going round ``series`` series, made one by one."""
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    out: Polls = []
     for p in range(count):
         records = []
         for i in range(per_poll):
@@ -100,8 +113,7 @@ def polls(series: int, per_poll: int, count: int, partitions: int) -> Polls:
             ts = start + timedelta(seconds=n // series)
             value = encode(Event(series_id=name, ts=ts, value=float(np.sin(n))))
             records.append(PlainRecord("events", n % partitions, n, 0, name.encode(), value))
-        out.append(records)
-    return out
+        yield records
 
 
 class Clock:
@@ -133,7 +145,7 @@ def one_round(
     model: ServingModel,
     store: StateStore,
     settings: WorkerSettings,
-    batches: Polls,
+    batches: Iterable[list[PlainRecord]],
     producer: CountingProducer,
 ) -> Clock:
     """Every poll through the worker's steps, then one checkpoint of every series touched."""
@@ -176,3 +188,46 @@ def own_work(model: ServingModel, series: int, per_poll: int = 5000, rounds: int
         seconds = min(c[part] for c in clocks)
         print(f"  {part:<22} {seconds / events * 1e6:6.2f} us")
     print(f"  {'all of it':<22} {min(sum(c.values()) for c in clocks) / events * 1e6:6.2f} us")
+
+
+def own_memory(model: ServingModel, series: int, events: int, per_poll: int = 5000) -> None:
+    """Resident memory per series that twincast's own work leaves: RSS after ``events`` events
+    over ``series`` series (then a full collection and a heap trim) minus RSS before them with
+    the store allocated, as in an idle worker. No Kafka client: the store and what a run of
+    polls leaves in the allocators."""
+    settings = WorkerSettings(state_max_series=series)
+    store = model_store(model, settings)
+    gc.collect()
+    trim_heap()
+    before = resident_bytes()
+    batches = each_poll(series, per_poll, max(1, events // per_poll), 6)
+    one_round(model, store, settings, batches, CountingProducer())
+    gc.collect()
+    trim_heap()
+    after = resident_bytes()
+    print(
+        f"\ntwincast's own memory, no Kafka client ({events:,} events over {len(store):,} "
+        f"series, then a collection and a heap trim): {after - before:,} B over the allocated "
+        f"store, {(after - before) / len(store):,.0f} B per series"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from bench.worker_throughput import artifact
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--series", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=1_000_000, help="for the memory figure")
+    parser.add_argument("--units", type=int, default=32)
+    parser.add_argument("--memory", action="store_true", help="the memory figure, not times")
+    args = parser.parse_args(argv)
+    model = ServingModel.from_artifact(artifact(1, args.units))
+    if args.memory:
+        own_memory(model, args.series, args.events)
+    else:
+        own_work(model, args.series)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

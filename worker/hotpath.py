@@ -199,7 +199,7 @@ def apply_swap(
     if policy is SwapPolicy.REPLAY and len(store):
         slots = store.occupied_slots()
         rows = new.rows_for(store.ids_of(slots))
-        h, c = replay_states(new, store.windows[slots], store.counts[slots], rows)
+        h, c = replay_states(new, store.window_values(slots), store.counts[slots], rows)
         store.h[:, slots] = h
         store.c[:, slots] = c
 
@@ -215,7 +215,7 @@ def realign(
     slots = store.slots_for(present)
     if policy is SwapPolicy.REPLAY:
         rows = model.rows_for(present)
-        h, c = replay_states(model, store.windows[slots], store.counts[slots], rows)
+        h, c = replay_states(model, store.window_values(slots), store.counts[slots], rows)
     else:
         h, c = model.weights.zero_state(len(slots))
     store.h[:, slots] = h

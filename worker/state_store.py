@@ -5,7 +5,11 @@ series with one fancy-index each. Least-recently-seen series are evicted when th
 What a series' state holds is ``schemas.state.SeriesState``: its scalar fields each get one array
 here (``scalars``, by field name), derived from that one definition.
 
-Bookkeeping is per slot too, to keep a series' memory close to its state (~0.93 KB at W=64, 32
+A window is kept as float32 steps from each input to the next, under the exact float64 last
+value (``push_inputs``, ``window_values``): half a float64 window's bytes, and a replay reads each
+input to within a float32 rounding of the steps after it, however far the series' level is from 0.
+
+Bookkeeping is per slot too, to keep a series' memory close to its state (~0.68 KB at W=64, 32
 units): which series has which slot and which were seen least recently (``worker.slot_map``)
 and, for spread checkpoints (``worker.state_writer``), the offset of the first event a slot's
 written state lacks and the time of that first unwritten change; no ordered dict and no set of
@@ -27,6 +31,10 @@ from worker.unwritten import CLEAN, Changes, replay_points
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
+# A step beyond float32's range is stored as its largest value: the inputs before it come back
+# shifted (finite, so their state record still reads back); the last value stays exact.
+_STEP_MAX = float(np.finfo(np.float32).max)
+
 
 class StateStore:
     def __init__(
@@ -45,10 +53,19 @@ class StateStore:
         self.unwritten_from = np.full(capacity, CLEAN, np.int64)
         self.changed_at = np.full(capacity, np.inf, np.float64)
         self._forgotten: dict[str, int] = {}  # series -> its partition, for tombstones
-        self.windows = np.zeros((capacity, window, features), np.float64)
-        # Inputs in the window (int32: W is far below 2**31). A series' last value is its
-        # window's newest row (``last_values``), not a column of its own: 8 B a series less.
-        self.counts = np.zeros(capacity, np.int32)
+        # The window as steps: row i of a slot's first ``counts`` rows holds input i minus input
+        # i-1, rounded to float32 (row 0's is unused); input i is the last value minus the steps
+        # after it. Why not the inputs: float64 inputs take twice the bytes (512 B a series at
+        # W=64, 32 units, of ~0.93 KB), and float32 inputs lose what matters on offset data (a
+        # level of 1e6 leaves 0.06 of resolution). A step is rounded relative to itself, so the
+        # precision follows the series' variation, not its level, and never decays along a trend:
+        # each step is taken from the exact last value. For the default ``difference`` transform
+        # the replayed changes are the steps themselves, within one float32 rounding.
+        self.window_steps = np.zeros((capacity, window, features), np.float32)
+        # The newest input, exact: what the hot path's persistence and differencing read, so
+        # forecasts are those of a float64 window bit for bit. 0 in a slot without inputs.
+        self.last = np.zeros((capacity, features), np.float64)
+        self.counts = np.zeros(capacity, np.int32)  # inputs in the window (W is far below 2**31)
         # One array per scalar field of ``SeriesState``, e.g. scalars["pending_forecast"].
         self.scalars: dict[str, npt.NDArray[Any]] = {
             name: np.full(capacity, column.blank, column.dtype) for name, column in COLUMNS.items()
@@ -104,6 +121,7 @@ class StateStore:
         self.h[:, slots] = 0.0
         self.c[:, slots] = 0.0
         self.counts[slots] = 0
+        self.last[slots] = 0.0
         self.bump(slots)
         for name, column in COLUMNS.items():
             if not column.kept_on_reset:
@@ -140,20 +158,40 @@ class StateStore:
 
     def push_inputs(self, slots: I64, values: F64) -> None:
         """Append one input per slot to its window (dropping the oldest when full)."""
-        full = self.counts[slots] >= self.window
+        counts = self.counts[slots]
+        full = counts >= self.window
         if full.any():
             rolled = slots[full]
-            self.windows[rolled, :-1] = self.windows[rolled, 1:]
-        position = np.minimum(self.counts[slots], self.window - 1)
-        self.windows[slots, position] = values
-        self.counts[slots] = np.minimum(self.counts[slots] + 1, self.window)
+            self.window_steps[rolled, :-1] = self.window_steps[rolled, 1:]
+        position = np.minimum(counts, self.window - 1)
+        # From the exact last value: a step's rounding is its own, none is carried to the next.
+        steps = values - self.last[slots]
+        np.maximum(steps, -_STEP_MAX, out=steps)  # not np.clip: half its cost on one series
+        np.minimum(steps, _STEP_MAX, out=steps)
+        self.window_steps[slots, position] = steps
+        self.last[slots] = values
+        self.counts[slots] = np.minimum(counts + 1, self.window)
         self.bump(slots)
 
     def last_values(self, slots: I64) -> F64:
-        """Each slot's last input, [n, features]: its window's newest row (0 without one)."""
+        """Each slot's last input, [n, features] (0 without one)."""
+        return self.last[slots]
+
+    def window_values(self, slots: I64) -> F64:
+        """The slots' windows in original units, [n, W, features] (float64; rows past a slot's
+        count are 0): the newest input is the last value, each before it the next minus its
+        step. One array of the result's size, in place: a swap reads every slot's window."""
         counts = self.counts[slots]
-        newest = self.windows[slots, np.maximum(counts - 1, 0)]
-        return np.where((counts > 0)[:, None], newest, 0.0)
+        windows = self.window_steps[slots].astype(np.float64)
+        windows[:, 0] = 0.0  # the step into the oldest input: from one no longer kept
+        # Each input minus the oldest (the rows past the count do not reach those before them).
+        np.cumsum(windows, axis=1, out=windows)
+        newest, last = np.maximum(counts - 1, 0), self.last[slots]
+        every = np.arange(len(slots))
+        windows += (last - windows[every, newest])[:, None, :]
+        windows[every, newest] = last  # exactly, as the hot path has it
+        windows *= (np.arange(self.window) < counts[:, None])[:, :, None]  # 0 past the count
+        return windows
 
     def next_offsets_of(self, series_ids: Sequence[str]) -> I64:
         """The ``next_offset`` of each series' state, 0 for a series without one."""
@@ -168,8 +206,8 @@ class StateStore:
         return SeriesState(
             h=self.h[:, slot].copy(),
             c=self.c[:, slot].copy(),
-            window=self.windows[slot, :count].copy(),
-            last_value=self.windows[slot, count - 1].copy() if count else None,
+            window=self.window_values(np.array([slot]))[0, :count],
+            last_value=self.last[slot].copy() if count else None,
             **{name: _python(values[slot]) for name, values in self.scalars.items()},
         )
 
@@ -180,9 +218,14 @@ class StateStore:
             self.h[:, slot] = state.h
             self.c[:, slot] = state.c
         count = min(len(state.window), self.window)
-        self.windows[slot, :count] = state.window[len(state.window) - count :]
+        window = state.window[len(state.window) - count :]
+        self.window_steps[slot, 0] = 0.0
+        with np.errstate(over="ignore"):  # a float64 step beyond its range: inf, then clipped
+            steps = np.diff(window, axis=0)
+        self.window_steps[slot, 1:count] = np.clip(steps, -_STEP_MAX, _STEP_MAX)
         # The last value is the window's newest row: twincast writes records whose last value
-        # is that row (it keeps no other), so the record's own copy is not kept apart.
+        # is that row, and the window is read back from it (``window_values``).
+        self.last[slot] = window[-1] if count else 0.0
         self.counts[slot] = count
         for name, values in self.scalars.items():
             value = getattr(state, name)
@@ -253,7 +296,7 @@ class StateStore:
             series_ids=series_ids,
             h=self.h[:, slots].transpose(1, 0, 2),
             c=self.c[:, slots].transpose(1, 0, 2),
-            windows=self.windows[slots],
+            windows=self.window_values(slots),
             counts=self.counts[slots],
             last_values=self.last_values(slots),
             scalars={name: values[slots] for name, values in self.scalars.items()},

@@ -9,7 +9,7 @@ How:
 - ``offer`` (on the loop) starts a preparation: zeroed h, c arrays of the new model's shape and a
   first round over every slot. A round's snapshot is only the store's per-slot ``generation``
   (8 bytes a slot, ~0.1 ms for 100,000), not the windows: copying 100,000 windows of 64 inputs
-  (51 MB) would itself cost the loop tens of ms.
+  (26 MB of float32 steps, 51 MB as float64 inputs) would itself cost the loop tens of ms.
 - A thread replays the round's slots from the store's live windows into the new arrays, chunk by
   chunk (``swap_replay_chunk``). It only reads the store; the loop keeps serving with the old
   model. numpy releases the GIL in its loops, so the replay runs on another core.
@@ -80,7 +80,9 @@ def one_blas_thread() -> None:
 def replay_into(model: ServingModel, store: StateStore, slots: I64, h: F32, c: F32) -> None:
     """h, c of ``slots`` replayed from the store's current windows."""
     rows = model.rows_for(store.ids_of(slots))  # each series in its own scale
-    h[:, slots], c[:, slots] = replay_states(model, store.windows[slots], store.counts[slots], rows)
+    h[:, slots], c[:, slots] = replay_states(
+        model, store.window_values(slots), store.counts[slots], rows
+    )
 
 
 class _Round(threading.Thread):

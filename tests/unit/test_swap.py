@@ -50,7 +50,7 @@ def _assert_replayed(store: StateStore, model: ServingModel) -> None:
     in its own scale (the model's row for it, pooled without one)."""
     slots = store.occupied_slots()
     rows = model.rows_for(store.ids_of(slots))
-    h, c = replay_states(model, store.windows[slots], store.counts[slots], rows)
+    h, c = replay_states(model, store.window_values(slots), store.counts[slots], rows)
     np.testing.assert_allclose(store.h[:, slots], h, atol=1e-6)
     np.testing.assert_allclose(store.c[:, slots], c, atol=1e-6)
     assert (store.scalars["model_version"][slots] == model.version).all()
