@@ -165,7 +165,8 @@ class StateStore:
             self.window_steps[rolled, :-1] = self.window_steps[rolled, 1:]
         position = np.minimum(counts, self.window - 1)
         # From the exact last value: a step's rounding is its own, none is carried to the next.
-        steps = values - self.last[slots]
+        with np.errstate(over="ignore"):  # finite values of opposite sign past ±9e307: inf, clipped
+            steps = values - self.last[slots]
         np.maximum(steps, -_STEP_MAX, out=steps)  # not np.clip: half its cost on one series
         np.minimum(steps, _STEP_MAX, out=steps)
         self.window_steps[slots, position] = steps
