@@ -183,16 +183,18 @@ class StateStore:
         count are 0): the newest input is the last value, each before it the next minus its
         step. One array of the result's size, in place: a swap reads every slot's window."""
         counts = self.counts[slots]
-        windows = self.window_steps[slots].astype(np.float64)
-        windows[:, 0] = 0.0  # the step into the oldest input: from one no longer kept
-        # Each input minus the oldest (the rows past the count do not reach those before them).
-        np.cumsum(windows, axis=1, out=windows)
-        newest, last = np.maximum(counts - 1, 0), self.last[slots]
-        every = np.arange(len(slots))
-        windows += (last - windows[every, newest])[:, None, :]
-        windows[every, newest] = last  # exactly, as the hot path has it
-        windows *= (np.arange(self.window) < counts[:, None])[:, :, None]  # 0 past the count
-        return windows
+        kept = (np.arange(self.window) < counts[:, None])[:, :, None]
+        after = self.window_steps[slots].astype(np.float64)
+        after *= kept  # a row past the count holds a stale step
+        # Summed from the newest end: a large old step (a level far from today's) is added only
+        # into the inputs before it, never into the small steps after it.
+        np.cumsum(after[:, :0:-1], axis=1, out=after[:, :0:-1])  # row i: its step and those after
+        after[:, :-1] = after[:, 1:]  # row i: the steps after input i
+        after[:, -1] = 0.0
+        # Input i is the last value minus the steps after it; the newest is the last exactly.
+        np.subtract(self.last[slots][:, None, :], after, out=after)
+        after *= kept  # 0 past the count
+        return after
 
     def next_offsets_of(self, series_ids: Sequence[str]) -> I64:
         """The ``next_offset`` of each series' state, 0 for a series without one."""

@@ -83,6 +83,19 @@ def test_inputs_come_back_within_a_rounding_of_the_steps_after_them(case: str) -
         assert np.abs(exact.astype(np.float32) - exact).max() > 0.01
 
 
+def test_a_large_old_step_does_not_swamp_the_small_ones_after_it() -> None:
+    """A counter at 1e15 that drops to noise of 1e-3: the inputs after the drop come back within
+    a rounding of their own steps and level, not of the 1e15 before them."""
+    values = 1e-3 * np.random.default_rng(2).normal(size=(SERIES, W))
+    values[:, 0] = 1e15
+    store = _store()
+    got = store.window_values(store.slots_for(_pushed(store, values)))[:, :, 0]
+    steps = np.abs(np.diff(values[:, 1:], axis=1))
+    after = np.concatenate([np.cumsum(steps[:, ::-1], axis=1)[:, ::-1], steps[:, :1] * 0], 1)
+    bound = U * after + 4 * np.spacing(np.abs(values[:, 1:]))
+    assert (np.abs(got[:, 1:] - values[:, 1:]) <= bound).all()
+
+
 def test_windows_not_full_and_reset_slots() -> None:
     store = _store()
     slots = store.slots_for(["a", "b", "c"])
