@@ -118,9 +118,10 @@ class HistoryStore:
         """Store the valid points and advance the offsets, all or nothing."""
         first = self._next_sid
         fresh = [name for name in dict.fromkeys(batch.series_ids) if name not in self._sids]
+        # Room first: a failure here must not leave names numbered without a row behind them.
+        self._make_room(first + len(fresh))
         self._sids.update(zip(fresh, range(first, first + len(fresh)), strict=True))
         self._next_sid += len(fresh)  # numbered now, forgotten again if the write fails
-        self._make_room(self._next_sid)
         try:
             sids = [self._sids[name] for name in batch.series_ids]
             points, offsets, sizes, gone = self._write(topic, batch, sids, fresh)
@@ -139,8 +140,9 @@ class HistoryStore:
         return Stored(len(sids), offsets)
 
     def _make_room(self, sids: int) -> None:
-        """Counts for numbers below ``sids``. Numbers are not reused, so the array grows by 8 B
-        for every series ever numbered (not only the live ones): 8 MB per million."""
+        """Counts for numbers below ``sids``. Numbers are not reused within a process (a reopen
+        numbers on from the highest live one), so the array grows by 8 B for every series
+        numbered since the open (not only the live ones): 8 MB per million."""
         if len(self._kept) < sids:
             grown = np.zeros(max(sids, 2 * len(self._kept)), np.int64)
             grown[: len(self._kept)] = self._kept

@@ -107,3 +107,28 @@ def test_a_series_gone_and_back_is_counted_anew_through_reopening(tmp_path: Path
     with sqlite3.connect(path) as db:
         numbers = dict(db.execute("SELECT series_id, sid FROM series"))
     assert len(set(numbers.values())) == len(numbers)  # one number per live series
+
+
+def test_a_failure_to_make_room_leaves_no_name_numbered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Growing the count array can fail (out of memory): the new names must not keep numbers
+    # without rows, or a reopen would give such a number, and its points, to another series.
+    path = tmp_path / "h.sqlite"
+    store = HistoryStore(path, max_points_per_series=100, max_points=1000)
+    store.ingest("events", _batch(0, ["a"]))
+
+    def no_room(self: HistoryStore, sids: int) -> None:
+        raise MemoryError
+
+    with monkeypatch.context() as patched:
+        patched.setattr(HistoryStore, "_make_room", no_room)
+        with pytest.raises(MemoryError):
+            store.ingest("events", _batch(1, [f"s{i}" for i in range(64)]))
+    store.ingest("events", _batch(1, ["s0", "x"]))  # s0 again, with a row of its own now
+    store.close()
+    reopened = HistoryStore(path, max_points_per_series=100, max_points=1000)
+    reopened.ingest("events", _batch(3, ["z"]))
+    got = {name: rows[:, 0].tolist() for name, rows in reopened.series().items()}
+    assert got == {"a": [0], "s0": [1], "x": [2], "z": [3]}
+    assert reopened.size() == (4, 4) == _db_counts(path)
