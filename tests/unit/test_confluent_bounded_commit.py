@@ -92,3 +92,18 @@ def test_an_answer_in_time_passes_through_and_errors_keep_their_kind() -> None:
     with pytest.raises(KafkaClientError) as caught:
         _consumer(refused).commit(OFFSETS, timeout_s=5)
     assert caught.value.kind is KafkaErrorKind.PERMISSION and not caught.value.retriable
+
+
+def test_a_late_answer_is_logged_not_lost(caplog: pytest.LogCaptureFixture) -> None:
+    # Nobody waits for a commit that timed out: what it finally says (a refusal, say) is logged.
+    raw = _RawStandIn(hang=True)
+    consumer = _consumer(raw)
+    with pytest.raises(KafkaClientError, match="no answer"):
+        consumer.commit(OFFSETS, timeout_s=0.2)
+    raw.errors.append(KafkaError(KafkaError.GROUP_AUTHORIZATION_FAILED))
+    with caplog.at_level("WARNING", logger="foundation.kafka.confluent.bounded"):
+        raw.release.set()
+        consumer.commit({Partition("events", 0): 50}, timeout_s=5)  # waits for the late one first
+    late = [r.getMessage() for r in caplog.records if "after its caller gave up" in r.getMessage()]
+    assert len(late) == 1 and "GROUP_AUTHORIZATION_FAILED" in late[0]
+    consumer.close()

@@ -10,11 +10,14 @@ calls complete in the order they were made (an old commit never lands after a ne
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 
 from foundation.errors import KafkaClientError, KafkaErrorKind
+
+log = logging.getLogger(__name__)
 
 
 class OneAtATime:
@@ -38,19 +41,28 @@ class OneAtATime:
             if self._pending.is_alive():
                 raise self._timeout(started, "an earlier one still waits for its answer")
         outcome: list[BaseException | None] = []
+        given_up: list[bool] = []  # the caller stopped waiting: nobody else will see the outcome
+        handover = threading.Lock()
 
         def helper() -> None:
+            failure: BaseException | None = None
             try:
                 call()
-                outcome.append(None)
             except BaseException as exc:  # handed to the caller's thread below
-                outcome.append(exc)
+                failure = exc
+            with handover:
+                outcome.append(failure)
+                late = bool(given_up)
+            if late:
+                log.warning("%s answered after its caller gave up: %s", self._what, failure or "ok")
 
         self._pending = threading.Thread(target=helper, name=f"twincast {self._what}", daemon=True)
         self._pending.start()
         self._pending.join(max(0.0, deadline - time.monotonic()))
-        if not outcome:
-            raise self._timeout(started, "no answer from Kafka")
+        with handover:
+            if not outcome:
+                given_up.append(True)
+                raise self._timeout(started, "no answer from Kafka")
         self._pending = None
         if outcome[0] is not None:
             raise outcome[0]
