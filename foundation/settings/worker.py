@@ -57,6 +57,13 @@ class WorkerSettings(KafkaSettings, HealthSettings):
         "(the value always has them; headers cost the producer a few us per record).",
     )
     linger_ms: int = Field(5, ge=0, description="Producer linger for forecast batches.")
+    max_in_flight_sends: int = Field(
+        10_000,
+        ge=1,
+        description="After a poll's forecasts are sent, wait for the oldest while more than "
+        "this many sends are unacknowledged (each holds client objects; neither client bounds "
+        "them as twincast uses it).",
+    )
     session_timeout_ms: int = Field(
         10_000, ge=6000, description="A worker silent this long loses its partitions to the others."
     )
