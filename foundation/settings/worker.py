@@ -86,6 +86,19 @@ class WorkerSettings(KafkaSettings, HealthSettings):
         "events after some, or under steady load after a checkpoint; either way at most this "
         "often (0 = never).",
     )
+    malloc_arena_max: int = Field(
+        2,
+        ge=0,
+        description="glibc malloc arenas at most (mallopt M_ARENA_MAX; 0 = glibc's default, "
+        "up to 8 per core): each Kafka client thread otherwise fills and keeps one of its own.",
+    )
+    malloc_mmap_threshold_bytes: int = Field(
+        128 * 1024,
+        ge=0,
+        description="Blocks at least this large get a mapping of their own, given back when "
+        "freed (mallopt M_MMAP_THRESHOLD; 0 = glibc's default, which it raises up to 32 MiB "
+        "as mapped blocks are freed, after which they stay in the heap).",
+    )
     exactly_once: bool = Field(
         False,
         description="Forecasts, dead letters, states and offsets in one Kafka transaction per "
