@@ -51,6 +51,13 @@ class WorkerSettings(KafkaSettings, HealthSettings):
         MAX_EVENT_BYTES, ge=64, description="Events larger than this (bytes) are invalid."
     )
     max_poll_records: int = Field(5000, ge=1, description="Events taken per poll.")
+    prefetch_kbytes: int = Field(
+        4096,
+        ge=1,
+        description="confluent-kafka: events fetched ahead of the polls at most, in KiB "
+        "(librdkafka's queued.max.messages.kbytes, whose 64 MiB filled during a backlog and "
+        "stayed partly resident); kafka-python keeps no such queue.",
+    )
     forecast_headers: bool = Field(
         False,
         description="Also put source partition and offset in Kafka headers of each forecast "
