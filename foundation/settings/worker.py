@@ -52,11 +52,12 @@ class WorkerSettings(KafkaSettings, HealthSettings):
     )
     max_poll_records: int = Field(5000, ge=1, description="Events taken per poll.")
     prefetch_kbytes: int = Field(
-        4096,
+        65_536,
         ge=1,
         description="confluent-kafka: events fetched ahead of the polls at most, in KiB "
-        "(librdkafka's queued.max.messages.kbytes, whose 64 MiB filled during a backlog and "
-        "stayed partly resident); kafka-python keeps no such queue.",
+        "(librdkafka's queued.max.messages.kbytes, same default): lower lowers a backlog's "
+        "peak memory, not what stays, and costs throughput (4096: -30 %); kafka-python keeps "
+        "no such queue.",
     )
     forecast_headers: bool = Field(
         False,
