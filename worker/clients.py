@@ -31,6 +31,7 @@ def events_consumer(settings: WorkerSettings) -> Consumer:
         read_committed=settings.exactly_once,
         session_timeout_ms=settings.session_timeout_ms,
         heartbeat_interval_ms=max(1000, settings.session_timeout_ms // 5),
+        prefetch_kbytes=settings.prefetch_kbytes,
     )
     try:
         return kafka_clients(settings).consumer(options)

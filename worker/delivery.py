@@ -36,6 +36,7 @@ from foundation.kafka.client import (
 from foundation.kafka.outage import Outage
 from foundation.settings.worker import WorkerSettings
 from worker.clients import output_producer, transactional_producer
+from worker.in_flight import InFlight
 from worker.state_store import StateStore
 from worker.state_writer import CheckpointPlan, write_state_changes
 
@@ -55,12 +56,6 @@ class CheckpointFailed(TransactionAborted):
     rewinds to its last committed checkpoint and tries again once the broker is back."""
 
 
-# The handles of a checkpoint's sends are checked once its flush is done; those the broker has
-# acknowledged already are dropped every this many sends, so the list holds about what is in
-# flight rather than a whole interval's forecasts (~0.6 KB each on kafka-python: 115,000 of them
-# at 23,000 events/s over 5 s were ~70 MB, the most of a busy worker's memory).
-PRUNE_EVERY = 10_000
-
 # Bounded waits on the broker: long enough for a busy machine, short enough that a stop request
 # is heard and the outage is reported while the broker is away.
 ACK_WAIT_S = 30.0
@@ -74,23 +69,25 @@ class Delivery:
     def __init__(
         self,
         producer: Producer,
+        max_in_flight: int,
         outage: Outage | None = None,
         renew: Callable[[], Producer] | None = None,
     ) -> None:
         self.producer, self.outage, self._renew = producer, outage or Outage(log), renew
-        self._futures: list[SendHandle] = []  # sends since the last checkpoint, not yet acked
-        self._prune_at = PRUNE_EVERY
+        # The sends since the last checkpoint not yet acknowledged (a checkpoint's flush checks
+        # them), at most ``max_in_flight`` after each poll's (``worker.in_flight``).
+        self.in_flight = InFlight(max_in_flight)
 
     def send(
         self, topic: str, key: bytes | None, value: bytes, partition: int | None = None
     ) -> None:
-        self._futures.append(self.producer.send(topic, key=key, value=value, partition=partition))
+        self.in_flight.add((self.producer.send(topic, key=key, value=value, partition=partition),))
 
-    def track(self, futures: list[SendHandle]) -> None:
-        self._futures += futures
-        if len(self._futures) >= self._prune_at:
-            self._futures = [f for f in self._futures if not f.acknowledged()]
-            self._prune_at = len(self._futures) + PRUNE_EVERY
+    def track(self, handles: list[SendHandle]) -> None:
+        """A poll's sends; waits while more than the bound are unacknowledged (a
+        KafkaClientError(TIMEOUT) if the broker does not answer within ``ACK_WAIT_S``)."""
+        self.in_flight.add(handles)
+        self.in_flight.wait_under_bound(ACK_WAIT_S)
 
     def commit(
         self,
@@ -104,7 +101,7 @@ class Delivery:
         due states and markers written (``worker.state_writer``), ``offsets`` committed.
         False if only the offset commit failed."""
         self._flush()
-        self._futures = write_state_changes(self.producer, state_topic, store, plan)
+        self.in_flight.add(write_state_changes(self.producer, state_topic, store, plan))
         self._flush()
         if not offsets:
             return True
@@ -130,8 +127,9 @@ class Delivery:
         return False  # already on the topics: at-least-once repeats it, identically
 
     def _flush(self) -> None:
-        futures, self._futures = self._futures, []  # on failure a rewind recomputes them
-        if not futures:
+        sent = self.in_flight.sent
+        futures = self.in_flight.take()  # on failure a rewind recomputes them
+        if not sent:
             return
         try:
             self.producer.flush(timeout_s=ACK_WAIT_S)
@@ -178,10 +176,14 @@ class TransactionalDelivery(Delivery):
     producer: TransactionalProducer
 
     def __init__(
-        self, new_producer: Callable[[], TransactionalProducer], wait_ms: int, outage: Outage
+        self,
+        new_producer: Callable[[], TransactionalProducer],
+        wait_ms: int,
+        outage: Outage,
+        max_in_flight: int,
     ) -> None:
         self._new_producer, self._wait_s, self.outage = new_producer, wait_ms / 1000, outage
-        super().__init__(self._start(), outage)
+        super().__init__(self._start(), max_in_flight, outage)
 
     def _start(self) -> TransactionalProducer:
         """A new transactional producer; while the broker is away, try again.
@@ -236,12 +238,12 @@ class TransactionalDelivery(Delivery):
             raise TransactionAborted(str(exc)) from exc
         if offsets:
             self.outage.recovered()  # the coordinator took them: the broker answers
-        self._futures = []
+        self.in_flight.clear()
         self.producer.begin()
         return True
 
     def abandon(self) -> bool:
-        self._futures = []
+        self.in_flight.clear()
         try:
             self._await(lambda: self.producer.abort(self._wait_s))
             self.producer.begin()
@@ -254,7 +256,7 @@ class TransactionalDelivery(Delivery):
 
     def _replace(self) -> None:
         """A new producer with the same id; its ``init`` aborts the open one."""
-        self._futures = []
+        self.in_flight.clear()
         _close(self.producer)
         self.producer = self._start()
 
@@ -281,6 +283,14 @@ def _close(producer: Producer, timeout_s: float = 0) -> None:
 def make_delivery(settings: WorkerSettings, outage: Outage) -> Delivery:
     if settings.exactly_once:
         return TransactionalDelivery(
-            lambda: transactional_producer(settings), 2 * settings.transaction_timeout_ms, outage
+            lambda: transactional_producer(settings),
+            2 * settings.transaction_timeout_ms,
+            outage,
+            settings.max_in_flight_sends,
         )
-    return Delivery(output_producer(settings), outage, lambda: output_producer(settings))
+    return Delivery(
+        output_producer(settings),
+        settings.max_in_flight_sends,
+        outage,
+        lambda: output_producer(settings),
+    )

@@ -35,6 +35,42 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 _TRIM = _malloc_trim()
 
+# glibc's mallopt parameters (malloc.h).
+M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8
+
+
+def _mallopt() -> Callable[[int, int], int] | None:
+    name = ctypes.util.find_library("c")
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError, TypeError):
+        return None
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return mallopt
+
+
+def tune_malloc(
+    arena_max: int, mmap_threshold: int, mallopt: Callable[[int, int], int] | None = None
+) -> list[str]:
+    """Make glibc keep less freed memory: at most ``arena_max`` arenas (by default up to 8 per
+    core, one per thread that allocates while another holds an arena: the Kafka client's
+    threads each fill and keep one), and a fixed ``mmap_threshold`` (by default glibc raises it
+    up to 32 MiB once a mapped block is freed, after which a client's 256 KiB batch buffers and
+    a poll's arrays come from the heaps and stay there, trimmed only in whole free pages). 0
+    leaves glibc's default. Call before the clients start their threads. Returns what was set
+    (nothing where there is no ``mallopt``)."""
+    mallopt = mallopt or _mallopt()
+    if mallopt is None:
+        return []
+    done = []
+    for parameter, value, what in (
+        (M_ARENA_MAX, arena_max, "arena_max"),
+        (M_MMAP_THRESHOLD, mmap_threshold, "mmap_threshold"),
+    ):
+        if value > 0 and mallopt(parameter, value) == 1:  # 1: done, 0: refused
+            done.append(f"{what}={value}")
+    return done
+
 
 def resident_bytes() -> int:
     """This process' resident set size (0 where /proc is absent)."""

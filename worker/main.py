@@ -19,6 +19,7 @@ from foundation.entrypoint import (
 from foundation.errors import TwincastError
 from foundation.metrics_server import MetricsServer
 from foundation.settings.worker import WorkerSettings
+from worker.heap import tune_malloc
 from worker.metrics import WorkerMetrics
 from worker.service import WorkerService
 from worker.swap import one_blas_thread
@@ -45,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if settings is None:
         return 2
     one_blas_thread()
+    tuned = tune_malloc(settings.malloc_arena_max, settings.malloc_mmap_threshold_bytes)
+    if tuned:
+        log.info("glibc malloc: %s", ", ".join(tuned))
     metrics = WorkerMetrics()
     server = MetricsServer(metrics.registry, settings.metrics_addr, settings.metrics_port)
     try:

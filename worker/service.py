@@ -178,7 +178,7 @@ class WorkerService:
             if records:
                 try:
                     self._handle(batches, records)
-                except KafkaClientError as exc:  # a send could not even be queued
+                except KafkaClientError as exc:  # a send not queued or not answered in time
                     self.outage.failed(exc, "sending")
                     self._recover(consumer, abandon=True)
             if time.monotonic() - last_checkpoint >= interval:
@@ -191,7 +191,8 @@ class WorkerService:
         self.checkpoint(consumer, final=True)  # the last commit on the way out
 
     def _handle(self, batches: Batches, records: Sequence[ConsumedRecord]) -> None:
-        """Validate, process and send one poll; nothing here waits for the broker."""
+        """Validate, process and send one poll; nothing here waits for the broker, unless more
+        than ``TWINCAST_MAX_IN_FLIGHT_SENDS`` sends are unacknowledged (``Delivery.track``)."""
         self.metrics.events.inc(len(records))
         self.positions.consumed(batches)
         for segment, control in split_at_controls(records):

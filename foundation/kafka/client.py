@@ -38,6 +38,9 @@ class ConsumerOptions:
     max_poll_interval_ms: int | None = None
     max_partition_fetch_bytes: int | None = None
     fetch_max_bytes: int | None = None
+    # librdkafka only: the most it fetches ahead into its local queue (queued.max.messages.kbytes;
+    # kafka-python keeps no such queue: at most one fetch per partition).
+    prefetch_kbytes: int | None = None
 
 
 @dataclass(frozen=True)

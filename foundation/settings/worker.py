@@ -51,12 +51,27 @@ class WorkerSettings(KafkaSettings, HealthSettings):
         MAX_EVENT_BYTES, ge=64, description="Events larger than this (bytes) are invalid."
     )
     max_poll_records: int = Field(5000, ge=1, description="Events taken per poll.")
+    prefetch_kbytes: int = Field(
+        65_536,
+        ge=1,
+        description="confluent-kafka: events fetched ahead of the polls at most, in KiB "
+        "(librdkafka's queued.max.messages.kbytes, same default): lower lowers a backlog's "
+        "peak memory, not what stays, and costs throughput (4096: -30 %); kafka-python keeps "
+        "no such queue.",
+    )
     forecast_headers: bool = Field(
         False,
         description="Also put source partition and offset in Kafka headers of each forecast "
         "(the value always has them; headers cost the producer a few us per record).",
     )
     linger_ms: int = Field(5, ge=0, description="Producer linger for forecast batches.")
+    max_in_flight_sends: int = Field(
+        10_000,
+        ge=1,
+        description="After a poll's forecasts are sent, wait for the oldest while more than "
+        "this many sends are unacknowledged (each holds client objects; neither client bounds "
+        "them as twincast uses it).",
+    )
     session_timeout_ms: int = Field(
         10_000, ge=6000, description="A worker silent this long loses its partitions to the others."
     )
@@ -78,6 +93,19 @@ class WorkerSettings(KafkaSettings, HealthSettings):
         description="Give freed heap back to the OS (glibc malloc_trim) at a poll without "
         "events after some, or under steady load after a checkpoint; either way at most this "
         "often (0 = never).",
+    )
+    malloc_arena_max: int = Field(
+        2,
+        ge=0,
+        description="glibc malloc arenas at most (mallopt M_ARENA_MAX; 0 = glibc's default, "
+        "up to 8 per core): each Kafka client thread otherwise fills and keeps one of its own.",
+    )
+    malloc_mmap_threshold_bytes: int = Field(
+        128 * 1024,
+        ge=0,
+        description="Blocks at least this large get a mapping of their own, given back when "
+        "freed (mallopt M_MMAP_THRESHOLD; 0 = glibc's default, which it raises up to 32 MiB "
+        "as mapped blocks are freed, after which they stay in the heap).",
     )
     exactly_once: bool = Field(
         False,

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import Consumer, KafkaError, Producer
 from pydantic import SecretStr
 
-from foundation.kafka.confluent.config import common_config
+from foundation.kafka.client import ConsumerOptions
+from foundation.kafka.confluent.config import common_config, consumer_config
 from foundation.kafka.confluent.errors import on_error
 from foundation.kafka.refused_logins import REFUSED_LOGINS
 from foundation.settings.base import KafkaSettings
+from foundation.settings.worker import WorkerSettings
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
@@ -69,3 +71,12 @@ def test_a_refused_login_is_remembered(monkeypatch: pytest.MonkeyPatch, code: in
     assert REFUSED_LOGINS.last is None
     on_error(KafkaError(code, "SASL authentication error: Authentication failed"))
     assert REFUSED_LOGINS.last == "SASL authentication error: Authentication failed"
+
+
+def test_the_workers_prefetch_bound_reaches_librdkafka() -> None:
+    settings = WorkerSettings(bootstrap_servers="127.0.0.1:1")
+    options = ConsumerOptions("worker", prefetch_kbytes=settings.prefetch_kbytes)
+    config = consumer_config(settings, options)
+    assert config["queued.max.messages.kbytes"] == settings.prefetch_kbytes
+    assert "queued.max.messages.kbytes" not in consumer_config(settings, ConsumerOptions("r"))
+    Consumer(config).close()  # librdkafka accepts the name and value

@@ -15,7 +15,6 @@ from foundation.errors import KafkaClientError, KafkaErrorKind
 from foundation.kafka.client import Consumer, Headers, Partition, SendHandle
 from foundation.kafka.outage import KafkaFatalError, Outage
 from worker.delivery import (
-    PRUNE_EVERY,
     CheckpointFailed,
     Delivery,
     DeliveryError,
@@ -27,6 +26,7 @@ from worker.state_writer import CheckpointPlan
 
 K = KafkaErrorKind
 _PLAN = CheckpointPlan(read_to={0: 42}, emit_from={}, changed_before=float("inf"))
+_BOUND = 100  # unacknowledged sends a delivery keeps at most after a poll's
 
 
 def _timeout(what: str) -> KafkaClientError:
@@ -134,7 +134,9 @@ def _consumer() -> Consumer:
 def test_a_stuck_transaction_is_replaced_and_rewound() -> None:
     made = [_Producer(answers=False, pending_on_close=True), _Producer(answers=True)]
     created = iter(made)
-    delivery = TransactionalDelivery(lambda: next(created), 10, Outage(logging.getLogger("t")))
+    delivery = TransactionalDelivery(
+        lambda: next(created), 10, Outage(logging.getLogger("t")), _BOUND
+    )
     offsets = {Partition("events", 0): 42}
     with pytest.raises(TransactionAborted, match="no answer"):
         delivery.commit(_consumer(), _store(), "state", offsets, _PLAN)
@@ -167,7 +169,7 @@ def test_an_init_that_timed_out_is_resumed_on_the_same_producer(
     monkeypatch.setattr("worker.delivery.time.sleep", lambda s: None)  # the outage's pause
     first = _SlowInit([_timeout("init timed out"), _timeout("init timed out")])
     made = iter([first])
-    delivery = TransactionalDelivery(lambda: next(made), 10, Outage(logging.getLogger("t")))
+    delivery = TransactionalDelivery(lambda: next(made), 10, Outage(logging.getLogger("t")), _BOUND)
     assert delivery.producer is first
     assert first.calls == ["init", "init", "init", "begin"]
 
@@ -179,14 +181,14 @@ def test_an_init_that_failed_otherwise_gets_a_new_producer(
     broken = _SlowInit([KafkaClientError(K.OTHER, "this producer is stuck", retriable=True)])
     fresh = _Producer(answers=True)
     made = iter([broken, fresh])
-    delivery = TransactionalDelivery(lambda: next(made), 10, Outage(logging.getLogger("t")))
+    delivery = TransactionalDelivery(lambda: next(made), 10, Outage(logging.getLogger("t")), _BOUND)
     assert delivery.producer is fresh
     assert broken.calls == ["init", "close"] and fresh.calls == ["init", "begin"]
 
 
 def test_a_fenced_transactional_id_ends_the_worker() -> None:
     producer = _Producer(answers=True)
-    delivery = TransactionalDelivery(lambda: producer, 10, Outage(logging.getLogger("t")))
+    delivery = TransactionalDelivery(lambda: producer, 10, Outage(logging.getLogger("t")), _BOUND)
 
     def fenced(timeout_s: float) -> None:
         raise KafkaClientError(K.FENCED, "ProducerFencedError", retriable=False)
@@ -228,7 +230,7 @@ class _PlainProducer(_Producer):
 )
 def test_unacknowledged_sends_rewind_and_commit_nothing(producer: _PlainProducer) -> None:
     outage = Outage(logging.getLogger("t"))
-    delivery = Delivery(producer, outage)
+    delivery = Delivery(producer, _BOUND, outage)
     delivery.send("forecasts", b"a", b"{}")
     consumer = _Consumer()
     offsets = {Partition("events", 0): 7}
@@ -242,7 +244,7 @@ def test_unacknowledged_sends_rewind_and_commit_nothing(producer: _PlainProducer
 
 def test_a_refused_permission_ends_the_worker_with_advice() -> None:
     refused = KafkaClientError(K.PERMISSION, "TopicAuthorizationFailedError", retriable=False)
-    delivery = Delivery(_PlainProducer(refused), Outage(logging.getLogger("t")))
+    delivery = Delivery(_PlainProducer(refused), _BOUND, Outage(logging.getLogger("t")))
     delivery.send("forecasts", b"a", b"{}")
     with pytest.raises(KafkaFatalError, match="ACLs"):
         delivery.commit(_consumer(), _store(), "state", {}, _PLAN)
@@ -250,18 +252,18 @@ def test_a_refused_permission_ends_the_worker_with_advice() -> None:
 
 def test_closing_with_sends_pending_does_not_raise() -> None:
     producer = _Producer(answers=True, pending_on_close=True)
-    Delivery(producer).close()
+    Delivery(producer, _BOUND).close()
     assert producer.calls == ["close"]
 
 
 def test_acknowledged_sends_are_not_kept_until_the_checkpoint() -> None:
-    """The list of a checkpoint's sends keeps what may still fail, not every forecast."""
+    """What a checkpoint's sends leave kept is what may still fail, not every forecast."""
     producer = _PlainProducer(None)
-    delivery = Delivery(producer, Outage(logging.getLogger("t")))
+    delivery = Delivery(producer, _BOUND, Outage(logging.getLogger("t")))
     failing = KafkaClientError(K.OTHER, "NotLeaderForPartitionError", retriable=True)
     handles: list[SendHandle] = [_Handle(failing)]
-    handles += [_Handle(None)] * (PRUNE_EVERY - 1)
+    handles += [_Handle(None)] * (10 * _BOUND)
     delivery.track(handles)
-    assert len(delivery._futures) == 1, "only the one that failed is left"
+    assert len(delivery.in_flight) == 1, "only the one that failed is left"
     with pytest.raises(CheckpointFailed, match="1 sends failed"):
         delivery.commit(_consumer(), _store(), "state", {}, _PLAN)

@@ -6,6 +6,7 @@ import gc
 
 import pytest
 
+from foundation.settings.worker import WorkerSettings
 from worker import heap
 from worker.heap import HeapTrimmer
 
@@ -100,3 +101,25 @@ def test_the_real_trim_runs_here() -> None:
     """On glibc (this project's images) malloc_trim is found and callable."""
     assert heap.trim_heap() is True
     assert heap.resident_bytes() > 0
+
+
+def test_malloc_is_tuned_as_set_and_zero_leaves_the_default() -> None:
+    calls: list[tuple[int, int]] = []
+
+    def mallopt(parameter: int, value: int) -> int:
+        calls.append((parameter, value))
+        return 1
+
+    assert heap.tune_malloc(2, 131072, mallopt) == ["arena_max=2", "mmap_threshold=131072"]
+    assert calls == [(heap.M_ARENA_MAX, 2), (heap.M_MMAP_THRESHOLD, 131072)]
+    calls.clear()
+    assert heap.tune_malloc(0, 0, mallopt) == [] and calls == []
+    assert heap.tune_malloc(2, 131072, lambda p, v: 0) == [], "refused: not reported as set"
+
+
+def test_the_real_mallopt_takes_the_defaults() -> None:
+    if heap._mallopt() is None:
+        pytest.skip("no glibc mallopt here")
+    settings = WorkerSettings()
+    tuned = heap.tune_malloc(settings.malloc_arena_max, settings.malloc_mmap_threshold_bytes)
+    assert tuned == ["arena_max=2", "mmap_threshold=131072"]

@@ -81,7 +81,7 @@ def test_a_non_finite_step_is_dead_lettered_counted_and_never_forecast() -> None
     service = WorkerService(settings, WorkerMetrics())
     service._swap(MODEL)
     producer = _Producer()
-    service.delivery = Delivery(producer)
+    service.delivery = Delivery(producer, settings.max_in_flight_sends)
     tp = Partition(settings.events_topic, 0)
     first = _poll([("a", 1.0), ("b", 1.0)], 0)
     service._handle({tp: first}, first)

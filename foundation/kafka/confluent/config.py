@@ -75,6 +75,7 @@ def consumer_config(settings: KafkaSettings, options: ConsumerOptions) -> dict[s
                 "max.poll.interval.ms": o.max_poll_interval_ms,
                 "max.partition.fetch.bytes": o.max_partition_fetch_bytes,
                 "fetch.max.bytes": o.fetch_max_bytes,
+                "queued.max.messages.kbytes": o.prefetch_kbytes,
             }
         ),
     }
