@@ -42,10 +42,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from bench.broker import temporary_broker
+from bench.broker import add_client_option, chosen_clients, temporary_broker
 from bench.scale_report import Memory, memory_of
 from bench.worker_process import bench_topics, counter, log_matches, stop, wait_for, worker_env
-from bench.worker_throughput import CLIENTS
 from bench.worker_traffic import Traffic
 from foundation.kafka.client import ConsumerOptions, Partition
 from foundation.kafka.factory import kafka_clients
@@ -261,11 +260,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--profile", type=Path, help="a folder for py-spy's raw stacks of each trainer run"
     )
-    parser.add_argument(
-        "--client", action="append", choices=CLIENTS, help="measure only this client (repeat)"
-    )
+    add_client_option(parser)
     args = parser.parse_args(argv)
-    args.client = args.client or list(CLIENTS)
+    args.client = chosen_clients(args)
     with temporary_broker() as (bootstrap, tmp):
         full = tmp / "prefilled.sqlite"
         size = prefill(full, args.series, args.bound)

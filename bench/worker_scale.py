@@ -29,10 +29,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.broker import temporary_broker
+from bench.broker import add_client_option, chosen_clients, temporary_broker
 from bench.scale_report import Memory, SizeFigures, marginal, memory_of, table, trimmed_since
 from bench.worker_process import bench_topics, counter, log_matches, start_worker, stop, wait_for
-from bench.worker_throughput import CLIENTS, artifact
+from bench.worker_throughput import artifact
 from bench.worker_traffic import Traffic, checkpointed, last_append_ms
 from foundation.kafka.weights_topic import publish, weights_producer
 from foundation.settings.base import TopicSettings
@@ -179,11 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--write-age-ms", type=int, help="TWINCAST_STATE_WRITE_AGE_MS (default: the worker's)"
     )
-    parser.add_argument(
-        "--client", action="append", choices=CLIENTS, help="measure only this client (repeat)"
-    )
+    add_client_option(parser)
     args = parser.parse_args(argv)
-    args.client = args.client or list(CLIENTS)
+    args.client = chosen_clients(args)
     with temporary_broker() as (bootstrap, tmp):
         for client in args.client:
             idle = idle_memory(bootstrap, client, args, tmp)

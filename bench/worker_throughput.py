@@ -31,7 +31,7 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from bench.broker import temporary_broker
+from bench.broker import add_client_option, chosen_clients, temporary_broker
 from bench.own_work import own_work
 from foundation.kafka.client import ConsumerOptions, Producer, ProducerOptions
 from foundation.kafka.factory import kafka_clients
@@ -216,21 +216,16 @@ def full_window_replay(units: int, series: int, window: int = 64) -> None:
     )
 
 
-CLIENTS = ("kafka-python", "confluent-kafka")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, default=10_000)
     parser.add_argument("--events-per-series", type=int, default=20)
     parser.add_argument("--units", type=int, default=32)
     parser.add_argument("--partitions", type=int, default=6)
-    parser.add_argument(
-        "--client", action="append", choices=CLIENTS, help="measure only this client (repeat)"
-    )
+    add_client_option(parser)
     parser.add_argument("--no-swap", action="store_true", help="skip the swap-pause measurement")
     args = parser.parse_args(argv)
-    args.client = args.client or list(CLIENTS)
+    args.client = chosen_clients(args)
 
     step_vs_predict(args.units, args.series)
     own_work(ServingModel.from_artifact(artifact(1, args.units)), args.series)
