@@ -28,6 +28,7 @@ from typing import Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from bench.broker import temporary_broker
+from bench.worker_process import cpu_seconds
 from bench.worker_throughput import artifact, produce_events
 from foundation.kafka.client import ConsumerOptions, Partition
 from foundation.kafka.factory import kafka_clients
@@ -35,8 +36,6 @@ from foundation.kafka.topics import ensure_topics
 from foundation.kafka.weights_topic import publish, weights_producer
 from foundation.settings.base import TopicSettings
 from lstmcore.acceptance import weights_message
-
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def memory(pid: int) -> tuple[int, int]:
@@ -85,12 +84,6 @@ def wait_for(log: Path, text: str, worker: subprocess.Popen[bytes], timeout_s: f
         if worker.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"worker never logged {text!r}: {log.read_text()[-2000:]}")
         time.sleep(0.2)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 @dataclass(frozen=True)

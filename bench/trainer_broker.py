@@ -31,7 +31,6 @@ Run: ``make bench-trainer-kafka`` (``python -m bench.trainer_broker``; its own b
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -44,7 +43,16 @@ from typing import NamedTuple
 
 from bench.broker import add_client_option, chosen_clients, temporary_broker
 from bench.scale_report import Memory, memory_of
-from bench.worker_process import bench_topics, counter, log_matches, stop, wait_for, worker_env
+from bench.worker_process import (
+    bench_topics,
+    counter,
+    cpu_seconds,
+    log_matches,
+    stop,
+    wait_for,
+    worker_env,
+)
+from bench.worker_scale import one_size
 from bench.worker_traffic import Traffic
 from foundation.kafka.client import ConsumerOptions, Partition
 from foundation.kafka.factory import kafka_clients
@@ -162,13 +170,6 @@ def trainer_run(
     return Figures((total - first) / (last_at - first_at), cpu / (total - first) * 1e6, memory)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process, all its threads (``/proc/<pid>/stat``)."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def written_at(history: Path) -> float:
     """When the trainer last committed to its history: its WAL file's modification time (a
     commit appends to the WAL; only a commit does, while the trainer is the one writer)."""
@@ -197,8 +198,6 @@ def file_per_point(history: Path) -> str:
 
 def worker_rate(bootstrap: str, client: str, args: argparse.Namespace, tmp: Path) -> float:
     """The worker's drain of the same events over the same series (``bench.worker_scale``)."""
-    from bench import worker_scale
-
     scale_args = argparse.Namespace(
         window=64,
         units=32,
@@ -208,7 +207,7 @@ def worker_rate(bootstrap: str, client: str, args: argparse.Namespace, tmp: Path
         events=args.events,
     )
     idle = Memory(0, 0)  # its memory is not what is compared here
-    figures = worker_scale.one_size(bootstrap, client, args.series, scale_args, tmp, idle)
+    figures = one_size(bootstrap, client, args.series, scale_args, tmp, idle)
     return figures.events_per_s
 
 

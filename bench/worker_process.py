@@ -88,6 +88,12 @@ def reader(topics: KafkaSettings, topic: str) -> Consumer:
     return consumer
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, all its threads (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def counter(port: int, name: str) -> float:
     """A counter of a worker's metrics endpoint; 0 while the endpoint is not up yet."""
     try:
